@@ -1,0 +1,130 @@
+// One zod schema over the environment, parsed once at boot. The variable names are the interface ops and
+// tests rely on; .env.example documents each one.
+import { z } from 'zod';
+
+const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().min(1).optional());
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+const integer = (min: number, max: number, fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+
+const schema = z
+  .object({
+    PORT: integer(0, 65535, 3151),
+    HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+    // How Exotel reaches us. Every URL we hand Exotel is built from it, never from an incoming request.
+    PUBLIC_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+    EXOTEL_MODE: z.preprocess(emptyAsUndefined, z.enum(['live', 'simulator']).optional()),
+    EXOTEL_API_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default('https://api.exotel.com')),
+    EXOTEL_ACCOUNT_SID: optionalText,
+    EXOTEL_API_KEY: optionalText,
+    EXOTEL_API_TOKEN: optionalText,
+    // Digits and an optional leading + only: a CallerId with spaces or dashes was seen to get a 400 (reference §1.7).
+    EXOTEL_CALLER_ID: z.preprocess(
+      emptyAsUndefined,
+      z.string().regex(/^\+?\d{6,15}$/, 'must be digits with an optional leading +').optional(),
+    ),
+    // Comma list such as "terminal". Empty by default: flow calls with it were seen to get a 400 (reference §1.7).
+    EXOTEL_STATUS_CALLBACK_EVENTS: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^(terminal|answered)(,(terminal|answered))*$/, 'must be a comma list of terminal, answered')
+        .optional(),
+    ),
+    EXOTEL_HTTP_TIMEOUT_MS: integer(100, 60_000, 10_000),
+    // TimeOut: ring time, at most 60 s (reference §1.4). TimeLimit: the longest a call may last.
+    CALL_RING_TIMEOUT_SECONDS: integer(10, 60, 45),
+    CALL_TIME_LIMIT_SECONDS: integer(30, 14_400, 300),
+    DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
+    API_TOKEN: optionalText,
+    WEBHOOK_SECRET: optionalText,
+    LOG_LEVEL: z.preprocess(
+      emptyAsUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (env.EXOTEL_MODE !== 'live') return;
+    for (const name of ['EXOTEL_ACCOUNT_SID', 'EXOTEL_API_KEY', 'EXOTEL_API_TOKEN', 'EXOTEL_CALLER_ID', 'PUBLIC_BASE_URL'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_MODE=live' });
+    }
+  });
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Without a trailing slash. */
+  publicBaseUrl: string;
+  exotel: {
+    mode: 'live' | 'simulator';
+    apiBaseUrl: string;
+    accountSid: string;
+    apiKey: string;
+    apiToken: string;
+    callerId: string;
+    statusCallbackEvents: string[];
+    httpTimeoutMs: number;
+    ringTimeoutSeconds: number;
+    timeLimitSeconds: number;
+  };
+  databasePath: string;
+  apiToken: string | undefined;
+  webhookSecret: string | undefined;
+  logLevel: string;
+}
+
+/** Thrown when the environment is unusable; its message is the one line ops read in journalctl. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_ERR_INVALID';
+}
+
+// The simulator's own account: fake values, never a real credential.
+export const SIMULATOR_ACCOUNT = {
+  accountSid: 'simulated-account',
+  apiKey: 'simulated-key',
+  apiToken: 'simulated-token',
+  callerId: '08000000000',
+} as const;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      const got = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+      // Never echo a value that may be a secret.
+      const shown = got !== undefined && !/TOKEN|SECRET|KEY/.test(name) ? ` (got ${JSON.stringify(got)})` : '';
+      return `${name} ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  const hasCredentials = Boolean(e.EXOTEL_ACCOUNT_SID && e.EXOTEL_API_KEY && e.EXOTEL_API_TOKEN);
+  const mode = e.EXOTEL_MODE ?? (hasCredentials ? 'live' : 'simulator');
+  if (mode === 'live' && !e.EXOTEL_MODE) {
+    // Credentials without an explicit mode: the live checks above did not run, so run them now.
+    return loadConfig({ ...env, EXOTEL_MODE: 'live' });
+  }
+  const account = mode === 'live'
+    ? { accountSid: e.EXOTEL_ACCOUNT_SID!, apiKey: e.EXOTEL_API_KEY!, apiToken: e.EXOTEL_API_TOKEN!, callerId: e.EXOTEL_CALLER_ID! }
+    : { ...SIMULATOR_ACCOUNT, callerId: e.EXOTEL_CALLER_ID ?? SIMULATOR_ACCOUNT.callerId };
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/+$/, ''),
+    exotel: {
+      mode,
+      apiBaseUrl: e.EXOTEL_API_BASE_URL.replace(/\/+$/, ''),
+      ...account,
+      statusCallbackEvents: e.EXOTEL_STATUS_CALLBACK_EVENTS?.split(',') ?? [],
+      httpTimeoutMs: e.EXOTEL_HTTP_TIMEOUT_MS,
+      ringTimeoutSeconds: e.CALL_RING_TIMEOUT_SECONDS,
+      timeLimitSeconds: e.CALL_TIME_LIMIT_SECONDS,
+    },
+    databasePath: e.DATABASE_PATH,
+    apiToken: e.API_TOKEN,
+    webhookSecret: e.WEBHOOK_SECRET,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,114 @@
+// The one module that reads what Exotel sends: every quirk of the reference lives here, so routes see
+// clean values. Exotel may send GET query strings, urlencoded, multipart or JSON bodies (reference §3.1,
+// §5), quoted digits (§5.1), the strings "None" and "null" for missing values (§13), and times in IST
+// with no zone (§1.6).
+
+export type ExotelParams = Record<string, string>;
+
+/** Query and body merged into one flat map of strings; the first value wins where a key repeats. */
+export function exotelParams(query: unknown, body: unknown): ExotelParams {
+  const params: ExotelParams = {};
+  for (const source of [query, body]) {
+    if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
+    for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
+      const value = firstString(raw);
+      if (value !== undefined && !(key in params)) params[key] = value;
+    }
+  }
+  return params;
+}
+
+function firstString(raw: unknown): string | undefined {
+  if (Array.isArray(raw)) return firstString(raw[0]);
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  // @fastify/multipart field objects carry their text in `value`.
+  if (raw && typeof raw === 'object' && 'value' in raw) return firstString((raw as { value: unknown }).value);
+  return undefined;
+}
+
+/** A value, or undefined for the placeholders Exotel uses for "nothing". */
+export function present(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  return trimmed === '' || /^(none|null|undefined)$/i.test(trimmed) ? undefined : trimmed;
+}
+
+const DIGIT_KEYS = ['Digits', 'DigitsPressed', 'digits'] as const;
+
+/**
+ * The keys the caller pressed: '' when the request says nothing was pressed, undefined when it carries no
+ * digits at all. Accepts Digits, DigitsPressed and digits, quoted ("1") or not, with a trailing #.
+ */
+export function pressedDigits(params: ExotelParams): string | undefined {
+  const key = DIGIT_KEYS.find((k) => k in params);
+  if (key === undefined) return undefined;
+  const raw = params[key]!.trim().replace(/^"+|"+$/g, '').trim();
+  if (present(raw) === undefined) return '';
+  return raw.replace(/#+$/, '');
+}
+
+/** Exotel's `YYYY-MM-DD HH:mm:ss` in IST (no zone given) as an ISO instant; undefined if unreadable. */
+export function istToIso(value: string | undefined): string | undefined {
+  const text = present(value);
+  if (!text) return undefined;
+  const match = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})$/.exec(text);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, s] = match.map(Number) as number[];
+  const utc = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!) - 330 * 60_000;
+  // The placeholder EndTime 1970-01-01 05:30:00 (reference §5.1) means "not known".
+  return Number.isNaN(utc) || utc <= 0 ? undefined : new Date(utc).toISOString();
+}
+
+const FINAL_STATUSES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'] as const;
+export type FinalCallStatus = (typeof FINAL_STATUSES)[number];
+export const isFinalStatus = (status: string): status is FinalCallStatus => (FINAL_STATUSES as readonly string[]).includes(status);
+
+export interface StatusLeg { status?: string; onCallDuration?: number; answeredBy?: string }
+
+export interface StatusReport {
+  callSid?: string;
+  status?: string;
+  recordingUrl?: string;
+  dateUpdated?: string;
+  eventType?: string;
+  durationSeconds?: number;
+  startTime?: string;
+  endTime?: string;
+  direction?: string;
+  customField?: string;
+  legs: StatusLeg[];
+}
+
+/** A status callback (reference §3.2, §3.3), from a flat map of its fields. */
+export function statusReport(params: ExotelParams): StatusReport {
+  const legs: StatusLeg[] = [];
+  for (const [key, value] of Object.entries(params)) {
+    const match = /^Legs\[(\d{1,2})\]\[(\w+)\]$/.exec(key);
+    if (!match) continue;
+    const leg = (legs[Number(match[1])] ??= {});
+    if (match[2] === 'Status') leg.status = present(value);
+    if (match[2] === 'OnCallDuration') leg.onCallDuration = seconds(value);
+    if (match[2] === 'AnsweredBy') leg.answeredBy = present(value);
+  }
+  return {
+    callSid: present(params.CallSid),
+    status: present(params.Status ?? params.CallStatus)?.toLowerCase(),
+    recordingUrl: present(params.RecordingUrl),
+    dateUpdated: istToIso(params.DateUpdated),
+    eventType: present(params.EventType)?.toLowerCase(),
+    // Exotel names it ConversationDuration on callbacks; Call Details and older notes say Duration/CallDuration.
+    durationSeconds: seconds(params.ConversationDuration ?? params.Duration ?? params.CallDuration),
+    startTime: istToIso(params.StartTime),
+    endTime: istToIso(params.EndTime),
+    direction: present(params.Direction),
+    customField: present(params.CustomField),
+    legs: legs.filter(Boolean),
+  };
+}
+
+function seconds(value: string | undefined): number | undefined {
+  const text = present(value);
+  if (!text || !/^\d+(\.\d+)?$/.test(text)) return undefined;
+  return Math.round(Number(text));
+}

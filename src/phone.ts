@@ -1,0 +1,24 @@
+// Phone numbers arrive as +919812345678, 919812345678, 09812345678, 9812345678, with spaces or dashes,
+// and Exotel answers in 0-prefixed national form (reference §1.9). Normalise once, to E.164, and compare
+// only normalised numbers.
+
+/** E.164 for an Indian mobile (6-9 then 9 digits) or a landline with its STD code; undefined if neither. */
+export function normalisePhone(raw: string): string | undefined {
+  const compact = raw.trim().replace(/[\s\-().]/g, '');
+  if (!/^\+?\d+$/.test(compact)) return undefined;
+  let national: string;
+  if (compact.startsWith('+')) {
+    if (!compact.startsWith('+91')) return undefined;
+    national = compact.slice(3);
+  } else if (compact.length === 12 && compact.startsWith('91')) {
+    national = compact.slice(2);
+  } else if (compact.length === 11 && compact.startsWith('0')) {
+    national = compact.slice(1);
+  } else {
+    national = compact;
+  }
+  // Mobiles start with 6-9; landlines with a 2-8 STD code (no leading 0 once the trunk prefix is gone).
+  if (national.length !== 10 || !/^[2-9]/.test(national)) return undefined;
+  return `+91${national}`;
+}
+
