@@ -5,6 +5,9 @@
 
 export type ExotelParams = Record<string, string>;
 
+// Our URL signature is a credential for that URL: never stored or logged with what Exotel sent.
+const NOT_STORED = new Set(['sig']);
+
 /** Query and body merged into one flat map of strings; the first value wins where a key repeats. */
 export function exotelParams(query: unknown, body: unknown): ExotelParams {
   const params: ExotelParams = {};
@@ -12,7 +15,7 @@ export function exotelParams(query: unknown, body: unknown): ExotelParams {
     if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
     for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
       const value = firstString(raw);
-      if (value !== undefined && !(key in params)) params[key] = value;
+      if (value !== undefined && !NOT_STORED.has(key) && !Object.hasOwn(params, key)) params[key] = value;
     }
   }
   return params;

@@ -1,0 +1,41 @@
+// A call as the backend and ops read it back: one shape for every read route (and, later, the outcome the
+// backend is sent), built from the call row, its attempts and its event log.
+import type { AttemptRecord, CallRecord, EventRecord } from '../store/calls.js';
+
+export interface DigitsAtStep { step: string; digits: string; at: string }
+
+export function callView(call: CallRecord, attempts: AttemptRecord[], events: EventRecord[]) {
+  return {
+    call_id: call.id,
+    call_sid: call.exotelCallSid,
+    order_id: call.orderId,
+    flow: call.flow,
+    language: call.language,
+    vendor_phone: call.phone,
+    status: call.status,
+    outcome: call.outcome,
+    prep_time_minutes: call.prepTimeMinutes,
+    digits: digitsByStep(events),
+    duration: call.durationSeconds,
+    recording_url: call.recordingUrl,
+    failure: call.failureCode ? { code: call.failureCode, reason: call.failureReason } : null,
+    attempts: attempts.map((attempt) => ({
+      attempt: attempt.number,
+      call_sid: attempt.exotelCallSid,
+      result: attempt.result,
+      error: attempt.errorCode ? { code: attempt.errorCode, message: attempt.errorMessage } : null,
+      requested_at: attempt.requestedAt,
+      answered_at: attempt.answeredAt,
+    })),
+    created_at: call.createdAt,
+    updated_at: call.updatedAt,
+    ended_at: call.endedAt,
+  };
+}
+
+/** The keys pressed at each step, in order; repeats that changed nothing are left out. */
+export function digitsByStep(events: EventRecord[]): DigitsAtStep[] {
+  return events
+    .filter((event) => event.kind === 'exotel_request' && event.digits !== null && event.step !== null)
+    .map((event) => ({ step: event.step!, digits: event.digits!, at: event.at }));
+}

@@ -1,0 +1,49 @@
+// What the backend sends to ask for a vendor call. It arrives as JSON, a form body or query parameters
+// (the backend sends query parameters today), so every field is accepted as text and coerced here.
+import { z } from 'zod';
+import { LANGUAGES } from '../flows/types.js';
+import { normalisePhone } from '../phone.js';
+
+// Printable text only: control characters would reach the vendor's ear and our logs.
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(max, `must be at most ${max} characters`)
+    .refine((value) => !CONTROL.test(value), 'must not contain control characters');
+
+const scalar = (schema: z.ZodType) => z.preprocess((value) => (typeof value === 'number' ? String(value) : value), schema);
+
+export const vendorOrderRequest = z.object({
+  vendor_phone: scalar(z.string({ error: 'is required' }))
+    .transform((value, ctx) => {
+      const e164 = normalisePhone(value as string);
+      if (!e164) {
+        ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });
+        return z.NEVER;
+      }
+      return e164;
+    }),
+  vendor_name: text(100),
+  order_id: scalar(text(64)) as z.ZodType<string>,
+  order_amount: z.coerce.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(10_000_000, 'is too large'),
+  items: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
+    .refine((value) => value.length <= 500, 'must be at most 500 characters')
+    .refine((value) => !CONTROL.test(value), 'must not contain control characters'),
+  language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES).default('hi-IN')),
+});
+
+export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;
+
+/** The first problem as the field it is about and one sentence, for a 400 the backend can act on. */
+export function firstProblem(error: z.ZodError): { field: string; message: string } {
+  const issue = error.issues[0]!;
+  const field = issue.path.join('.') || 'body';
+  const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+  return { field, message: `${field} ${message}` };
+}

@@ -1,0 +1,78 @@
+// The Fastify app as a plugin (after fastify/demo): it gets its dependencies, decorates the instance with
+// them and registers the routes. server.ts owns the process; tests build this with real dependencies.
+import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from './config.js';
+import type { ExotelClient } from './exotel/client.js';
+import { Links } from './links.js';
+import { requireBearer } from './api/auth.js';
+import type { Db } from './store/database.js';
+import { CallStore } from './store/calls.js';
+import { apologyExoml } from './transports/exoml.js';
+import { vendorOrder } from './flows/vendor-order.js';
+import healthRoutes from './routes/health.js';
+import triggerRoutes from './routes/trigger.js';
+import readBackRoutes from './routes/read-back.js';
+import exomlRoutes from './routes/exoml.js';
+import statusWebhookRoutes from './routes/status-webhook.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  exotel: ExotelClient;
+  now?: () => Date;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    db: Db;
+    store: CallStore;
+    exotel: ExotelClient;
+    links: Links;
+  }
+}
+
+export default async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  fastify.decorate('config', deps.config);
+  fastify.decorate('db', deps.db);
+  fastify.decorate('store', new CallStore(deps.db, deps.now));
+  fastify.decorate('exotel', deps.exotel);
+  fastify.decorate('links', new Links(deps.config.publicBaseUrl, deps.config.webhookSecret));
+
+  await fastify.register(formbody);
+  // Exotel posts status callbacks as multipart/form-data by default (reference §3.1). Fields only.
+  await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 200, fieldSize: 64 * 1024 } });
+  // A body of any other type is kept as text, not refused: an Exotel route must still answer a document.
+  fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  fastify.setErrorHandler((error: FastifyError, request, reply) => handleError(error, request, reply));
+  fastify.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  await fastify.register(healthRoutes);
+  // Our own API: every /api route needs the bearer token when one is configured.
+  await fastify.register(async (api) => {
+    api.addHook('onRequest', requireBearer(deps.config.apiToken));
+    await api.register(triggerRoutes);
+    await api.register(readBackRoutes);
+  });
+  await fastify.register(exomlRoutes);
+  await fastify.register(statusWebhookRoutes);
+}
+
+/** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
+function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = error.statusCode ?? 500;
+  if (request.url.startsWith('/exoml/')) {
+    request.log.error({ err: error }, 'ExoML step failed; answering an apology');
+    return reply.code(200).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+  }
+  if (status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(status).send({ success: false, code: 'IVR_ERR_INTERNAL', message: 'Internal error' });
+  }
+  return reply.code(status).send({ success: false, code: error.code ?? 'IVR_ERR_BAD_REQUEST', message: error.message });
+}

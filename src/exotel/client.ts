@@ -1,0 +1,192 @@
+// The only code that talks to Exotel's REST API (reference §1, §2). It builds the Basic header itself
+// (Node's fetch refuses credentials in URLs, §1.2), sends form bodies with literal bracket keys (§1.7,
+// §13), asks for JSON (.json, §1.1) and turns every failure into a typed error with a stable code.
+import { Agent, request, type Dispatcher } from 'undici';
+import {
+  ExotelBadResponseError,
+  ExotelRateLimitedError,
+  ExotelRestError,
+  ExotelServerError,
+  ExotelTimeoutError,
+  ExotelUnreachableError,
+} from '../errors.js';
+
+export interface ExotelAccount {
+  apiBaseUrl: string;
+  accountSid: string;
+  apiKey: string;
+  apiToken: string;
+  callerId: string;
+  statusCallbackEvents: string[];
+  httpTimeoutMs: number;
+}
+
+export interface ConnectRequest {
+  /** The number Exotel dials first: the vendor (From and To swapped rang the wrong party, §13). */
+  from: string;
+  url: string;
+  statusCallback: string;
+  /** Our call reference; Exotel hands it back to applets and the terminal callback (§1.4). */
+  customField: string;
+  ringTimeoutSeconds: number;
+  timeLimitSeconds: number;
+}
+
+export interface ExotelCall {
+  sid: string;
+  status: string;
+  from?: string | undefined;
+  dateCreated?: string | undefined;
+  duration?: number | undefined;
+  recordingUrl?: string | undefined;
+  raw: Record<string, unknown>;
+}
+
+/** Exotel answered with a RestException; `httpStatus` and Exotel's own `exotelCode` say why. */
+export interface RestFailure { httpStatus: number; exotelCode?: string | undefined; exotelMessage: string }
+
+// Errors that prove the request never left this machine: nothing can have been created.
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export class ExotelClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly authorization: string;
+
+  constructor(private readonly account: ExotelAccount) {
+    const timeout = account.httpTimeoutMs;
+    this.dispatcher = new Agent({ connect: { timeout: Math.min(timeout, 5_000) }, headersTimeout: timeout, bodyTimeout: timeout });
+    this.authorization = `Basic ${Buffer.from(`${account.apiKey}:${account.apiToken}`).toString('base64')}`;
+  }
+
+  /** POST Calls/connect.json for a call flow. Never retried here: a timeout may already have rung the vendor. */
+  async connect(call: ConnectRequest): Promise<ExotelCall> {
+    const fields: Array<[string, string]> = [
+      ['From', call.from],
+      ['CallerId', this.account.callerId],
+      ['Url', call.url],
+      ['CallType', 'trans'],
+      ['TimeOut', String(call.ringTimeoutSeconds)],
+      ['TimeLimit', String(call.timeLimitSeconds)],
+      // Sent explicitly: the documented default disagrees between sources (§1.4, §11.4).
+      ['Record', 'true'],
+      ['StatusCallback', call.statusCallback],
+      ['CustomField', call.customField.slice(0, 128)],
+    ];
+    this.account.statusCallbackEvents.forEach((event, i) => fields.push([`StatusCallbackEvents[${i}]`, event]));
+    const body = await this.send('POST', '/Calls/connect.json', formBody(fields));
+    return toCall(body);
+  }
+
+  /** GET Calls/{sid}.json: the call as Exotel knows it now (Duration and Price are filled late, §2). */
+  async callDetails(sid: string): Promise<ExotelCall> {
+    return toCall(await this.send('GET', `/Calls/${encodeURIComponent(sid)}.json`));
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
+    const url = `${this.account.apiBaseUrl}/v1/Accounts/${encodeURIComponent(this.account.accountSid)}${path}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: {
+          authorization: this.authorization,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+        },
+        ...(body === undefined ? {} : { body }),
+        signal: AbortSignal.timeout(this.account.httpTimeoutMs + 1_000),
+      });
+    } catch (error) {
+      const code = errorCode(error);
+      if (NEVER_SENT.has(code)) throw new ExotelUnreachableError(code);
+      throw new ExotelTimeoutError();
+    }
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch {
+      throw new ExotelTimeoutError();
+    }
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new ExotelBadResponseError(`HTTP ${status} with a body that is not JSON`);
+      }
+    }
+    if (status === 429) {
+      const error = new ExotelRateLimitedError();
+      Object.assign(error, { retryAfterSeconds: retryAfter(response.headers['retry-after']) });
+      throw error;
+    }
+    if (status >= 500) throw new ExotelServerError(status);
+    const failure = restFailure(status, text);
+    throw Object.assign(new ExotelRestError(failure.exotelMessage), failure);
+  }
+}
+
+/** Form encoding with the keys written as they are: Exotel rejected percent-encoded brackets (§1.7). */
+function formBody(fields: Array<[string, string]>): string {
+  return fields.map(([key, value]) => `${key.replace(/[^\w[\]]/g, encodeURIComponent)}=${encodeURIComponent(value)}`).join('&');
+}
+
+function toCall(body: unknown): ExotelCall {
+  const call = (body as { Call?: Record<string, unknown> } | null)?.Call;
+  const sid = call?.Sid;
+  if (!call || typeof sid !== 'string' || sid.trim() === '' || sid === 'None') {
+    throw new ExotelBadResponseError('no Call.Sid in the answer');
+  }
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' && value !== 'null' ? value : undefined);
+  const duration = Number(call.Duration);
+  return {
+    sid,
+    status: text(call.Status) ?? 'queued',
+    from: text(call.From),
+    dateCreated: text(call.DateCreated),
+    duration: call.Duration !== null && call.Duration !== '' && Number.isFinite(duration) ? Math.round(duration) : undefined,
+    recordingUrl: text(call.RecordingUrl),
+    raw: call,
+  };
+}
+
+/** Exotel's error body is JSON, XML or plain text (§1.7, §13); take its Message and Code from any of them. */
+export function restFailure(httpStatus: number, text: string): RestFailure {
+  try {
+    const parsed = JSON.parse(text) as { RestException?: { Message?: unknown; Code?: unknown } };
+    const rest = parsed.RestException;
+    if (rest && typeof rest.Message === 'string') {
+      return { httpStatus, exotelMessage: rest.Message.trim(), exotelCode: rest.Code === undefined ? undefined : String(rest.Code) };
+    }
+  } catch {
+    // not JSON: try XML, then plain text
+  }
+  const message = /<Message>([\s\S]*?)<\/Message>/.exec(text)?.[1]?.trim();
+  const code = /<Code>([\s\S]*?)<\/Code>/.exec(text)?.[1]?.trim();
+  const plain = text.trim().slice(0, 300);
+  return { httpStatus, exotelMessage: message ?? (plain || `HTTP ${httpStatus}`), exotelCode: code };
+}
+
+function retryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+function errorCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_ABORTED') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return (error as { name?: string })?.name ?? 'unknown';
+}

@@ -1,0 +1,120 @@
+// ExoML mode: Exotel fetches /exoml/<slug> for the greeting and posts each Gather's keys back to the step's
+// URL. Thin: check our signature, parse what Exotel sent (exotel/inbound.ts), take the turn, render ExoML.
+// Whatever happens, Exotel gets a 200 with a valid document (an apology when we cannot go on).
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { takeTurn } from '../calls/conversation.js';
+import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
+import { flowBySlug } from '../flows/registry.js';
+import type { Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
+import { LANGUAGES } from '../flows/types.js';
+import { vendorOrder } from '../flows/vendor-order.js';
+import { apologyExoml, renderExoml } from '../transports/exoml.js';
+
+const XML = 'application/xml; charset=utf-8';
+
+export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
+  app.route<{ Params: { slug: string } }>({
+    method: ['GET', 'POST'],
+    url: '/exoml/:slug',
+    handler: async (request, reply) => {
+      const { slug } = request.params;
+      const flow = flowBySlug(slug);
+      const query = (request.query ?? {}) as Record<string, unknown>;
+      if (!flow) return sendXml(reply, apologyExoml(vendorOrder, 'hi-IN'));
+      if (!app.links.verify(`/exoml/${slug}`, query)) {
+        request.log.warn({ route: slug }, 'ExoML request refused: missing or invalid URL signature');
+        return sendXml(reply.code(403), apologyExoml(flow, 'hi-IN'));
+      }
+      const params = exotelParams(query, request.body);
+      const input = slug === flow.startSlug ? undefined : inputFrom(params);
+      const callId = typeof query.call === 'string' ? query.call : undefined;
+      if (callId === undefined) {
+        // Without a secret (simulator, development) a step can be rendered straight from the query, as the
+        // seed's `curl /exoml/vendor-greeting?order_id=…` check did. Nothing is stored.
+        if (app.links.signing) return sendXml(reply, apologyExoml(flow, 'hi-IN'));
+        return sendXml(reply, preview(app, flow, slug, params, input));
+      }
+      return sendXml(reply, step(app, request, flow, slug, callId, params, input));
+    },
+  });
+}
+
+function step(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  flow: Flow,
+  slug: string,
+  callId: string,
+  params: Record<string, string>,
+  input: Input | undefined,
+): string {
+  const call = app.store.get(callId);
+  const exotelCallSid = present(params.CallSid);
+  const log = request.log.child({ call_id: callId, call_sid: exotelCallSid, order_id: call?.orderId });
+  if (!call || call.flow !== flow.name) {
+    app.store.recordEvent({ callId: null, kind: 'exotel_request_unknown_call', route: slug, params });
+    log.warn({ route: slug }, 'ExoML request for an unknown call; answering an apology');
+    return apologyExoml(flow, 'hi-IN');
+  }
+  if (input === undefined) log.info('ExoML greeting requested');
+  else log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+
+  const turnParam = typeof (request.query as Record<string, unknown>).turn === 'string' ? Number((request.query as Record<string, string>).turn) : undefined;
+  const result = takeTurn(
+    app.store,
+    flow,
+    call,
+    {
+      input,
+      step: input === undefined ? undefined : stepBySlug(flow, slug),
+      turn: Number.isInteger(turnParam) ? turnParam : undefined,
+      route: `/exoml/${slug}`,
+      params,
+      exotelCallSid,
+    },
+    (reply, state) => render(app, flow, call.language, { ...call.context, ...state.values }, reply, call.id),
+  );
+  if (result.reply?.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+  if (!result.applied) log.info('repeated ExoML request: answered as before, nothing changed');
+  return result.document;
+}
+
+function render(
+  app: FastifyInstance,
+  flow: Flow,
+  language: Language,
+  context: Record<string, string | number | undefined>,
+  reply: Reply,
+  callId: string | undefined,
+): string {
+  const actionUrl =
+    reply.kind === 'ask'
+      ? app.links.exomlStep(stepOf(flow, reply.step).slug, callId === undefined ? {} : { call: callId, turn: String(reply.turn) })
+      : undefined;
+  return renderExoml(reply, { flow, language, context, actionUrl });
+}
+
+function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<string, string>, input: Input | undefined): string {
+  const language = (LANGUAGES as readonly string[]).includes(params.language ?? '') ? (params.language as Language) : 'hi-IN';
+  const context = {
+    vendor_name: params.vendor_name,
+    order_id: params.order_id,
+    order_amount: params.order_amount ?? params.amount,
+    items: params.items,
+  };
+  const stepId = stepBySlug(flow, slug) ?? flow.firstStep;
+  const fresh: FlowState = { step: stepId, turn: 1, noInput: 0, invalid: 0, values: {} };
+  const next = input === undefined ? start(flow) : advance(flow, fresh, input);
+  return render(app, flow, language, { ...context, ...next.state.values }, next.reply, undefined);
+}
+
+/** Keys pressed, or silence: a request with no digits (our Redirect after a Gather) means nothing was pressed. */
+function inputFrom(params: Record<string, string>): Input {
+  const digits = pressedDigits(params);
+  return digits === undefined || digits === '' ? { kind: 'no_input' } : { kind: 'digits', digits };
+}
+
+function sendXml(reply: FastifyReply, document: string) {
+  return reply.type(XML).send(document);
+}

@@ -1,0 +1,58 @@
+// The process: read the environment once, open the database, start the built-in Exotel simulator when no
+// credentials are set, listen, and shut down cleanly on SIGTERM (systemd) or SIGINT (a terminal).
+import 'dotenv/config';
+import Fastify from 'fastify';
+import { pino } from 'pino';
+import app from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { ExotelClient } from './exotel/client.js';
+import { loggerOptions } from './logging.js';
+import { startSimulator, type ExotelSimulator } from './simulator/exotel-simulator.js';
+import { openDatabase } from './store/database.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = pino(loggerOptions(config.logLevel));
+  const db = openDatabase(config.databasePath);
+
+  let simulator: ExotelSimulator | undefined;
+  if (config.exotel.mode === 'simulator') {
+    simulator = await startSimulator({ account: config.exotel, ringDelayMs: 300, logger });
+    config = { ...config, exotel: { ...config.exotel, apiBaseUrl: simulator.url } };
+    logger.info({ simulator: simulator.url }, 'No Exotel credentials: calls go to the built-in simulator');
+  }
+  const exotel = new ExotelClient(config.exotel);
+  const server = Fastify({ loggerInstance: logger, bodyLimit: 256 * 1024, trustProxy: false });
+  await server.register(app, { config, db, exotel });
+  await server.listen({ port: config.port, host: config.host });
+  logger.info({ mode: config.exotel.mode, database: config.databasePath, public_base_url: config.publicBaseUrl }, 'Exotel caller ready');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await server.close();
+    await simulator?.close();
+    await exotel.close();
+    db.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`exotel-caller failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

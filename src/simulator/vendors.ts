@@ -1,0 +1,29 @@
+// The simulator's test phone numbers, like a payment sandbox's test cards: the number dialled decides how
+// the simulated vendor behaves. All are obviously fake (90000 000xx); any other number accepts at once.
+import { normalisePhone } from '../phone.js';
+
+/** One entry per prompt that takes keys: the keys pressed, or null to stay silent. */
+export type Presses = Array<string | null>;
+
+export type VendorBehaviour =
+  | { answers: true; presses: Presses; description: string }
+  | { answers: false; status: 'busy' | 'no-answer' | 'failed'; description: string };
+
+export const TEST_VENDORS: Record<string, VendorBehaviour> = {
+  '+919000000001': { answers: true, presses: ['1'], description: 'accepts (presses 1)' },
+  '+919000000002': { answers: true, presses: ['2'], description: 'cancels (presses 2)' },
+  '+919000000003': { answers: true, presses: ['3', '20'], description: 'sets preparation time 20 (3, then 2 0 #)' },
+  '+919000000004': { answers: true, presses: ['7', '1'], description: 'presses an invalid key (7), then accepts' },
+  '+919000000005': { answers: true, presses: ['3', '999', '25'], description: 'out-of-range minutes (999), then 25' },
+  '+919000000006': { answers: true, presses: [], description: 'answers and presses nothing' },
+  '+919000000007': { answers: false, status: 'busy', description: 'is busy' },
+  '+919000000008': { answers: false, status: 'no-answer', description: 'does not answer' },
+  '+919000000009': { answers: false, status: 'failed', description: 'cannot be reached (failed)' },
+};
+
+const DEFAULT_BEHAVIOUR: VendorBehaviour = { answers: true, presses: ['1'], description: 'accepts (any other number)' };
+
+export function vendorBehaviour(dialled: string): VendorBehaviour {
+  const e164 = normalisePhone(dialled);
+  return (e164 && TEST_VENDORS[e164]) || DEFAULT_BEHAVIOUR;
+}
