@@ -3,6 +3,7 @@
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Config } from './config.js';
 import type { ExotelClient } from './exotel/client.js';
 import { Links } from './links.js';
@@ -34,7 +35,7 @@ declare module 'fastify' {
   }
 }
 
-export default async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.decorate('config', deps.config);
   fastify.decorate('db', deps.db);
   fastify.decorate('store', new CallStore(deps.db, deps.now));
@@ -76,3 +77,6 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   }
   return reply.code(status).send({ success: false, code: error.code ?? 'IVR_ERR_BAD_REQUEST', message: error.message });
 }
+
+// Not encapsulated: the decorators are visible to whoever registers the app (server.ts, tests).
+export default fp(app, { name: 'exotel-caller', fastify: '5.x' });

@@ -29,7 +29,7 @@ export class ExotelSimulator {
   private baseUrl = '';
 
   constructor(private readonly options: SimulatorOptions) {
-    this.app = Fastify({ loggerInstance: options.logger?.child({ component: 'exotel-simulator' }), disableRequestLogging: true });
+    this.app = Fastify({ logger: false });
     // Raw form bodies: Exotel rejects percent-encoded bracket keys (reference §1.7), so must we.
     this.app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     this.app.post('/v1/Accounts/:account/Calls/:action', (req, reply) => this.connect(req, reply));
@@ -170,6 +170,10 @@ export class ExotelSimulator {
     } else {
       call.status = behaviour.status;
     }
+    this.options.logger?.info(
+      { component: 'exotel-simulator', call_sid: call.sid, status: call.status, pressed: call.pressed, problem: call.problem },
+      `Simulated call ended: vendor ${call.behaviour.description}`,
+    );
     await this.sendStatusCallback(call);
   }
 

@@ -1,0 +1,105 @@
+// Builds the real app on a loopback port against the built-in simulator, in live mode: the server's own
+// HTTP client talks to the simulated Exotel exactly as it would to api.exotel.com.
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { request } from 'undici';
+import app from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { ExotelClient } from '../../src/exotel/client.js';
+import { startSimulator, type ExotelSimulator } from '../../src/simulator/exotel-simulator.js';
+import { openDatabase, type Db } from '../../src/store/database.js';
+
+// Obviously fake credentials, shared by the simulator and the server under test.
+export const TEST_ACCOUNT = { accountSid: 'test-account', apiKey: 'test-key', apiToken: 'test-token-not-a-secret' };
+
+export interface Harness {
+  app: FastifyInstance;
+  simulator: ExotelSimulator;
+  db: Db;
+  config: Config;
+  baseUrl: string;
+  /** POST /api/call/vendor-order with the given fields (JSON), answered as status + JSON. */
+  trigger(fields: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const simulator = await startSimulator({ account: TEST_ACCOUNT });
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-test-'));
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    EXOTEL_MODE: 'live',
+    EXOTEL_API_BASE_URL: simulator.url,
+    EXOTEL_ACCOUNT_SID: TEST_ACCOUNT.accountSid,
+    EXOTEL_API_KEY: TEST_ACCOUNT.apiKey,
+    EXOTEL_API_TOKEN: TEST_ACCOUNT.apiToken,
+    EXOTEL_CALLER_ID: '08000000000',
+    EXOTEL_HTTP_TIMEOUT_MS: '2000',
+    DATABASE_PATH: join(dir, 'calls.db'),
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const db = openDatabase(config.databasePath);
+  const exotel = new ExotelClient(config.exotel);
+  const server = Fastify({ logger: false });
+  await server.register(app, { config, db, exotel });
+  await server.listen({ port, host: '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await request(`${baseUrl}${path}`, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.body.text();
+    return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
+  };
+
+  return {
+    app: server,
+    simulator,
+    db,
+    config,
+    baseUrl,
+    trigger: (fields, headers) => call('POST', '/api/call/vendor-order', fields, headers),
+    get: (path, headers) => call('GET', path, undefined, headers),
+    async close() {
+      await simulator.close();
+      await server.close();
+      await exotel.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A vendor order with obviously fake details; override any field. */
+export function order(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    vendor_phone: '+919000000001',
+    vendor_name: 'Test Vendor',
+    order_id: 'ORD-TEST-1',
+    order_amount: 550,
+    items: 'Tomato 2kg',
+    ...fields,
+  };
+}

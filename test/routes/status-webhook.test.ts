@@ -1,0 +1,122 @@
+// The status webhook in every encoding Exotel uses, repeated and out of order, over real HTTP.
+import { FormData, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { start } from '../../src/flows/engine.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+let counter = 0;
+/** A call as it stands after Exotel accepted the Connect request. */
+function placedCall() {
+  counter += 1;
+  const call = h.app.store.create({
+    flow: vendorOrder.name,
+    orderId: `ORD-STATUS-${counter}`,
+    phone: '+919000000001',
+    language: 'hi-IN',
+    context: { vendor_name: 'Test Vendor', order_id: `ORD-STATUS-${counter}`, order_amount: 1, items: '' },
+    state: start(vendorOrder).state,
+  });
+  const sid = `testsid${String(counter).padStart(25, '0')}`;
+  h.app.store.attemptPlaced(call.id, h.app.store.beginAttempt(call.id), sid, 'in-progress');
+  return { call, sid, url: h.app.links.statusCallback(call.id) };
+}
+
+type Encoding = 'multipart' | 'urlencoded' | 'json';
+async function post(url: string, fields: Record<string, string>, encoding: Encoding) {
+  let body: string | FormData;
+  let headers: Record<string, string> = {};
+  if (encoding === 'multipart') {
+    body = new FormData();
+    for (const [k, v] of Object.entries(fields)) body.append(k, v);
+  } else if (encoding === 'urlencoded') {
+    body = new URLSearchParams(fields).toString();
+    headers = { 'content-type': 'application/x-www-form-urlencoded' };
+  } else {
+    body = JSON.stringify(fields);
+    headers = { 'content-type': 'application/json' };
+  }
+  const response = await request(url, { method: 'POST', body, headers });
+  return { status: response.statusCode, body: (await response.body.json()) as any };
+}
+
+const read = async (sid: string) => (await h.get(`/api/calls/${sid}`)).body.call;
+
+describe('POST /webhook/exotel/status', () => {
+  it.each<Encoding>(['multipart', 'urlencoded', 'json'])('stores status, duration and recording from a %s body', async (encoding) => {
+    const { sid, url } = placedCall();
+    const answer = await post(
+      url,
+      { CallSid: sid, Status: 'completed', RecordingUrl: 'https://recordings.example.test/rec.mp3', DateUpdated: '2026-11-22 10:15:30', ConversationDuration: '42' },
+      encoding,
+    );
+    expect(answer).toEqual({ status: 200, body: { success: true, matched: true } });
+    expect(await read(sid)).toMatchObject({
+      status: 'completed',
+      duration: 42,
+      recording_url: 'https://recordings.example.test/rec.mp3',
+      // Nothing was pressed before the call ended.
+      outcome: 'no_response',
+      // Exotel's times are IST with no zone: 10:15:30 IST is 04:45:30 UTC.
+      ended_at: '2026-11-22T04:45:30.000Z',
+    });
+  });
+
+  it('a repeated delivery changes nothing; a later one without RecordingUrl never blanks the stored one', async () => {
+    const { sid, url } = placedCall();
+    const fields = { CallSid: sid, Status: 'completed', RecordingUrl: 'https://recordings.example.test/a.mp3', DateUpdated: '2026-11-22 10:00:00', ConversationDuration: '30' };
+    await post(url, fields, 'multipart');
+    const first = await read(sid);
+    await post(url, fields, 'multipart');
+    await post(url, { CallSid: sid, Status: 'completed', RecordingUrl: '', DateUpdated: '2026-11-22 10:05:00' }, 'urlencoded');
+    await post(url, { CallSid: sid, Status: 'completed', RecordingUrl: 'None', DateUpdated: 'null' }, 'json');
+    const after = await read(sid);
+    expect({ ...after, updated_at: first.updated_at }).toEqual(first);
+  });
+
+  it('out of order: an answered event after the terminal one does not undo the end of the call', async () => {
+    const { sid, url } = placedCall();
+    await post(url, { CallSid: sid, Status: 'busy', DateUpdated: '2026-11-22 10:00:00', EventType: 'terminal', 'Legs[0][Status]': 'busy' }, 'multipart');
+    await post(url, { CallSid: sid, Status: 'in-progress', EventType: 'answered', DateUpdated: '2026-11-22 09:59:00' }, 'multipart');
+    expect(await read(sid)).toMatchObject({ status: 'busy', outcome: 'not_reached', ended_at: '2026-11-22T04:30:00.000Z' });
+  });
+
+  it('an answered event first, then the terminal one with the conversation length', async () => {
+    const { sid, url } = placedCall();
+    await post(url, { CallSid: sid, Status: 'in-progress', EventType: 'answered' }, 'multipart');
+    expect(await read(sid)).toMatchObject({ status: 'in-progress', outcome: 'pending', ended_at: null });
+    await post(url, { CallSid: sid, Status: 'completed', EventType: 'terminal', ConversationDuration: '17', DateUpdated: '2026-11-22 10:00:00' }, 'multipart');
+    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 17, outcome: 'no_response' });
+  });
+
+  it('keeps an outcome the vendor already gave', async () => {
+    const { call, sid, url } = placedCall();
+    const accepted = { ...call.state, outcome: 'accepted' as const };
+    h.app.store.saveTurn({ callId: call.id, kind: 'exotel_request', route: '/exoml/vendor-action', step: 'menu', digits: '1', params: {} }, accepted, '<Response/>');
+    await post(url, { CallSid: sid, Status: 'completed', DateUpdated: '2026-11-22 10:00:00' }, 'multipart');
+    expect(await read(sid)).toMatchObject({ status: 'completed', outcome: 'accepted' });
+  });
+
+  it('finds the call by CallSid or CustomField when the URL carries no call reference, and stores unknown ones', async () => {
+    const bySid = placedCall();
+    const bare = `${h.baseUrl}/webhook/exotel/status`;
+    expect((await post(bare, { CallSid: bySid.sid, Status: 'no-answer' }, 'multipart')).body).toEqual({ success: true, matched: true });
+    expect(await read(bySid.sid)).toMatchObject({ status: 'no-answer', outcome: 'not_reached' });
+
+    const byCustom = placedCall();
+    expect((await post(bare, { CallSid: 'None', CustomField: byCustom.call.id, Status: 'failed' }, 'json')).body.matched).toBe(true);
+    expect(await read(byCustom.sid)).toMatchObject({ status: 'failed', outcome: 'not_reached' });
+
+    expect((await post(bare, { CallSid: 'unknownsid000000000000000000000', Status: 'completed' }, 'multipart')).body).toEqual({ success: true, matched: false });
+    const stored = h.db.prepare("SELECT params_json FROM call_events WHERE call_id IS NULL AND kind = 'status_callback'").all() as Array<{ params_json: string }>;
+    expect(stored.map((row) => JSON.parse(row.params_json).CallSid)).toContain('unknownsid000000000000000000000');
+  });
+});
