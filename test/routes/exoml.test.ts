@@ -1,0 +1,202 @@
+// The ExoML routes on their own: every way Exotel sends digits, repeats, refusals, previews, hostile text
+// and internal failures. Each answer is read as Exotel's player would (strict XML, <Response> root).
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { readExoml, type ExomlNode } from '../../src/simulator/exoml-reader.js';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
+
+function verbs(xml: string): ExomlNode[] {
+  const read = readExoml(xml);
+  if ('error' in read) throw new Error(`${read.error}: ${xml}`);
+  return read.verbs;
+}
+const shape = (xml: string) => verbs(xml).map((v) => (v.name === 'Say' ? `Say:${v.text}` : v.name));
+
+describe('ExoML routes without a secret (development)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h.close());
+
+  /** A call that is waiting at its greeting: placed through the simulator's "no input" vendor but not yet run. */
+  function waitingCall() {
+    const call = h.app.store.create({
+      flow: 'vendor_order',
+      orderId: 'ORD-ROUTE',
+      phone: '+919000000001',
+      language: 'hi-IN',
+      context: { vendor_name: 'Test Vendor', order_id: 'ORD-ROUTE', order_amount: 10, items: '' },
+      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
+    });
+    return call.id;
+  }
+  const inject = (method: 'GET' | 'POST', url: string, payload?: string | Record<string, string>, contentType?: string) =>
+    h.app.inject({ method, url, ...(payload === undefined ? {} : { payload }), ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
+
+  it.each([
+    ['Digits in a form body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=1', 'application/x-www-form-urlencoded']],
+    ['DigitsPressed in a form body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'DigitsPressed=1', 'application/x-www-form-urlencoded']],
+    ['quoted digits in the query', 'GET', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=%221%22`]],
+    ['Digits with the finish key in JSON', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, JSON.stringify({ Digits: '1#' }), 'application/json']],
+    ['Digits in a multipart body', 'POST', (id: string) => [
+      `/exoml/vendor-action?call=${id}&turn=1`,
+      '--b\r\nContent-Disposition: form-data; name="Digits"\r\n\r\n"1"\r\n--b--\r\n',
+      'multipart/form-data; boundary=b',
+    ]],
+  ] as const)('accepts %s', async (_name, method, build) => {
+    const id = waitingCall();
+    const [url, payload, type] = build(id) as [string, string?, string?];
+    const answer = await inject(method, url, payload, type);
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/xml; charset=utf-8');
+    expect(shape(answer.body)).toEqual(['Say:धन्यवाद! ऑर्डर स्वीकार हो गया है।', 'Hangup']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('a repeated request gets the same answer and is not applied twice', async () => {
+    const id = waitingCall();
+    const url = `/exoml/vendor-action?call=${id}&turn=1`;
+    const first = await inject('POST', url, { Digits: '7' });
+    const again = await inject('POST', url, { Digits: '7' });
+    expect(again.body).toBe(first.body);
+    expect(h.app.store.get(id)!.state).toMatchObject({ turn: 2, invalid: 1 });
+    // An older turn's URL with other keys changes nothing either.
+    const late = await inject('POST', url, { Digits: '2' });
+    expect(late.body).toBe(first.body);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending' });
+    const kinds = h.app.store.events(id).map((e) => e.kind);
+    expect(kinds).toEqual(['exotel_request', 'exotel_request_replayed', 'exotel_request_replayed']);
+  });
+
+  it('digits sent to a finished call change nothing', async () => {
+    const id = waitingCall();
+    await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '2' });
+    const after = await inject('POST', `/exoml/vendor-action?call=${id}&turn=2`, { Digits: '1' });
+    expect(shape(after.body)).toEqual(['Say:ऑर्डर रद्द कर दिया गया है। धन्यवाद।', 'Hangup']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it('keys that are too long, not digits, or control characters count as an invalid answer', async () => {
+    for (const digits of ['12345678901234567890', '*', '1\u0000', 'abc']) {
+      const id = waitingCall();
+      const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: digits });
+      expect(shape(answer.body)).toEqual(['Say:यह विकल्प मान्य नहीं है।', 'Gather', 'Redirect']);
+    }
+  });
+
+  it('an unknown call or step answers an apology and a hang-up, never an error', async () => {
+    for (const url of ['/exoml/vendor-action?call=call_unknown&turn=1', '/exoml/no-such-step?call=x']) {
+      const answer = await inject('POST', url, { Digits: '1' });
+      expect(answer.statusCode).toBe(200);
+      expect(shape(answer.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    }
+  });
+
+  it('an internal error still answers 200 with a valid apology', async () => {
+    const id = waitingCall();
+    const spy = vi.spyOn(h.app.store, 'saveTurn').mockImplementation(() => {
+      throw new Error('disk I/O error');
+    });
+    try {
+      const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '1' });
+      expect(answer.statusCode).toBe(200);
+      expect(shape(answer.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a body of an unexpected type still gets a document', async () => {
+    const id = waitingCall();
+    const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, '\u00ff\u00fe garbage', 'application/octet-stream');
+    expect(answer.statusCode).toBe(200);
+    expect(shape(answer.body)[0]).toBe('Say:हमें आपका जवाब नहीं मिला।');
+  });
+
+  it('renders the greeting straight from the query, as the seed\'s curl check did', async () => {
+    const answer = await inject('GET', '/exoml/vendor-greeting?order_id=999&vendor_name=Test&amount=100');
+    const [sayIntro, gather, redirect] = verbs(answer.body);
+    expect(sayIntro!.text).toBe('नमस्ते Test जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 999। राशि 100 रुपये। सामान: ।');
+    expect(gather!.attrs).toEqual({ action: `${h.baseUrl}/exoml/vendor-action`, method: 'POST', numDigits: '1', timeout: '6' });
+    expect(redirect!.text).toBe(`${h.baseUrl}/exoml/vendor-action`);
+  });
+
+  it.each([
+    ['XML metacharacters', `& < > " ' ]]> <!--`],
+    ['Devanagari', 'राम किराना स्टोर'],
+    ['500 characters', 'क'.repeat(250) + 'a&'.repeat(125)],
+    ['control characters and a non-character', 'A\u0001B\u0008C\uFFFED'],
+  ])('a vendor name with %s gives well-formed XML that says it back', async (_name, name) => {
+    const answer = await inject('GET', `/exoml/vendor-greeting?vendor_name=${encodeURIComponent(name)}&order_id=1&amount=1`);
+    const [sayIntro] = verbs(answer.body);
+    const spoken = name.replace(/[\u0001\u0008\uFFFE]/g, '');
+    expect(sayIntro!.text).toBe(`नमस्ते ${spoken} जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 1। राशि 1 रुपये। सामान: ।`);
+  });
+
+  it('bytes that are not UTF-8 in the query still give a well-formed greeting', async () => {
+    const answer = await inject('GET', '/exoml/vendor-greeting?vendor_name=%ED%A0%80%FF%C3&order_id=%FE&amount=1');
+    expect(answer.statusCode).toBe(200);
+    expect(verbs(answer.body).map((v) => v.name)).toEqual(['Say', 'Gather', 'Redirect']);
+  });
+
+  it('hostile names given to the trigger API come back intact in a real call', async () => {
+    const name = `Sharma & Sons <"Kirana"> 'राम'`;
+    const placed = await h.trigger(order({ vendor_name: name, vendor_phone: '9000000001', order_id: 'ORD-HOSTILE' }));
+    const call = await h.simulator.finished(placed.body.call_sid);
+    expect(call.problem).toBeUndefined();
+    expect(call.heard[0]).toContain(`नमस्ते ${name} जी!`);
+  });
+});
+
+describe('ExoML routes with WEBHOOK_SECRET set', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ WEBHOOK_SECRET: 'test-webhook-secret-0123456789abcdef' });
+  });
+  afterAll(async () => h.close());
+
+  it('a whole call runs on signed URLs', async () => {
+    const placed = await h.trigger(order({ vendor_phone: '9000000003' }));
+    const call = await h.simulator.finished(placed.body.call_sid);
+    expect(call.problem).toBeUndefined();
+    expect(call.url).toMatch(/\/exoml\/vendor-greeting\?call=call_[\w-]+&sig=[\w-]{43}$/);
+    expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&sig=[\w-]{43}$/);
+    expect((await h.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
+  });
+
+  it('unsigned, tampered and borrowed URLs get 403 and change nothing', async () => {
+    const a = h.app.store.create({
+      flow: 'vendor_order', orderId: 'ORD-A', phone: '+919000000001', language: 'hi-IN',
+      context: { vendor_name: 'A', order_id: 'ORD-A', order_amount: 1, items: '' },
+      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
+    });
+    const b = h.app.store.create({ ...a, id: undefined, orderId: 'ORD-B' });
+    const signedForA = new URL(h.app.links.exomlStep('vendor-action', { call: a.id, turn: '1' }));
+    const sig = signedForA.searchParams.get('sig')!;
+    const attempts = [
+      `/exoml/vendor-action?call=${a.id}&turn=1`, // unsigned
+      `/exoml/vendor-action?call=${a.id}&turn=2&sig=${sig}`, // tampered turn
+      `/exoml/vendor-action?call=${b.id}&turn=1&sig=${sig}`, // A's signature on B
+      `/exoml/vendor-processing-time?call=${a.id}&turn=1&sig=${sig}`, // another step
+      `/exoml/vendor-action?call=${a.id}&call=${b.id}&turn=1&sig=${sig}`, // a repeated own parameter
+      '/exoml/vendor-greeting?order_id=999&vendor_name=Test&amount=100', // the development preview
+    ];
+    for (const url of attempts) {
+      const answer = await h.app.inject({ method: 'POST', url, payload: { Digits: '2' } });
+      expect(answer.statusCode, url).toBe(403);
+      expect(shape(answer.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    }
+    const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${a.id}`, payload: { CallSid: 'x', Status: 'completed' } });
+    expect(status.statusCode).toBe(403);
+    for (const id of [a.id, b.id]) {
+      expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', status: 'created', lastReply: null });
+      expect(h.app.store.events(id)).toEqual([]);
+    }
+    // The genuine URL still works afterwards.
+    const genuine = await h.app.inject({ method: 'POST', url: signedForA.pathname + signedForA.search, payload: { Digits: '2' } });
+    expect(genuine.statusCode).toBe(200);
+    expect(h.app.store.get(a.id)).toMatchObject({ outcome: 'cancelled' });
+  });
+});
