@@ -1,0 +1,175 @@
+// The Exotel client against a local fake that answers the way Exotel does when things go wrong, and the
+// trigger API's answer to each failure (with the call row saying why).
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExotelClient } from '../../src/exotel/client.js';
+import { freePort, order, startHarness, TEST_ACCOUNT, type Harness } from '../helpers/harness.js';
+
+type Behaviour = (reply: import('fastify').FastifyReply) => unknown;
+let behaviour: Behaviour;
+const received: Array<{ url: string; authorization: string | undefined; body: string }> = [];
+let fake: FastifyInstance;
+let fakeUrl: string;
+
+beforeAll(async () => {
+  fake = Fastify({ logger: false, forceCloseConnections: true });
+  fake.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_r, body, done) => done(null, body));
+  fake.all('/*', async (request, reply) => {
+    received.push({ url: request.url, authorization: request.headers.authorization, body: String(request.body ?? '') });
+    return behaviour(reply);
+  });
+  fakeUrl = await fake.listen({ host: '127.0.0.1', port: 0 });
+});
+afterAll(async () => fake.close());
+
+const client = (timeoutMs = 2000, apiBaseUrl = fakeUrl, events: string[] = []) =>
+  new ExotelClient({ apiBaseUrl, ...TEST_ACCOUNT, callerId: '08000000000', statusCallbackEvents: events, httpTimeoutMs: timeoutMs });
+const connectRequest = {
+  from: '+919000000001',
+  url: 'http://127.0.0.1:1/exoml/vendor-greeting?call=call_x',
+  statusCallback: 'http://127.0.0.1:1/webhook/exotel/status?call=call_x',
+  customField: 'call_x',
+  ringTimeoutSeconds: 45,
+  timeLimitSeconds: 300,
+};
+
+describe('ExotelClient', () => {
+  it('posts a form to Calls/connect.json with a Basic header, literal bracket keys, and reads the Sid', async () => {
+    behaviour = (reply) => reply.send({ Call: { Sid: 'abc123def456ghi789jkl012mno319cp', Status: 'in-progress', From: '09000000001', Duration: null } });
+    received.length = 0;
+    const placed = await client(2000, fakeUrl, ['terminal', 'answered']).connect(connectRequest);
+    expect(placed).toMatchObject({ sid: 'abc123def456ghi789jkl012mno319cp', status: 'in-progress', from: '09000000001', duration: undefined });
+    expect(received[0]!.url).toBe('/v1/Accounts/test-account/Calls/connect.json');
+    expect(received[0]!.authorization).toBe(`Basic ${Buffer.from('test-key:test-token-not-a-secret').toString('base64')}`);
+    expect(received[0]!.body).toBe(
+      [
+        'From=%2B919000000001',
+        'CallerId=08000000000',
+        `Url=${encodeURIComponent(connectRequest.url)}`,
+        'CallType=trans',
+        'TimeOut=45',
+        'TimeLimit=300',
+        'Record=true',
+        `StatusCallback=${encodeURIComponent(connectRequest.statusCallback)}`,
+        'CustomField=call_x',
+        'StatusCallbackEvents[0]=terminal',
+        'StatusCallbackEvents[1]=answered',
+      ].join('&'),
+    );
+  });
+
+  it('a 401 RestException becomes EXOTEL_ERR_REST with Exotel\'s message and code', async () => {
+    behaviour = (reply) => reply.code(401).send({ RestException: { Status: 401, Message: 'Unauthorized; ', Code: 34010 } });
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({
+      code: 'EXOTEL_ERR_REST',
+      statusCode: 502,
+      httpStatus: 401,
+      exotelCode: '34010',
+      exotelMessage: 'Unauthorized;',
+    });
+  });
+
+  it('reads XML and plain-text error bodies too', async () => {
+    behaviour = (reply) =>
+      reply.code(403).type('application/xml').send('<TwilioResponse><RestException><Status>403</Status><Message>Call to [09000000001] cannot be made because of TRAI NDNC regulations</Message></RestException></TwilioResponse>');
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_REST', httpStatus: 403, exotelMessage: 'Call to [09000000001] cannot be made because of TRAI NDNC regulations' });
+    behaviour = (reply) => reply.code(400).type('text/plain').send('Bad parameters');
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_REST', httpStatus: 400, exotelMessage: 'Bad parameters' });
+  });
+
+  it('429 becomes EXOTEL_ERR_RATE_LIMITED with Retry-After', async () => {
+    behaviour = (reply) => reply.code(429).header('retry-after', '7').send({ RestException: { Status: 429, Message: 'Too many requests' } });
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_RATE_LIMITED', retryAfterSeconds: 7, statusCode: 503 });
+  });
+
+  it('500 becomes EXOTEL_ERR_SERVER', async () => {
+    behaviour = (reply) => reply.code(500).send('oops');
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_SERVER', statusCode: 502 });
+  });
+
+  it('no answer in time becomes EXOTEL_ERR_TIMEOUT (the call may exist), within the bound', async () => {
+    behaviour = () => new Promise(() => {});
+    const started = Date.now();
+    await expect(client(300).connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_TIMEOUT', statusCode: 504 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a refused connection becomes EXOTEL_ERR_UNREACHABLE (nothing was created)', async () => {
+    const closedPort = await freePort();
+    await expect(client(1000, `http://127.0.0.1:${closedPort}`).connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_UNREACHABLE', statusCode: 503 });
+  });
+
+  it('a 200 without a Call Sid becomes EXOTEL_ERR_BAD_RESPONSE', async () => {
+    behaviour = (reply) => reply.send({ Call: { Sid: 'None' } });
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_BAD_RESPONSE' });
+    behaviour = (reply) => reply.type('text/html').send('<html>maintenance</html>');
+    await expect(client().connect(connectRequest)).rejects.toMatchObject({ code: 'EXOTEL_ERR_BAD_RESPONSE' });
+  });
+
+  it('reads Call Details, with Duration as a string', async () => {
+    behaviour = (reply) => reply.send({ Call: { Sid: 'sid-1', Status: 'completed', Duration: '17', RecordingUrl: 'https://recordings.example.test/1.mp3' } });
+    received.length = 0;
+    await expect(client().callDetails('sid-1')).resolves.toMatchObject({ sid: 'sid-1', status: 'completed', duration: 17, recordingUrl: 'https://recordings.example.test/1.mp3' });
+    expect(received[0]!.url).toBe('/v1/Accounts/test-account/Calls/sid-1.json');
+  });
+});
+
+describe('the trigger API when Exotel fails', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ EXOTEL_API_BASE_URL: fakeUrl, EXOTEL_HTTP_TIMEOUT_MS: '300' });
+  });
+  afterAll(async () => h.close());
+
+  it.each([
+    ['a 401', (reply: import('fastify').FastifyReply) => reply.code(401).send({ RestException: { Status: 401, Message: 'Unauthorized; ', Code: 34010 } }), 502, 'EXOTEL_ERR_REST', 'failed', 'not_reached'],
+    ['a 500', (reply: import('fastify').FastifyReply) => reply.code(500).send(''), 502, 'EXOTEL_ERR_SERVER', 'failed', 'not_reached'],
+    ['a 429', (reply: import('fastify').FastifyReply) => reply.code(429).send(''), 503, 'EXOTEL_ERR_RATE_LIMITED', 'failed', 'not_reached'],
+    ['a timeout', () => new Promise(() => {}), 504, 'EXOTEL_ERR_TIMEOUT', 'unknown', 'pending'],
+  ] as const)('%s: a clear error to the backend and a call row that says why', async (_name, answer, status, code, callStatus, outcome) => {
+    behaviour = answer as Behaviour;
+    const response = await h.trigger(order({ order_id: `ORD-FAIL-${code}` }));
+    expect(response.status).toBe(status);
+    expect(response.body).toMatchObject({ success: false, code, order_id: `ORD-FAIL-${code}`, call_id: expect.any(String) });
+    if (code === 'EXOTEL_ERR_REST') expect(response.body.message).toBe('Exotel refused the request: Unauthorized;');
+    const read = await h.get(`/api/calls/${response.body.call_id}`);
+    expect(read.body.call).toMatchObject({
+      status: callStatus,
+      outcome,
+      call_sid: null,
+      failure: { code, reason: response.body.message },
+      attempts: [{ attempt: 1, result: callStatus, error: { code } }],
+    });
+  });
+});
+
+describe('the simulator as Exotel', () => {
+  it('rejects percent-encoded StatusCallbackEvents brackets, as Exotel was seen to', async () => {
+    const h = await startHarness();
+    try {
+      const { request } = await import('undici');
+      const response = await request(`${h.simulator.url}/v1/Accounts/test-account/Calls/connect.json`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('test-key:test-token-not-a-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'From=09000000001&CallerId=08000000000&Url=http%3A%2F%2F127.0.0.1%2Fx&StatusCallbackEvents%5B0%5D=terminal',
+      });
+      expect(response.statusCode).toBe(400);
+      expect(await response.body.json()).toEqual({ RestException: { Status: 400, Message: "Invalid Call Parameters: Invalid 'StatusCallbackEvents' specified", Code: 34005 } });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('with StatusCallbackEvents=terminal the callback carries the extended fields, and a whole call completes', async () => {
+    const h = await startHarness({ EXOTEL_STATUS_CALLBACK_EVENTS: 'terminal' });
+    try {
+      const placed = await h.trigger(order({ vendor_phone: '9000000002' }));
+      const call = await h.simulator.finished(placed.body.call_sid);
+      expect(call.statusCallbackEvents).toEqual(['terminal']);
+      expect(call.callbacks[0]!.params).toMatchObject({ EventType: 'terminal', CustomField: placed.body.call_id, 'Legs[0][Status]': 'completed' });
+      expect((await h.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'cancelled', status: 'completed' });
+    } finally {
+      await h.close();
+    }
+  });
+});
