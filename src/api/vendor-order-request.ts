@@ -41,9 +41,10 @@ export const vendorOrderRequest = z.object({
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;
 
 /** The first problem as the field it is about and one sentence, for a 400 the backend can act on. */
-export function firstProblem(error: z.ZodError): { field: string; message: string } {
+export function firstProblem(error: z.ZodError, input: Record<string, unknown>): { field: string; message: string } {
   const issue = error.issues[0]!;
   const field = issue.path.join('.') || 'body';
-  const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+  const missing = issue.path.length === 1 && input[String(issue.path[0])] === undefined;
+  const message = missing ? 'is required' : issue.message;
   return { field, message: `${field} ${message}` };
 }

@@ -11,7 +11,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
     const input = { ...asObject(request.query), ...asObject(request.body) };
     const parsed = vendorOrderRequest.safeParse(input);
     if (!parsed.success) {
-      const problem = firstProblem(parsed.error);
+      const problem = firstProblem(parsed.error, input);
       return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field: problem.field, message: problem.message });
     }
     const order = parsed.data;

@@ -1,0 +1,100 @@
+// The trigger API's contract with the backend: the three ways it sends an order, the bearer token, and a
+// 400 naming the field for every bad value (with nothing stored and nobody dialled).
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const TOKEN = 'test-api-token-0123456789abcdefghij';
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ API_TOKEN: TOKEN });
+});
+afterAll(async () => h.close());
+const auth = { authorization: `Bearer ${TOKEN}` };
+const countCalls = () => (h.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n;
+
+describe('POST /api/call/vendor-order', () => {
+  it('takes query parameters, as the backend sends today', async () => {
+    const query = new URLSearchParams({ vendor_phone: '919000000001', vendor_name: 'Test Vendor', order_id: '12345', order_amount: '550', items: 'Tomato 2kg' });
+    const response = await request(`${h.baseUrl}/api/call/vendor-order?${query}`, { method: 'POST', headers: auth });
+    const body = (await response.body.json()) as any;
+    expect(response.statusCode).toBe(200);
+    expect(body).toEqual({ success: true, call_sid: expect.any(String), order_id: '12345', call_id: expect.any(String) });
+    await h.simulator.finished(body.call_sid);
+    expect((await h.get(`/api/calls/${body.call_sid}`, auth)).body.call).toMatchObject({ vendor_phone: '+919000000001', outcome: 'accepted' });
+  });
+
+  it('takes a form body', async () => {
+    const response = await request(`${h.baseUrl}/api/call/vendor-order`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ vendor_phone: '09000000002', vendor_name: 'Test', order_id: 'F-1', order_amount: '10' }).toString(),
+    });
+    const body = (await response.body.json()) as any;
+    expect(response.statusCode).toBe(200);
+    await h.simulator.finished(body.call_sid);
+    expect((await h.get(`/api/calls/${body.call_sid}`, auth)).body.call).toMatchObject({ order_id: 'F-1', outcome: 'cancelled' });
+  });
+
+  it('takes JSON with items as a list and a numeric order id', async () => {
+    const response = await h.trigger(order({ order_id: 777, items: ['Tomato 2kg', 'Onion 1kg'], vendor_phone: '+91 90000-00001' }), auth);
+    expect(response.status).toBe(200);
+    const call = await h.simulator.finished(response.body.call_sid);
+    expect(call.heard[0]).toContain('सामान: Tomato 2kg, Onion 1kg।');
+    expect(call.heard[0]).toContain('ऑर्डर नंबर 777।');
+  });
+
+  it.each([
+    [{ vendor_phone: undefined }, 'vendor_phone', 'vendor_phone is required'],
+    [{ vendor_phone: '12345' }, 'vendor_phone', 'vendor_phone must be an Indian mobile or landline number, e.g. +919812345678'],
+    [{ vendor_phone: '+14155550100' }, 'vendor_phone', 'vendor_phone must be an Indian mobile or landline number, e.g. +919812345678'],
+    [{ vendor_name: '' }, 'vendor_name', 'vendor_name is required'],
+    [{ vendor_name: 'x'.repeat(101) }, 'vendor_name', 'vendor_name must be at most 100 characters'],
+    [{ vendor_name: 'bad\u0007bell' }, 'vendor_name', 'vendor_name must not contain control characters'],
+    [{ order_id: undefined }, 'order_id', 'order_id is required'],
+    [{ order_amount: 'lots' }, 'order_amount', 'order_amount must be a number'],
+    [{ order_amount: -5 }, 'order_amount', 'order_amount must not be negative'],
+    [{ items: 'y'.repeat(501) }, 'items', 'items must be at most 500 characters'],
+    [{ language: 'fr-FR' }, 'language', expect.stringMatching(/^language /)],
+  ])('400 for %j, naming the field', async (change, field, message) => {
+    const before = countCalls();
+    const response = await h.trigger(order(change), auth);
+    expect(response.status).toBe(400);
+    expect(response.body).toEqual({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
+    expect(countCalls()).toBe(before);
+  });
+
+  it('400 for malformed JSON', async () => {
+    const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"vendor_phone":' });
+    expect(response.statusCode).toBe(400);
+    expect(await response.body.json()).toMatchObject({ success: false, code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+  });
+
+  it.each([
+    ['no header', {}],
+    ['a wrong token', { authorization: 'Bearer wrong-token' }],
+    ['a Basic header', { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }],
+  ])('401 with %s, and nobody is dialled', async (_name, headers) => {
+    const before = countCalls();
+    const response = await h.trigger(order(), headers);
+    expect(response.status).toBe(401);
+    expect(response.body).toEqual({ success: false, code: 'IVR_ERR_UNAUTHORIZED', message: 'Missing or invalid bearer token' });
+    expect(countCalls()).toBe(before);
+    const read = await request(`${h.baseUrl}/api/orders/ORD-TEST-1/calls`, { headers });
+    expect(read.statusCode).toBe(401);
+    expect(read.headers['www-authenticate']).toBe('Bearer realm="exotel-caller"');
+    await read.body.dump();
+  });
+
+  it('read-back answers 404 for an unknown call', async () => {
+    const response = await h.get('/api/calls/nosuchcall', auth);
+    expect(response).toEqual({ status: 404, body: { success: false, code: 'IVR_ERR_NOT_FOUND', message: 'No call nosuchcall' } });
+  });
+});
+
+describe('GET /health', () => {
+  it('is healthy with the package version, without a token', async () => {
+    const response = await h.get('/health');
+    expect(response).toEqual({ status: 200, body: { status: 'healthy', service: 'Exotel Voice Caller', version: '1.0.0' } });
+  });
+});
