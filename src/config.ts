@@ -6,7 +6,15 @@ const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value
 const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().min(1).optional());
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
 const integer = (min: number, max: number, fallback: number) =>
-  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+  z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .int(`must be a whole number from ${min} to ${max}`)
+      .min(min, `must be a whole number from ${min} to ${max}`)
+      .max(max, `must be a whole number from ${min} to ${max}`)
+      .default(fallback),
+  );
 
 const schema = z
   .object({
@@ -14,7 +22,7 @@ const schema = z
     HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
     // How Exotel reaches us. Every URL we hand Exotel is built from it, never from an incoming request.
     PUBLIC_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
-    EXOTEL_MODE: z.preprocess(emptyAsUndefined, z.enum(['live', 'simulator']).optional()),
+    EXOTEL_MODE: z.preprocess(emptyAsUndefined, z.enum(['live', 'simulator'], { error: 'must be live or simulator' }).optional()),
     EXOTEL_API_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default('https://api.exotel.com')),
     EXOTEL_ACCOUNT_SID: optionalText,
     EXOTEL_API_KEY: optionalText,
@@ -41,7 +49,7 @@ const schema = z
     WEBHOOK_SECRET: optionalText,
     LOG_LEVEL: z.preprocess(
       emptyAsUndefined,
-      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
     ),
   })
   .superRefine((env, ctx) => {

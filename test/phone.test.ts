@@ -1,0 +1,22 @@
+// Phone numbers in every form Exotel and the backend use (reference §1.9), normalised once to E.164.
+import { describe, expect, it } from 'vitest';
+import { normalisePhone } from '../src/phone.js';
+
+describe('normalisePhone', () => {
+  it.each([
+    ['+919812345678', '+919812345678'],
+    ['919812345678', '+919812345678'],
+    ['09812345678', '+919812345678'],
+    ['9812345678', '+919812345678'],
+    [' +91 98123-45678 ', '+919812345678'],
+    ['(080) 4855 6923', '+918048556923'],
+    ['08048556923', '+918048556923'],
+    ['6000000000', '+916000000000'],
+  ])('%s → %s', (raw, e164) => {
+    expect(normalisePhone(raw)).toBe(e164);
+  });
+
+  it.each(['', '12345', '+14155550100', '0012345678', '1812345678', '98123456789012', '98123x5678', '+91', 'None'])('%j is not a number we dial', (raw) => {
+    expect(normalisePhone(raw)).toBeUndefined();
+  });
+});
