@@ -91,10 +91,3 @@ describe('POST /api/call/vendor-order', () => {
     expect(response).toEqual({ status: 404, body: { success: false, code: 'IVR_ERR_NOT_FOUND', message: 'No call nosuchcall' } });
   });
 });
-
-describe('GET /health', () => {
-  it('is healthy with the package version, without a token', async () => {
-    const response = await h.get('/health');
-    expect(response).toEqual({ status: 200, body: { status: 'healthy', service: 'Exotel Voice Caller', version: '1.0.0' } });
-  });
-});

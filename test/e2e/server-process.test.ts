@@ -1,0 +1,84 @@
+// The real process, as `npm start` runs it: no credentials, so the built-in simulator stands in for Exotel.
+// A call placed over HTTP ends accepted; SIGTERM stops it cleanly; the log lines ops grep for are there,
+// with no secret, signature or full phone number in them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/harness.js';
+
+const API_TOKEN = 'process-test-api-token-0123456789abcdef';
+const WEBHOOK_SECRET = 'process-test-webhook-secret-0123456789';
+let child: ChildProcess;
+let base: string;
+let stdout = '';
+let dir: string;
+
+beforeAll(async () => {
+  const port = await freePort();
+  dir = mkdtempSync(join(tmpdir(), 'exotel-caller-process-'));
+  base = `http://127.0.0.1:${port}`;
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      DATABASE_PATH: join(dir, 'db', 'calls.db'),
+      API_TOKEN,
+      WEBHOOK_SECRET,
+      DOTENV_CONFIG_PATH: join(dir, 'no.env'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  for (let i = 0; i < 150 && !stdout.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(stdout).toContain('Exotel caller ready');
+});
+
+afterAll(async () => {
+  if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const auth = { authorization: `Bearer ${API_TOKEN}` };
+
+describe('npm start on its embedded default', () => {
+  it('places a simulated call that ends accepted, readable back over the API', async () => {
+    const placed = await request(`${base}/api/call/vendor-order?vendor_phone=9000000003&vendor_name=Test&order_id=P-1&order_amount=550&items=Tomato`, {
+      method: 'POST',
+      headers: auth,
+    });
+    const body = (await placed.body.json()) as { success: boolean; call_sid: string };
+    expect(placed.statusCode).toBe(200);
+    let call: Record<string, unknown> = {};
+    for (let i = 0; i < 100 && call.status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const read = await request(`${base}/api/calls/${body.call_sid}`, { headers: auth });
+      call = ((await read.body.json()) as { call: Record<string, unknown> }).call;
+    }
+    expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 20, order_id: 'P-1' });
+  });
+
+  it('logs the lines ops grep for, with call and order ids, and never a secret or a full number', async () => {
+    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const messages = lines.map((line) => line.msg);
+    expect(messages).toEqual(expect.arrayContaining(['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3', 'Vendor pressed: 20', 'Call outcome: accepted']));
+    for (const msg of ['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3']) {
+      expect(lines.find((line) => line.msg === msg)).toMatchObject({ call_id: expect.any(String), order_id: 'P-1', call_sid: expect.any(String) });
+    }
+    expect(stdout).not.toContain(API_TOKEN);
+    expect(stdout).not.toContain(WEBHOOK_SECRET);
+    expect(stdout).not.toMatch(/sig=/);
+    expect(stdout).not.toContain('9000000003');
+    expect(stdout).toContain('******0003');
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('"msg":"stopped"');
+  });
+});
