@@ -41,6 +41,14 @@ const schema = z
         .optional(),
     ),
     EXOTEL_HTTP_TIMEOUT_MS: integer(100, 60_000, 10_000),
+    // exoml: the Url is our /exoml greeting. applet: the Url is a dashboard flow whose applets call /applet/*.
+    EXOTEL_FLOW_MODE: z.preprocess(emptyAsUndefined, z.enum(['exoml', 'applet'], { error: 'must be exoml or applet' }).default('exoml')),
+    EXOTEL_APP_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[\w-]{1,64}$/, 'must be the flow\'s app id from the dashboard').optional()),
+    // The secret path segment of the applet URLs typed into the dashboard (/applet/<token>/gather).
+    APPLET_PATH_TOKEN: z.preprocess(
+      emptyAsUndefined,
+      z.string().regex(/^[\w-]{16,128}$/, 'must be 16 to 128 letters, digits, - or _').optional(),
+    ),
     // TimeOut: ring time, at most 60 s (reference §1.4). TimeLimit: the longest a call may last.
     CALL_RING_TIMEOUT_SECONDS: integer(10, 60, 45),
     CALL_TIME_LIMIT_SECONDS: integer(30, 14_400, 300),
@@ -56,6 +64,10 @@ const schema = z
     if (env.EXOTEL_MODE !== 'live') return;
     for (const name of ['EXOTEL_ACCOUNT_SID', 'EXOTEL_API_KEY', 'EXOTEL_API_TOKEN', 'EXOTEL_CALLER_ID', 'PUBLIC_BASE_URL'] as const) {
       if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_MODE=live' });
+    }
+    if (env.EXOTEL_FLOW_MODE !== 'applet') return;
+    for (const name of ['EXOTEL_APP_ID', 'APPLET_PATH_TOKEN'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_FLOW_MODE=applet with a live Exotel' });
     }
   });
 
@@ -75,7 +87,12 @@ export interface Config {
     httpTimeoutMs: number;
     ringTimeoutSeconds: number;
     timeLimitSeconds: number;
+    flowMode: 'exoml' | 'applet';
+    /** The dashboard flow applet mode runs (the simulator's own in simulator mode). */
+    appId: string;
   };
+  /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
+  appletPathToken: string | undefined;
   databasePath: string;
   apiToken: string | undefined;
   webhookSecret: string | undefined;
@@ -93,6 +110,8 @@ export const SIMULATOR_ACCOUNT = {
   apiKey: 'simulated-key',
   apiToken: 'simulated-token',
   callerId: '08000000000',
+  appId: 'simulated-app',
+  appletPathToken: 'simulated-applet-path-token',
 } as const;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -129,7 +148,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       httpTimeoutMs: e.EXOTEL_HTTP_TIMEOUT_MS,
       ringTimeoutSeconds: e.CALL_RING_TIMEOUT_SECONDS,
       timeLimitSeconds: e.CALL_TIME_LIMIT_SECONDS,
+      flowMode: e.EXOTEL_FLOW_MODE,
+      appId: e.EXOTEL_APP_ID ?? SIMULATOR_ACCOUNT.appId,
     },
+    appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
     databasePath: e.DATABASE_PATH,
     apiToken: e.API_TOKEN,
     webhookSecret: e.WEBHOOK_SECRET,

@@ -45,6 +45,10 @@ export interface ExotelCall {
 /** Exotel answered with a RestException; `httpStatus` and Exotel's own `exotelCode` say why. */
 export interface RestFailure { httpStatus: number; exotelCode?: string | undefined; exotelMessage: string }
 
+/** The Url that makes Exotel run a flow built in its dashboard (reference §1.1; `http`, as Exotel documents it). */
+export const dashboardFlowUrl = (accountSid: string, appId: string): string =>
+  `http://my.exotel.com/${encodeURIComponent(accountSid)}/exoml/start_voice/${encodeURIComponent(appId)}`;
+
 // Errors that prove the request never left this machine: nothing can have been created.
 const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 

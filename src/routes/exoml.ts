@@ -52,7 +52,7 @@ function step(
   const call = app.store.get(callId);
   const exotelCallSid = present(params.CallSid);
   const log = request.log.child({ call_id: callId, call_sid: exotelCallSid, order_id: call?.orderId });
-  if (!call || call.flow !== flow.name) {
+  if (!call || call.flow !== flow.name || call.transport !== 'exoml') {
     app.store.recordEvent({ callId: null, kind: 'exotel_request_unknown_call', route: slug, params });
     log.warn({ route: slug }, 'ExoML request for an unknown call; answering an apology');
     return apologyExoml(flow, 'hi-IN');
@@ -61,23 +61,17 @@ function step(
   else log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
 
   const turnParam = typeof (request.query as Record<string, unknown>).turn === 'string' ? Number((request.query as Record<string, string>).turn) : undefined;
-  const result = takeTurn(
-    app.store,
-    flow,
-    call,
-    {
-      input,
-      step: input === undefined ? undefined : stepBySlug(flow, slug),
-      turn: Number.isInteger(turnParam) ? turnParam : undefined,
-      route: `/exoml/${slug}`,
-      params,
-      exotelCallSid,
-    },
-    (reply, state) => render(app, flow, call.language, { ...call.context, ...state.values }, reply, call.id),
-  );
-  if (result.reply?.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+  const result = takeTurn(app.store, flow, call, {
+    input,
+    step: input === undefined ? undefined : stepBySlug(flow, slug),
+    turn: Number.isInteger(turnParam) ? turnParam : undefined,
+    route: `/exoml/${slug}`,
+    params,
+    exotelCallSid,
+  });
   if (!result.applied) log.info('repeated ExoML request: answered as before, nothing changed');
-  return result.document;
+  else if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+  return render(app, flow, call.language, { ...call.context, ...result.state.values }, result.reply, call.id);
 }
 
 function render(

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { firstProblem, vendorOrderRequest } from '../api/vendor-order-request.js';
 import { dial } from '../calls/dial.js';
+import { dashboardFlowUrl } from '../exotel/client.js';
 import { start } from '../flows/engine.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 
@@ -22,6 +23,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
       language: order.language,
       context: { vendor_name: order.vendor_name, order_id: order.order_id, order_amount: order.order_amount, items: order.items },
       state: start(vendorOrder).state,
+      transport: app.config.exotel.flowMode,
     });
     const result = await dial(
       {
@@ -29,7 +31,10 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
         exotel: app.exotel,
         links: app.links,
         log: request.log,
-        flowUrl: (stored) => app.links.exomlStep(vendorOrder.startSlug, { call: stored.id }),
+        flowUrl: (stored) =>
+          stored.transport === 'applet'
+            ? dashboardFlowUrl(app.config.exotel.accountSid, app.config.exotel.appId)
+            : app.links.exomlStep(vendorOrder.startSlug, { call: stored.id }),
         ringTimeoutSeconds: app.config.exotel.ringTimeoutSeconds,
         timeLimitSeconds: app.config.exotel.timeLimitSeconds,
       },

@@ -1,7 +1,9 @@
 // The named queries over calls, attempts and the event log. Nothing else writes SQL about calls.
 import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
-import type { FinalOutcome, FlowState, Language, Outcome } from '../flows/types.js';
+import type { FinalOutcome, FlowState, Language, Outcome, Reply } from '../flows/types.js';
+
+export type Transport = 'exoml' | 'applet';
 
 export interface CallRecord {
   id: string;
@@ -11,7 +13,9 @@ export interface CallRecord {
   language: Language;
   context: Record<string, string | number>;
   state: FlowState;
-  lastReply: string | null;
+  transport: Transport;
+  lastReply: Reply | null;
+  askedTurn: number | null;
   status: string;
   outcome: Outcome;
   prepTimeMinutes: number | null;
@@ -52,6 +56,7 @@ export interface NewCall {
   language: Language;
   context: Record<string, string | number>;
   state: FlowState;
+  transport: Transport;
 }
 
 export interface NewEvent {
@@ -86,9 +91,9 @@ export class CallStore {
     private readonly now: () => Date = () => new Date(),
   ) {
     this.q = {
-      insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, status,
-        outcome, prep_time_minutes, created_at, updated_at)
-        VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, 'created', 'pending', NULL, @now, @now)`),
+      insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
+        status, outcome, prep_time_minutes, created_at, updated_at)
+        VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'created', 'pending', NULL, @now, @now)`),
       byId: db.prepare('SELECT * FROM calls WHERE id = ?'),
       bySid: db.prepare('SELECT * FROM calls WHERE exotel_call_sid = ?'),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid'),
@@ -106,7 +111,8 @@ export class CallStore {
       adoptSid: db.prepare(`UPDATE calls SET exotel_call_sid = @sid, updated_at = @now WHERE id = @id AND exotel_call_sid IS NULL
         AND NOT EXISTS (SELECT 1 FROM calls WHERE exotel_call_sid = @sid)`),
       saveTurn: db.prepare(`UPDATE calls SET state_json = @state, last_reply = @reply, outcome = @outcome,
-        prep_time_minutes = @prep, updated_at = @now WHERE id = @id`),
+        prep_time_minutes = @prep, asked_turn = COALESCE(@askedTurn, asked_turn), updated_at = @now WHERE id = @id`),
+      markAsked: db.prepare('UPDATE calls SET asked_turn = @askedTurn, updated_at = @now WHERE id = @id'),
       insertEvent: db.prepare(`INSERT INTO call_events (call_id, at, kind, route, step, digits, params_json)
         VALUES (@callId, @at, @kind, @route, @step, @digits, @params)`),
       events: db.prepare('SELECT * FROM call_events WHERE call_id = ? ORDER BY id'),
@@ -132,6 +138,7 @@ export class CallStore {
       language: call.language,
       context: JSON.stringify(call.context),
       state: JSON.stringify(call.state),
+      transport: call.transport,
       now: this.stamp(),
     });
     return this.get(id)!;
@@ -201,8 +208,11 @@ export class CallStore {
     });
   }
 
-  /** One step of a conversation, in one transaction: what Exotel sent, the new state, and what we answer. */
-  saveTurn(event: NewEvent & { callId: string }, state: FlowState, reply: string, sid?: string): void {
+  /**
+   * One step of a conversation, in one transaction: what Exotel sent, the new state, and what we answer.
+   * `askedTurn`: the request fetched the question of that turn (applet mode), so one answer may follow.
+   */
+  saveTurn(event: NewEvent & { callId: string }, state: FlowState, reply: Reply, sid?: string, askedTurn?: number): void {
     this.db.transaction(() => {
       this.recordEvent(event);
       if (sid) this.q.adoptSid.run({ id: event.callId, sid, now: this.stamp() });
@@ -210,11 +220,21 @@ export class CallStore {
       this.q.saveTurn.run({
         id: event.callId,
         state: JSON.stringify(state),
-        reply,
+        reply: JSON.stringify(reply),
         outcome: state.outcome ?? 'pending',
         prep: prep === undefined ? null : prep,
+        askedTurn: askedTurn ?? null,
         now: this.stamp(),
       });
+    })();
+  }
+
+  /** A request that changes no state (a repeat, a late one): logged, and in applet mode it may re-ask. */
+  recordReplay(event: NewEvent & { callId: string }, sid?: string, askedTurn?: number): void {
+    this.db.transaction(() => {
+      this.recordEvent(event);
+      if (sid) this.q.adoptSid.run({ id: event.callId, sid, now: this.stamp() });
+      if (askedTurn !== undefined) this.q.markAsked.run({ id: event.callId, askedTurn, now: this.stamp() });
     })();
   }
 
@@ -267,7 +287,9 @@ function toCall(row: Row | undefined): CallRecord | undefined {
     language: row.language as Language,
     context: JSON.parse(row.context_json as string) as CallRecord['context'],
     state: JSON.parse(row.state_json as string) as FlowState,
-    lastReply: row.last_reply as string | null,
+    transport: row.transport as Transport,
+    lastReply: row.last_reply === null ? null : (JSON.parse(row.last_reply as string) as Reply),
+    askedTurn: row.asked_turn as number | null,
     status: row.status as string,
     outcome: row.outcome as Outcome,
     prepTimeMinutes: row.prep_time_minutes as number | null,

@@ -10,7 +10,9 @@ export const MIGRATIONS: string[] = [
     language          TEXT NOT NULL,
     context_json      TEXT NOT NULL,                 -- what the prompts are filled from
     state_json        TEXT NOT NULL,                 -- the flow engine's state
-    last_reply        TEXT,                          -- the document we answered last, replayed to a repeated request
+    transport         TEXT NOT NULL,                 -- exoml | applet: how Exotel runs this call's flow
+    last_reply        TEXT,                          -- the engine's last reply (JSON): a repeated request gets it again
+    asked_turn        INTEGER,                       -- applet mode: the turn whose question Exotel fetched last
     status            TEXT NOT NULL,                 -- created | dialing | unknown | failed | Exotel's call status
     outcome           TEXT NOT NULL DEFAULT 'pending',
     prep_time_minutes INTEGER,

@@ -27,6 +27,7 @@ describe('ExoML routes without a secret (development)', () => {
       orderId: 'ORD-ROUTE',
       phone: '+919000000001',
       language: 'hi-IN',
+      transport: 'exoml',
       context: { vendor_name: 'Test Vendor', order_id: 'ORD-ROUTE', order_amount: 10, items: '' },
       state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
     });
@@ -168,7 +169,7 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
 
   it('unsigned, tampered and borrowed URLs get 403 and change nothing', async () => {
     const a = h.app.store.create({
-      flow: 'vendor_order', orderId: 'ORD-A', phone: '+919000000001', language: 'hi-IN',
+      flow: 'vendor_order', orderId: 'ORD-A', phone: '+919000000001', language: 'hi-IN', transport: 'exoml',
       context: { vendor_name: 'A', order_id: 'ORD-A', order_amount: 1, items: '' },
       state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
     });

@@ -22,6 +22,7 @@ function placedCall() {
     orderId: `ORD-STATUS-${counter}`,
     phone: '+919000000001',
     language: 'hi-IN',
+    transport: 'exoml',
     context: { vendor_name: 'Test Vendor', order_id: `ORD-STATUS-${counter}`, order_amount: 1, items: '' },
     state: start(vendorOrder).state,
   });
@@ -100,7 +101,7 @@ describe('POST /webhook/exotel/status', () => {
   it('keeps an outcome the vendor already gave', async () => {
     const { call, sid, url } = placedCall();
     const accepted = { ...call.state, outcome: 'accepted' as const };
-    h.app.store.saveTurn({ callId: call.id, kind: 'exotel_request', route: '/exoml/vendor-action', step: 'menu', digits: '1', params: {} }, accepted, '<Response/>');
+    h.app.store.saveTurn({ callId: call.id, kind: 'exotel_request', route: '/exoml/vendor-action', step: 'menu', digits: '1', params: {} }, accepted, { kind: 'end', outcome: 'accepted', say: ['accepted'] });
     await post(url, { CallSid: sid, Status: 'completed', DateUpdated: '2026-11-22 10:00:00' }, 'multipart');
     expect(await read(sid)).toMatchObject({ status: 'completed', outcome: 'accepted' });
   });

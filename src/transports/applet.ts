@@ -1,0 +1,48 @@
+// Applet mode: renders the engine's reply for Exotel's dashboard applets (reference §5). A question becomes
+// the Gather applet's JSON (§5.2); the Passthru's answer is only a branch, 200 (ask again) or 302 (done,
+// §5.1); the end of the call is the Greeting applet's text (§5.5).
+import { promptsText, type PromptContext } from '../flows/prompts.js';
+import type { Flow, Language, Reply } from '../flows/types.js';
+
+export interface GatherJson {
+  gather_prompt: { text: string };
+  max_input_digits: number;
+  finish_on_key: string;
+  input_timeout: number;
+  repeat_menu: number;
+  repeat_gather_prompt: { text: string };
+}
+
+// An input_timeout of 10 was seen rejected while 6 worked (reference §5.2, §13).
+export const MAX_INPUT_TIMEOUT = 6;
+
+interface Render {
+  flow: Flow;
+  language: Language;
+  context: PromptContext;
+}
+
+/** The Gather applet's answer for a question; for a call that has ended, its closing words and no wait. */
+export function gatherJson(reply: Reply, { flow, language, context }: Render): GatherJson {
+  if (reply.kind === 'end') {
+    const text = closingText(reply, { flow, language, context });
+    return { gather_prompt: { text }, max_input_digits: 1, finish_on_key: '', input_timeout: 1, repeat_menu: 0, repeat_gather_prompt: { text } };
+  }
+  return {
+    gather_prompt: { text: promptsText(flow, language, [...reply.say, reply.question], context) },
+    max_input_digits: reply.input.maxDigits,
+    finish_on_key: reply.input.finishOnKey,
+    input_timeout: Math.min(reply.input.timeoutSeconds, MAX_INPUT_TIMEOUT),
+    // Exotel repeats the question itself on silence; the Passthru then gets no digits and the call ends.
+    repeat_menu: reply.reasks,
+    repeat_gather_prompt: { text: promptsText(flow, language, [reply.reaskPrompt, reply.question], context) },
+  };
+}
+
+/** The sync Passthru's branch: 200 goes back to a Gather, 302 on to the Greeting. */
+export const passthruStatus = (reply: Reply): 200 | 302 => (reply.kind === 'ask' ? 200 : 302);
+
+/** The Greeting applet's words: what the engine said when the call ended. */
+export function closingText(reply: Reply, { flow, language, context }: Render): string {
+  return promptsText(flow, language, reply.say, context);
+}
