@@ -17,6 +17,7 @@ import triggerRoutes from './routes/trigger.js';
 import readBackRoutes from './routes/read-back.js';
 import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
+import appletRoutes, { appletFallback } from './routes/applet.js';
 
 export interface AppDeps {
   config: Config;
@@ -62,11 +63,18 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   });
   await fastify.register(exomlRoutes);
   await fastify.register(statusWebhookRoutes);
+  await fastify.register(appletRoutes);
 }
 
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? 500;
+  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting)/.exec(request.url)?.[1] as 'gather' | 'passthru' | 'greeting' | undefined;
+  if (applet) {
+    // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.
+    request.log.error({ err: error }, 'applet step failed; answering a closing');
+    return appletFallback(reply.code(200), applet);
+  }
   if (request.url.startsWith('/exoml/')) {
     request.log.error({ err: error }, 'ExoML step failed; answering an apology');
     return reply.code(200).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));

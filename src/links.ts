@@ -21,6 +21,11 @@ export class Links {
     return this.build(`/exoml/${slug}`, params);
   }
 
+  /** The applet URLs an operator types into the dashboard flow once (README, "Applet mode"). */
+  applet(name: 'gather' | 'passthru' | 'greeting', pathToken: string): string {
+    return `${this.publicBaseUrl}/applet/${pathToken}/${name}`;
+  }
+
   statusCallback(callId: string): string {
     return this.build('/webhook/exotel/status', { call: callId });
   }

@@ -33,8 +33,16 @@ async function main(): Promise<void> {
   const exotel = new ExotelClient(config.exotel);
   const server = Fastify({ loggerInstance: logger, bodyLimit: 256 * 1024, trustProxy: false });
   await server.register(app, { config, db, exotel });
+  if (simulator && config.appletPathToken) {
+    // The simulated dashboard holds the README's recipe, so EXOTEL_FLOW_MODE=applet works out of the box.
+    const token = config.appletPathToken;
+    simulator.installRecipe(config.exotel.appId, (applet) => server.links.applet(applet, token));
+  }
   await server.listen({ port: config.port, host: config.host });
-  logger.info({ mode: config.exotel.mode, database: config.databasePath, public_base_url: config.publicBaseUrl }, 'Exotel caller ready');
+  logger.info(
+    { mode: config.exotel.mode, flow_mode: config.exotel.flowMode, database: config.databasePath, public_base_url: config.publicBaseUrl },
+    'Exotel caller ready',
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

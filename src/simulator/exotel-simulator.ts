@@ -5,6 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FormData, request } from 'undici';
 import { normalisePhone } from '../phone.js';
+import { playAppletCall, type DashboardFlow } from './applet-call.js';
 import { playExomlCall } from './exoml-call.js';
 import { istStamp, type SimulatedCall } from './simulated-call.js';
 import { vendorBehaviour } from './vendors.js';
@@ -23,8 +24,13 @@ export interface SimulatorOptions {
 // A tiny stand-in for an MP3 recording: an ID3 header and a few silent frames' worth of bytes.
 const FAKE_RECORDING = Buffer.concat([Buffer.from('ID3\x03\x00\x00\x00\x00\x00\x00', 'binary'), Buffer.alloc(417, 0)]);
 
+// The Url that runs a dashboard flow (reference §1.1).
+const DASHBOARD_FLOW = /^https?:\/\/my\.exotel\.com\/([^/]+)\/exoml\/start_voice\/([^/?#]+)/;
+
 export class ExotelSimulator {
   readonly calls = new Map<string, SimulatedCall>();
+  /** Flows built in the simulated dashboard, by app id (applet mode). */
+  readonly dashboardFlows = new Map<string, DashboardFlow>();
   private readonly app: FastifyInstance;
   private baseUrl = '';
 
@@ -50,6 +56,16 @@ export class ExotelSimulator {
   async close(): Promise<void> {
     await Promise.allSettled([...this.calls.values()].map((call) => call.done));
     await this.app.close();
+  }
+
+  /** Builds a flow in the simulated dashboard, as an operator would from the README's recipe. */
+  installFlow(appId: string, flow: Partial<DashboardFlow> & Pick<DashboardFlow, 'gatherUrl' | 'passthruUrl' | 'greetingUrl'>): void {
+    this.dashboardFlows.set(appId, { pairs: 'loop', endPassthru: true, dropQueryStrings: true, ...flow });
+  }
+
+  /** The README's recipe, [Gather] → [Passthru] (200: back, 302: on) → [Greeting] → [Hangup], at these URLs. */
+  installRecipe(appId: string, appletUrl: (applet: 'gather' | 'passthru' | 'greeting') => string, options: Partial<DashboardFlow> = {}): void {
+    this.installFlow(appId, { gatherUrl: appletUrl('gather'), passthruUrl: appletUrl('passthru'), greetingUrl: appletUrl('greeting'), ...options });
   }
 
   /** Resolves when the call has ended and its status callback has been delivered (or given up on). */
@@ -155,15 +171,23 @@ export class ExotelSimulator {
 
   private async run(call: SimulatedCall): Promise<void> {
     const behaviour = call.behaviour;
-    if (behaviour.answers) {
-      await playExomlCall(call, {
-        CallSid: call.sid,
-        CallFrom: call.from,
-        CallTo: call.callerId,
-        Direction: 'outbound-api',
-        CallStatus: 'in-progress',
-        ...(call.customField === undefined ? {} : { CustomField: call.customField }),
-      });
+    const dashboard = DASHBOARD_FLOW.exec(call.url);
+    const flow = dashboard && dashboard[1] === call.accountSid ? this.dashboardFlows.get(dashboard[2]!) : undefined;
+    if (dashboard && !flow) {
+      // Exotel cannot run a flow that is not in this account's dashboard.
+      call.problem = `no dashboard flow ${dashboard[2]} in account ${dashboard[1]}`;
+      call.status = 'failed';
+    } else if (behaviour.answers) {
+      if (flow) await playAppletCall(call, flow, dashboard![2]!);
+      else
+        await playExomlCall(call, {
+          CallSid: call.sid,
+          CallFrom: call.from,
+          CallTo: call.callerId,
+          Direction: 'outbound-api',
+          CallStatus: 'in-progress',
+          ...(call.customField === undefined ? {} : { CustomField: call.customField }),
+        });
       call.status = 'completed';
       call.durationSeconds = Math.max(3, call.heard.length * 4);
       call.recordingUrl = `${this.baseUrl}/recordings/${call.accountSid}/${call.sid}.mp3`;

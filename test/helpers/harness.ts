@@ -63,6 +63,11 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   await server.register(app, { config, db, exotel });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
+  if (config.appletPathToken) {
+    // The simulated dashboard holds the README's recipe for the configured app.
+    const token = config.appletPathToken;
+    simulator.installRecipe(config.exotel.appId, (applet) => server.links.applet(applet, token));
+  }
 
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await request(`${baseUrl}${path}`, {
@@ -91,6 +96,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     },
   };
 }
+
+/** The settings that switch a harness to applet mode. */
+export const APPLET_MODE = { EXOTEL_FLOW_MODE: 'applet', EXOTEL_APP_ID: 'test-app', APPLET_PATH_TOKEN: 'test-applet-path-token-0123' };
 
 /** A vendor order with obviously fake details; override any field. */
 export function order(fields: Record<string, unknown> = {}): Record<string, unknown> {

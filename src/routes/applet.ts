@@ -1,0 +1,140 @@
+// Applet mode (reference §5): a dashboard flow of [Gather] → [sync Passthru] → 200: back to the Gather,
+// 302: [Greeting] → [Hangup]. Exotel calls these three URLs with GET (HEAD first on the Greeting); the
+// call is found by CallSid, or by CustomField (our call id) before the CallSid is stored. Nothing we need
+// rides in the query, which Exotel was seen to drop (§13): the secret is a path segment.
+// These routes never answer Exotel with an error body: a Gather with a bad answer drops the caller.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { tokenMatches } from '../api/auth.js';
+import { takeTurn } from '../calls/conversation.js';
+import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { advance, start } from '../flows/engine.js';
+import { flowNamed } from '../flows/registry.js';
+import type { Flow, Input, Reply } from '../flows/types.js';
+import { vendorOrder } from '../flows/vendor-order.js';
+import type { CallRecord } from '../store/calls.js';
+import { closingText, gatherJson, passthruStatus } from '../transports/applet.js';
+
+type Params = { token: string };
+
+export default async function appletRoutes(app: FastifyInstance): Promise<void> {
+  const token = app.config.appletPathToken;
+  if (!token) return;
+
+  /** The call this request is about, or undefined (logged and stored) when it is not an applet call of ours. */
+  function locate(request: FastifyRequest<{ Params: Params }>, route: string): { call: CallRecord; flow: Flow; params: Record<string, string> } | undefined {
+    const params = exotelParams(request.query, request.body);
+    if (!tokenMatches(request.params.token, token!)) {
+      request.log.error({ route }, 'applet request with a wrong path token: check APPLET_PATH_TOKEN in the dashboard flow');
+      return undefined;
+    }
+    const sid = present(params.CallSid);
+    const custom = present(params.CustomField);
+    const call = (sid && app.store.byExotelSid(sid)) || (custom && app.store.get(custom)) || undefined;
+    const flow = call && flowNamed(call.flow);
+    if (!call || !flow || call.transport !== 'applet') {
+      app.store.recordEvent({ callId: null, kind: 'applet_request_unknown_call', route, params });
+      request.log.warn({ route, call_sid: sid }, 'applet request for an unknown call; answering a polite closing');
+      return undefined;
+    }
+    return { call, flow, params };
+  }
+
+  const context = (call: CallRecord, values: Record<string, number>) => ({ ...call.context, ...values });
+  const render = (call: CallRecord, flow: Flow, values: Record<string, number>) => ({ flow, language: call.language, context: context(call, values) });
+
+  app.route<{ Params: Params }>({
+    method: ['GET', 'POST'],
+    url: '/applet/:token/gather',
+    exposeHeadRoute: true,
+    handler: async (request, reply) => {
+      const route = '/applet/gather';
+      const found = locate(request, route);
+      const wrongToken = !tokenMatches(request.params.token, token);
+      if (!found) return appletFallback(reply.code(wrongToken ? 403 : 200), 'gather');
+      const { call, flow, params } = found;
+      const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+      if (request.method === 'HEAD') {
+        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, params });
+        return sendJson(reply, gatherJson(call.lastReply ?? start(flow).reply, render(call, flow, call.state.values)));
+      }
+      if (call.lastReply === null) log.info('Gather applet: greeting requested');
+      const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) });
+      return sendJson(reply, gatherJson(result.reply, render(call, flow, result.state.values)));
+    },
+  });
+
+  app.route<{ Params: Params }>({
+    method: ['GET', 'POST'],
+    url: '/applet/:token/passthru',
+    handler: async (request, reply) => {
+      const route = '/applet/passthru';
+      const found = locate(request, route);
+      if (!found) return appletFallback(reply.code(tokenMatches(request.params.token, token) ? 302 : 403), 'passthru');
+      const { call, flow, params } = found;
+      const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+      // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
+      const digits = pressedDigits(params);
+      const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
+      const result = takeTurn(app.store, flow, call, {
+        input,
+        // Only an answer to the question Exotel last fetched counts; anything else is a repeat.
+        turn: call.askedTurn ?? 0,
+        route,
+        params,
+        exotelCallSid: present(params.CallSid),
+      });
+      if (result.applied) {
+        log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+        if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+      } else {
+        log.info('repeated or late Passthru: nothing changed');
+      }
+      const status = passthruStatus(result.reply);
+      return sendText(reply.code(status), status === 200 ? 'ask' : 'end');
+    },
+  });
+
+  // GET and HEAD (Exotel probes the Greeting URL with HEAD first, §5.5): the same headers, no body on HEAD.
+  app.get<{ Params: Params }>('/applet/:token/greeting', async (request, reply) => {
+    const route = '/applet/greeting';
+    const found = locate(request, route);
+    if (!found) return appletFallback(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), 'greeting');
+    const { call, flow, params } = found;
+    let ending: Reply;
+    let values = call.state.values;
+    if (call.state.outcome !== undefined && call.lastReply !== null) {
+      ending = call.lastReply;
+      app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, params });
+    } else if (request.method === 'HEAD') {
+      // What a GET would say, without settling anything.
+      ending = advance(flow, call.state, { kind: 'no_input', final: true }).reply;
+      app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, params });
+    } else {
+      // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
+      const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params });
+      ending = result.reply;
+      values = result.state.values;
+      request.log.info({ call_id: call.id, order_id: call.orderId, outcome: call.state.outcome }, 'Greeting reached before the conversation ended');
+    }
+    return sendText(reply, closingText(ending, render(call, flow, values)));
+  });
+}
+
+const apology: Reply = { kind: 'end', outcome: 'no_response', say: [vendorOrder.apology] };
+const apologyRender = { flow: vendorOrder, language: 'hi-IN' as const, context: {} };
+
+/** What an applet gets when we cannot go on: a closing it can play, in the form that applet expects. */
+export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru' | 'greeting') {
+  if (applet === 'gather') return sendJson(reply, gatherJson(apology, apologyRender));
+  if (applet === 'passthru') return sendText(reply.statusCode === 200 ? reply.code(302) : reply, 'end');
+  return sendText(reply, closingText(apology, apologyRender));
+}
+
+function sendJson(reply: FastifyReply, body: unknown) {
+  // Exactly application/json: Exotel was seen to drop the caller on any other type (reference §5.2).
+  return reply.header('content-type', 'application/json').send(JSON.stringify(body));
+}
+
+function sendText(reply: FastifyReply, text: string) {
+  return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+}

@@ -1,0 +1,131 @@
+// Plays a call in applet mode as Exotel runs the README's dashboard recipe (reference §5): fetch the Gather
+// JSON, say its prompt, wait for keys, repeat it `repeat_menu` times on silence, pass the keys (quoted) to
+// the sync Passthru, follow 200 back to the Gather or 302 on to the Greeting (HEAD, then GET), optionally
+// an async Passthru, then hang up. What Exotel was seen to refuse, the simulator refuses too.
+import { request } from 'undici';
+import { istStamp, type SimulatedCall, type SimulatedRequest } from './simulated-call.js';
+
+/** A flow built in the simulated dashboard, for one app id. */
+export interface DashboardFlow {
+  gatherUrl: string;
+  passthruUrl: string;
+  greetingUrl: string;
+  /** A loop (the Passthru's 200 goes back to the one Gather), or an unrolled chain of this many pairs. */
+  pairs: 'loop' | number;
+  /** An async Passthru to the same URL before the Hangup. */
+  endPassthru: boolean;
+  /** Exotel was seen to drop the query string of configured applet URLs (reference §13). */
+  dropQueryStrings: boolean;
+}
+
+const MAX_ROUNDS = 30;
+
+export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, appId: string): Promise<void> {
+  if (!call.behaviour.answers) return;
+  const presses = [...call.behaviour.presses];
+  const base: Record<string, string> = {
+    CallSid: call.sid,
+    CallFrom: call.from,
+    CallTo: call.callerId,
+    // Applet requests say outbound-dial even for API-placed calls (reference §13).
+    Direction: 'outbound-dial',
+    Created: istStamp(call.dateCreated),
+    CallType: 'call-attempt',
+    flow_id: appId,
+    ...(call.customField === undefined ? {} : { CustomField: call.customField }),
+  };
+  let digits: string | undefined;
+  const params = () => ({ ...base, CurrentTime: istStamp(new Date()), ...(digits === undefined ? {} : { digits }) });
+
+  let toGreeting = false;
+  for (let round = 0; !toGreeting; round++) {
+    if (round >= MAX_ROUNDS) return void (call.problem = `more than ${MAX_ROUNDS} Gather rounds: hung up`);
+    if (flow.pairs !== 'loop' && round >= flow.pairs) break; // the chain ran out: on to the Greeting
+    const gather = await get(call, flow, flow.gatherUrl, params());
+    if (!gather) return;
+    const config = readGather(gather);
+    if (typeof config === 'string') return void (call.problem = `Gather applet: ${config}`);
+    let keys = listen(call, config.prompt, config.maxDigits, presses);
+    for (let repeat = 0; keys === null && repeat < config.repeats; repeat++) keys = listen(call, config.repeatPrompt, config.maxDigits, presses);
+    digits = `"${keys ?? ''}"`;
+    const passthru = await get(call, flow, flow.passthruUrl, params(), [200, 302]);
+    if (!passthru) return;
+    toGreeting = passthru.status === 302;
+  }
+  const probe = await get(call, flow, flow.greetingUrl, params(), [200], 'HEAD');
+  if (!probe) return;
+  const greeting = await get(call, flow, flow.greetingUrl, params());
+  if (!greeting) return;
+  if (!probe.contentType.startsWith('text/plain') || greeting.contentType !== probe.contentType) {
+    return void (call.problem = `Greeting applet: Content-Type ${greeting.contentType} (HEAD: ${probe.contentType}), not text/plain`);
+  }
+  for (const line of greeting.body.split('\n').map((l) => l.trim()).filter(Boolean)) call.heard.push(/^https?:\/\//.test(line) ? `[play ${line}]` : line);
+  if (flow.endPassthru) await get(call, flow, flow.passthruUrl, params(), [200, 302]);
+}
+
+interface GatherConfig { prompt: string; repeatPrompt: string; repeats: number; maxDigits: number }
+
+function readGather(answer: SimulatedRequest): GatherConfig | string {
+  if (answer.contentType.split(';')[0]!.trim() !== 'application/json') return `Content-Type ${answer.contentType}, not application/json`;
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(answer.body) as Record<string, unknown>;
+  } catch {
+    return 'the body is not JSON';
+  }
+  const prompt = spoken(json.gather_prompt);
+  if (prompt === undefined) return 'no gather_prompt text or audio_url';
+  const timeout = Number(json.input_timeout ?? 5);
+  if (!Number.isFinite(timeout) || timeout > 6) return `input_timeout ${String(json.input_timeout)} rejected`;
+  const maxDigits = Number(json.max_input_digits ?? 255);
+  if (!Number.isInteger(maxDigits) || maxDigits < 1) return `max_input_digits ${String(json.max_input_digits)} rejected`;
+  return {
+    prompt,
+    repeatPrompt: spoken(json.repeat_gather_prompt) ?? prompt,
+    repeats: Math.max(0, Number(json.repeat_menu ?? 0) || 0),
+    maxDigits,
+  };
+}
+
+function spoken(prompt: unknown): string | undefined {
+  if (!prompt || typeof prompt !== 'object') return undefined;
+  const { text, audio_url } = prompt as { text?: unknown; audio_url?: unknown };
+  if (typeof text === 'string' && text.trim() !== '') return text;
+  if (typeof audio_url === 'string' && audio_url.trim() !== '') return `[play ${audio_url}]`;
+  return undefined;
+}
+
+/** Says a prompt and takes the vendor's next keys (at most max_input_digits), or null for silence. */
+function listen(call: SimulatedCall, prompt: string, maxDigits: number, presses: Array<string | null>): string | null {
+  call.heard.push(prompt);
+  const keys = presses.length > 0 ? presses.shift()! : null;
+  call.pressed.push(keys);
+  return keys === null ? null : keys.slice(0, maxDigits);
+}
+
+async function get(
+  call: SimulatedCall,
+  flow: DashboardFlow,
+  configured: string,
+  params: Record<string, string>,
+  accept: number[] = [200],
+  method: 'GET' | 'HEAD' = 'GET',
+): Promise<SimulatedRequest | undefined> {
+  const target = flow.dropQueryStrings ? configured.split('?')[0]! : configured;
+  const url = `${target}${target.includes('?') ? '&' : '?'}${new URLSearchParams(params).toString()}`;
+  try {
+    // Exotel sends this header on dynamic-URL applets (reference §5).
+    const response = await request(url, { method, headers: { 'exotel-version': '1.0' }, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    const body = await response.body.text();
+    const recorded: SimulatedRequest = { method, url: configured, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body };
+    call.requests.push(recorded);
+    if (!accept.includes(response.statusCode)) {
+      call.problem = `${configured} answered HTTP ${response.statusCode}: Exotel drops the caller`;
+      return undefined;
+    }
+    return recorded;
+  } catch (error) {
+    call.problem = `${configured} unreachable: ${(error as Error).message}`;
+    return undefined;
+  }
+}
