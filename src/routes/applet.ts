@@ -54,7 +54,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       const { call, flow, params } = found;
       const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
       if (request.method === 'HEAD') {
-        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, params });
+        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
         return sendJson(reply, gatherJson(call.lastReply ?? start(flow).reply, render(call, flow, call.state.values)));
       }
       if (call.lastReply === null) log.info('Gather applet: greeting requested');
@@ -104,11 +104,11 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
     let values = call.state.values;
     if (call.state.outcome !== undefined && call.lastReply !== null) {
       ending = call.lastReply;
-      app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, params });
+      app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
     } else if (request.method === 'HEAD') {
       // What a GET would say, without settling anything.
       ending = advance(flow, call.state, { kind: 'no_input', final: true }).reply;
-      app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, params });
+      app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
     } else {
       // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
       const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params });
@@ -132,7 +132,8 @@ export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru
 
 function sendJson(reply: FastifyReply, body: unknown) {
   // Exactly application/json: Exotel was seen to drop the caller on any other type (reference §5.2).
-  return reply.header('content-type', 'application/json').send(JSON.stringify(body));
+  // A Buffer, so Fastify adds no charset parameter to the type (JSON is UTF-8 by definition).
+  return reply.header('content-type', 'application/json').send(Buffer.from(JSON.stringify(body)));
 }
 
 function sendText(reply: FastifyReply, text: string) {

@@ -66,7 +66,8 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
 interface GatherConfig { prompt: string; repeatPrompt: string; repeats: number; maxDigits: number }
 
 function readGather(answer: SimulatedRequest): GatherConfig | string {
-  if (answer.contentType.split(';')[0]!.trim() !== 'application/json') return `Content-Type ${answer.contentType}, not application/json`;
+  // Exactly application/json: other types were seen to drop the caller (reference §5.2, §5.3).
+  if (answer.contentType !== 'application/json') return `Content-Type ${answer.contentType}, not exactly application/json`;
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(answer.body) as Record<string, unknown>;

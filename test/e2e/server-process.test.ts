@@ -62,7 +62,10 @@ describe('npm start on its embedded default', () => {
   });
 
   it('logs the lines ops grep for, with call and order ids, and never a secret or a full number', async () => {
-    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The log reaches us through a pipe: wait for the status line, and read whole lines only.
+    for (let i = 0; i < 50 && !stdout.includes('Call status: completed'); i++) await new Promise((r) => setTimeout(r, 100));
+    const complete = stdout.slice(0, stdout.lastIndexOf('\n'));
+    const lines = complete.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     const messages = lines.map((line) => line.msg);
     expect(messages).toEqual(expect.arrayContaining(['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3', 'Vendor pressed: 20', 'Call outcome: accepted']));
     for (const msg of ['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3']) {

@@ -1,0 +1,243 @@
+// Applet mode in detail: the whole JSON of each Gather step, the Passthru's branches, HEAD on the Greeting,
+// every form the digits come in, calls Exotel names only by CustomField, and requests we cannot place.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
+
+const TOKEN = APPLET_MODE.APPLET_PATH_TOKEN;
+const INTRO = (orderId: string) =>
+  `नमस्ते Test Vendor जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर ${orderId}। राशि 550 रुपये। सामान: Tomato 2kg।`;
+const MENU = 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं।';
+const PREP = 'तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।';
+const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness(APPLET_MODE);
+});
+afterAll(async () => h.close());
+
+async function run(phone: string, orderId: string) {
+  const placed = await h.trigger(order({ vendor_phone: phone, order_id: orderId }));
+  expect(placed.status).toBe(200);
+  const simulated = await h.simulator.finished(placed.body.call_sid);
+  expect(simulated.problem).toBeUndefined();
+  return { placed: placed.body, simulated, call: (await h.get(`/api/calls/${placed.body.call_sid}`)).body.call };
+}
+
+describe('a vendor call in applet mode', () => {
+  it('places the call with the dashboard flow Url and our call id as CustomField', async () => {
+    const { placed, simulated } = await run('9000000001', 'ORD-APP-URL');
+    expect(simulated.url).toBe('http://my.exotel.com/test-account/exoml/start_voice/test-app');
+    expect(simulated.customField).toBe(placed.call_id);
+  });
+
+  it('9000000003: the whole Gather JSON of each question, the Passthru branches, HEAD then GET on the Greeting', async () => {
+    const { placed, simulated, call } = await run('9000000003', 'ORD-APP-PREP');
+    const base = `${h.baseUrl}/applet/${TOKEN}`;
+    expect(simulated.requests.map((r) => [r.method, r.url, r.status, r.contentType, r.params.digits ?? null])).toEqual([
+      ['GET', `${base}/gather`, 200, 'application/json', null],
+      ['GET', `${base}/passthru`, 200, 'text/plain; charset=utf-8', '"3"'],
+      ['GET', `${base}/gather`, 200, 'application/json', '"3"'],
+      ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
+      ['HEAD', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
+      ['GET', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
+      ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
+    ]);
+    expect(JSON.parse(simulated.requests[0]!.body)).toEqual({
+      gather_prompt: { text: `${INTRO('ORD-APP-PREP')} ${MENU}` },
+      max_input_digits: 1,
+      finish_on_key: '',
+      input_timeout: 6,
+      repeat_menu: 2,
+      repeat_gather_prompt: { text: `हमें आपका जवाब नहीं मिला। ${MENU}` },
+    });
+    expect(JSON.parse(simulated.requests[2]!.body)).toEqual({
+      gather_prompt: { text: PREP },
+      max_input_digits: 3,
+      finish_on_key: '#',
+      input_timeout: 6,
+      repeat_menu: 2,
+      repeat_gather_prompt: { text: `हमें समय नहीं मिला। ${PREP}` },
+    });
+    expect(simulated.requests[4]!.body).toBe('');
+    expect(simulated.requests[5]!.body).toBe('तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!');
+    expect(simulated.requests[0]!.params).toMatchObject({ CallSid: placed.call_sid, CustomField: placed.call_id, Direction: 'outbound-dial', flow_id: 'test-app' });
+    expect(call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
+    // Every parameter Exotel sent is in the event log, in order, with the step the keys answered.
+    const events = h.app.store.events(placed.call_id);
+    expect(events.map((e) => [e.kind, e.route, e.step, e.digits])).toEqual([
+      ['exotel_request', '/applet/gather', 'menu', null],
+      ['exotel_request', '/applet/passthru', 'menu', '3'],
+      ['exotel_request_replayed', '/applet/gather', 'prep_time', null],
+      ['exotel_request', '/applet/passthru', 'prep_time', '20'],
+      ['exotel_probe', '/applet/greeting', 'prep_time', null],
+      ['exotel_request', '/applet/greeting', 'prep_time', null],
+      // The async Passthru after the end: stored with what it carried, changing nothing.
+      ['exotel_request_replayed', '/applet/passthru', 'prep_time', '20'],
+      ['status_callback', '/webhook/exotel/status', null, null],
+    ]);
+    expect(events[1]!.params).toMatchObject({ CallFrom: '09000000003', CallTo: '08000000000', Direction: 'outbound-dial', CallType: 'call-attempt', digits: '"3"', flow_id: 'test-app' });
+  });
+
+  it('9000000006: Exotel repeats the question itself, then a Passthru without keys settles no_response', async () => {
+    const { simulated, call } = await run('9000000006', 'ORD-APP-SILENT');
+    expect(simulated.pressed).toEqual([null, null, null]);
+    expect(simulated.heard).toEqual([
+      `${INTRO('ORD-APP-SILENT')} ${MENU}`,
+      `हमें आपका जवाब नहीं मिला। ${MENU}`,
+      `हमें आपका जवाब नहीं मिला। ${MENU}`,
+      'हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।',
+    ]);
+    expect(simulated.requests[1]!.params.digits).toBe('""');
+    expect(call).toMatchObject({ outcome: 'no_response', digits: [] });
+  });
+
+  it('9000000004: an invalid key is said to be no option and the menu is asked again', async () => {
+    const { simulated } = await run('9000000004', 'ORD-APP-INVALID');
+    expect(simulated.heard).toEqual([`${INTRO('ORD-APP-INVALID')} ${MENU}`, `यह विकल्प मान्य नहीं है। ${MENU}`, 'धन्यवाद! ऑर्डर स्वीकार हो गया है।']);
+  });
+
+  it('a chain shorter than the conversation ends it at the Greeting as no_response, never hanging', async () => {
+    const short = await startHarness(APPLET_MODE);
+    try {
+      short.simulator.installRecipe('test-app', (a) => short.app.links.applet(a, TOKEN), { pairs: 2, endPassthru: false });
+      const placed = await short.trigger(order({ vendor_phone: '9000000005' }));
+      const simulated = await short.simulator.finished(placed.body.call_sid);
+      expect(simulated.problem).toBeUndefined();
+      expect(simulated.heard.at(-1)).toBe('हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।');
+      expect((await short.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'no_response', status: 'completed' });
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('works when Exotel drops the query string we put on an applet URL', async () => {
+    const dropped = await startHarness(APPLET_MODE);
+    try {
+      dropped.simulator.installRecipe('test-app', (a) => `${dropped.app.links.applet(a, TOKEN)}?step=x`, { dropQueryStrings: true });
+      const placed = await dropped.trigger(order({ vendor_phone: '9000000002' }));
+      const simulated = await dropped.simulator.finished(placed.body.call_sid);
+      expect(simulated.requests.every((r) => !('step' in r.params))).toBe(true);
+      expect((await dropped.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'cancelled' });
+    } finally {
+      await dropped.close();
+    }
+  });
+
+  it('does not serve ExoML for an applet call', async () => {
+    const { placed } = await run('9000000001', 'ORD-APP-NOEXOML');
+    const answer = await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${placed.call_id}&turn=1`, payload: { Digits: '2' } });
+    expect(answer.body).toContain(APOLOGY);
+    expect(h.app.store.get(placed.call_id)).toMatchObject({ outcome: 'accepted' });
+  });
+});
+
+describe('applet routes on their own', () => {
+  /** An applet call Exotel has just connected: our row exists, the CallSid may not be stored yet. */
+  function connectedCall(sid?: string) {
+    const call = h.app.store.create({
+      flow: 'vendor_order',
+      orderId: 'ORD-APPLET-ROUTE',
+      phone: '+919000000001',
+      language: 'hi-IN',
+      transport: 'applet',
+      context: { vendor_name: 'Test Vendor', order_id: 'ORD-APPLET-ROUTE', order_amount: 1, items: '' },
+      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
+    });
+    if (sid) h.app.store.attemptPlaced(call.id, h.app.store.beginAttempt(call.id), sid, 'in-progress');
+    return call.id;
+  }
+  const get = (applet: string, query: Record<string, string>, method: 'GET' | 'HEAD' = 'GET', token = TOKEN) =>
+    h.app.inject({ method, url: `/applet/${token}/${applet}?${new URLSearchParams(query)}` });
+
+  it('finds a call by CustomField before its CallSid is stored, and adopts the CallSid', async () => {
+    const id = connectedCall();
+    const gather = await get('gather', { CallSid: 'sidfromexotel00000000000000000001', CustomField: id });
+    expect(JSON.parse(gather.body).gather_prompt.text).toContain('नमस्ते Test Vendor जी!');
+    expect(h.app.store.get(id)!.exotelCallSid).toBe('sidfromexotel00000000000000000001');
+    const passthru = await get('passthru', { CallSid: 'sidfromexotel00000000000000000001', digits: '"2"' });
+    expect(passthru.statusCode).toBe(302);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it.each([
+    ['quoted', '"1"', 302, 'accepted'],
+    ['unquoted', '1', 302, 'accepted'],
+    ['quoted with the finish key', '"1#"', 302, 'accepted'],
+    ['an invalid key', '"9"', 200, 'pending'],
+    ['empty quotes', '""', 302, 'no_response'],
+    ['empty', '', 302, 'no_response'],
+    ['the string null', 'null', 302, 'no_response'],
+  ])('digits %s (%j) → %i, %s', async (_name, digits, status, outcome) => {
+    const sid = `sid${Math.random().toString(36).slice(2).padEnd(29, '0')}`;
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    const answer = await get('passthru', { CallSid: sid, digits });
+    expect(answer.statusCode).toBe(status);
+    expect(h.app.store.get(id)).toMatchObject({ outcome });
+  });
+
+  it('missing digits after the repeats settle no_response; a repeated Passthru changes nothing', async () => {
+    const sid = 'sidmissingdigits0000000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    expect((await get('passthru', { CallSid: sid })).statusCode).toBe(302);
+    expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'no_response' });
+  });
+
+  it('a Passthru repeated before the next Gather is not applied twice', async () => {
+    const sid = 'sidrepeatedpassthru0000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    await get('passthru', { CallSid: sid, digits: '"7"' });
+    await get('passthru', { CallSid: sid, digits: '"7"' });
+    expect(h.app.store.get(id)!.state).toMatchObject({ invalid: 1, turn: 2 });
+    await get('gather', { CallSid: sid });
+    await get('passthru', { CallSid: sid, digits: '"1"' });
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('HEAD on the Greeting answers the same headers with no body and settles nothing', async () => {
+    const sid = 'sidheadgreeting00000000000000001';
+    const id = connectedCall(sid);
+    const head = await get('greeting', { CallSid: sid }, 'HEAD');
+    expect(head.statusCode).toBe(200);
+    expect(head.body).toBe('');
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending' });
+    const body = await get('greeting', { CallSid: sid });
+    expect(head.headers['content-type']).toBe(body.headers['content-type']);
+    expect(head.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(body.body));
+  });
+
+  it('an unknown CallSid gets a polite closing in the form each applet expects, stored for ops', async () => {
+    const unknown = { CallSid: 'sidnobodyknows000000000000000001', CustomField: 'call_nobody' };
+    const gather = await get('gather', unknown);
+    expect([gather.statusCode, gather.headers['content-type']]).toEqual([200, 'application/json']);
+    expect(JSON.parse(gather.body)).toEqual({
+      gather_prompt: { text: APOLOGY },
+      max_input_digits: 1,
+      finish_on_key: '',
+      input_timeout: 1,
+      repeat_menu: 0,
+      repeat_gather_prompt: { text: APOLOGY },
+    });
+    expect((await get('passthru', unknown)).statusCode).toBe(302);
+    const greeting = await get('greeting', unknown);
+    expect([greeting.statusCode, greeting.body]).toEqual([200, APOLOGY]);
+    const stored = h.db.prepare("SELECT COUNT(*) AS n FROM call_events WHERE kind = 'applet_request_unknown_call'").get() as { n: number };
+    expect(stored.n).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a wrong path token gets 403 and changes nothing', async () => {
+    const sid = 'sidwrongtoken0000000000000000001';
+    const id = connectedCall(sid);
+    for (const applet of ['gather', 'passthru', 'greeting']) {
+      const answer = await get(applet, { CallSid: sid, digits: '"1"' }, 'GET', 'not-the-token-0000000');
+      expect(answer.statusCode).toBe(403);
+    }
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', lastReply: null });
+    expect(h.app.store.events(id)).toEqual([]);
+  });
+});
