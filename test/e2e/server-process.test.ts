@@ -78,6 +78,30 @@ describe('npm start on its embedded default', () => {
     expect(stdout).toContain('******0003');
   });
 
+  it('places a simulated call in applet mode too (EXOTEL_FLOW_MODE=applet npm start)', async () => {
+    const port = await freePort();
+    const applet = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { PATH: process.env.PATH, PORT: String(port), DATABASE_PATH: join(dir, 'applet', 'calls.db'), EXOTEL_FLOW_MODE: 'applet', DOTENV_CONFIG_PATH: join(dir, 'no.env') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    applet.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      for (let i = 0; i < 150 && !out.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
+      const placed = await request(`http://127.0.0.1:${port}/api/call/vendor-order?vendor_phone=9000000005&vendor_name=Test&order_id=A-1&order_amount=1`, { method: 'POST' });
+      const { call_sid } = (await placed.body.json()) as { call_sid: string };
+      let call: Record<string, unknown> = {};
+      for (let i = 0; i < 100 && call.status !== 'completed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        call = ((await (await request(`http://127.0.0.1:${port}/api/calls/${call_sid}`)).body.json()) as { call: Record<string, unknown> }).call;
+      }
+      expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 25 });
+      expect(out).toContain('"flow_mode":"applet"');
+    } finally {
+      applet.kill('SIGTERM');
+    }
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');

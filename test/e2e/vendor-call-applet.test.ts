@@ -76,6 +76,8 @@ describe('a vendor call in applet mode', () => {
       ['exotel_request_replayed', '/applet/passthru', 'prep_time', '20'],
       ['status_callback', '/webhook/exotel/status', null, null],
     ]);
+    const read = await h.get(`/api/calls/${placed.call_sid}?include=events`);
+    expect(read.body.call.events).toEqual(JSON.parse(JSON.stringify(events)));
     expect(events[1]!.params).toMatchObject({ CallFrom: '09000000003', CallTo: '08000000000', Direction: 'outbound-dial', CallType: 'call-attempt', digits: '"3"', flow_id: 'test-app' });
   });
 
