@@ -1,6 +1,7 @@
 // One zod schema over the environment, parsed once at boot. The variable names are the interface ops and
 // tests rely on; .env.example documents each one.
 import { z } from 'zod';
+import type { ExotelAccount } from './exotel/client.js';
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().min(1).optional());
@@ -76,15 +77,8 @@ export interface Config {
   host: string;
   /** Without a trailing slash. */
   publicBaseUrl: string;
-  exotel: {
+  exotel: ExotelAccount & {
     mode: 'live' | 'simulator';
-    apiBaseUrl: string;
-    accountSid: string;
-    apiKey: string;
-    apiToken: string;
-    callerId: string;
-    statusCallbackEvents: string[];
-    httpTimeoutMs: number;
     ringTimeoutSeconds: number;
     timeLimitSeconds: number;
     flowMode: 'exoml' | 'applet';

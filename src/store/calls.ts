@@ -49,15 +49,7 @@ export interface EventRecord {
   params: Record<string, string>;
 }
 
-export interface NewCall {
-  flow: string;
-  orderId: string;
-  phone: string;
-  language: Language;
-  context: Record<string, string | number>;
-  state: FlowState;
-  transport: Transport;
-}
+export type NewCall = Pick<CallRecord, 'flow' | 'orderId' | 'phone' | 'language' | 'context' | 'state' | 'transport'>;
 
 export interface NewEvent {
   callId: string | null;

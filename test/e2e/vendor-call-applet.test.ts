@@ -1,6 +1,7 @@
 // Applet mode in detail: the whole JSON of each Gather step, the Passthru's branches, HEAD on the Greeting,
 // every form the digits come in, calls Exotel names only by CustomField, and requests we cannot place.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedCall } from '../helpers/calls.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
 
 const TOKEN = APPLET_MODE.APPLET_PATH_TOKEN;
@@ -136,19 +137,7 @@ describe('a vendor call in applet mode', () => {
 
 describe('applet routes on their own', () => {
   /** An applet call Exotel has just connected: our row exists, the CallSid may not be stored yet. */
-  function connectedCall(sid?: string) {
-    const call = h.app.store.create({
-      flow: 'vendor_order',
-      orderId: 'ORD-APPLET-ROUTE',
-      phone: '+919000000001',
-      language: 'hi-IN',
-      transport: 'applet',
-      context: { vendor_name: 'Test Vendor', order_id: 'ORD-APPLET-ROUTE', order_amount: 1, items: '' },
-      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
-    });
-    if (sid) h.app.store.attemptPlaced(call.id, h.app.store.beginAttempt(call.id), sid, 'in-progress');
-    return call.id;
-  }
+  const connectedCall = (sid?: string) => storedCall(h.app.store, { transport: 'applet', ...(sid ? { exotelCallSid: sid } : {}) }).id;
   const get = (applet: string, query: Record<string, string>, method: 'GET' | 'HEAD' = 'GET', token = TOKEN) =>
     h.app.inject({ method, url: `/applet/${token}/${applet}?${new URLSearchParams(query)}` });
 

@@ -2,6 +2,7 @@
 // and internal failures. Each answer is read as Exotel's player would (strict XML, <Response> root).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readExoml, type ExomlNode } from '../../src/simulator/exoml-reader.js';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
@@ -21,18 +22,7 @@ describe('ExoML routes without a secret (development)', () => {
   afterAll(async () => h.close());
 
   /** A call that is waiting at its greeting: placed through the simulator's "no input" vendor but not yet run. */
-  function waitingCall() {
-    const call = h.app.store.create({
-      flow: 'vendor_order',
-      orderId: 'ORD-ROUTE',
-      phone: '+919000000001',
-      language: 'hi-IN',
-      transport: 'exoml',
-      context: { vendor_name: 'Test Vendor', order_id: 'ORD-ROUTE', order_amount: 10, items: '' },
-      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
-    });
-    return call.id;
-  }
+  const waitingCall = () => storedCall(h.app.store).id;
   const inject = (method: 'GET' | 'POST', url: string, payload?: string | Record<string, string>, contentType?: string) =>
     h.app.inject({ method, url, ...(payload === undefined ? {} : { payload }), ...(contentType ? { headers: { 'content-type': contentType } } : {}) });
 
@@ -168,12 +158,8 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
   });
 
   it('unsigned, tampered and borrowed URLs get 403 and change nothing', async () => {
-    const a = h.app.store.create({
-      flow: 'vendor_order', orderId: 'ORD-A', phone: '+919000000001', language: 'hi-IN', transport: 'exoml',
-      context: { vendor_name: 'A', order_id: 'ORD-A', order_amount: 1, items: '' },
-      state: { step: 'menu', turn: 1, noInput: 0, invalid: 0, values: {} },
-    });
-    const b = h.app.store.create({ ...a, id: undefined, orderId: 'ORD-B' });
+    const a = storedCall(h.app.store, { orderId: 'ORD-A' });
+    const b = storedCall(h.app.store, { orderId: 'ORD-B' });
     const signedForA = new URL(h.app.links.exomlStep('vendor-action', { call: a.id, turn: '1' }));
     const sig = signedForA.searchParams.get('sig')!;
     const attempts = [

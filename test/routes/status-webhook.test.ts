@@ -1,8 +1,7 @@
 // The status webhook in every encoding Exotel uses, repeated and out of order, over real HTTP.
 import { FormData, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start } from '../../src/flows/engine.js';
-import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { storedCall } from '../helpers/calls.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 let h: Harness;
@@ -17,17 +16,8 @@ let counter = 0;
 /** A call as it stands after Exotel accepted the Connect request. */
 function placedCall() {
   counter += 1;
-  const call = h.app.store.create({
-    flow: vendorOrder.name,
-    orderId: `ORD-STATUS-${counter}`,
-    phone: '+919000000001',
-    language: 'hi-IN',
-    transport: 'exoml',
-    context: { vendor_name: 'Test Vendor', order_id: `ORD-STATUS-${counter}`, order_amount: 1, items: '' },
-    state: start(vendorOrder).state,
-  });
   const sid = `testsid${String(counter).padStart(25, '0')}`;
-  h.app.store.attemptPlaced(call.id, h.app.store.beginAttempt(call.id), sid, 'in-progress');
+  const call = storedCall(h.app.store, { orderId: `ORD-STATUS-${counter}`, exotelCallSid: sid });
   return { call, sid, url: h.app.links.statusCallback(call.id) };
 }
 
