@@ -10,6 +10,10 @@ import { Links } from './links.js';
 import { requireBearer } from './api/auth.js';
 import type { Db } from './store/database.js';
 import { CallStore } from './store/calls.js';
+import { OutboxStore } from './store/outbox.js';
+import { ExotelLedger } from './store/exotel-ledger.js';
+import type { CallDeps } from './calls/deps.js';
+import { Scheduler } from './jobs/scheduler.js';
 import { apologyExoml } from './transports/exoml.js';
 import { vendorOrder } from './flows/vendor-order.js';
 import healthRoutes from './routes/health.js';
@@ -23,7 +27,11 @@ export interface AppDeps {
   config: Config;
   db: Db;
   exotel: ExotelClient;
+  /** The clock every due time is read from (tests move it by hand). */
   now?: () => Date;
+  random?: () => number;
+  /** False: the app does not run its scheduler loop (tests drive `scheduler.tick()` themselves). */
+  runScheduler?: boolean;
 }
 
 declare module 'fastify' {
@@ -31,17 +39,43 @@ declare module 'fastify' {
     config: Config;
     db: Db;
     store: CallStore;
+    outbox: OutboxStore;
+    ledger: ExotelLedger;
     exotel: ExotelClient;
     links: Links;
+    callDeps: CallDeps;
+    scheduler: Scheduler;
   }
 }
 
 async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
+  const now = deps.now ?? (() => new Date());
+  const callDeps: CallDeps = {
+    config: deps.config,
+    store: new CallStore(deps.db, now),
+    outbox: new OutboxStore(deps.db, now),
+    ledger: new ExotelLedger(deps.db, now),
+    exotel: deps.exotel,
+    links: new Links(deps.config.publicBaseUrl, deps.config.webhookSecret),
+    log: fastify.log,
+    now,
+    random: deps.random ?? Math.random,
+  };
+  const scheduler = new Scheduler(callDeps);
   fastify.decorate('config', deps.config);
   fastify.decorate('db', deps.db);
-  fastify.decorate('store', new CallStore(deps.db, deps.now));
+  fastify.decorate('store', callDeps.store);
+  fastify.decorate('outbox', callDeps.outbox);
+  fastify.decorate('ledger', callDeps.ledger);
   fastify.decorate('exotel', deps.exotel);
-  fastify.decorate('links', new Links(deps.config.publicBaseUrl, deps.config.webhookSecret));
+  fastify.decorate('links', callDeps.links);
+  fastify.decorate('callDeps', callDeps);
+  fastify.decorate('scheduler', scheduler);
+  if (deps.runScheduler !== false) {
+    // Due work starts once the server is ready and stops, in-flight work finished, when it closes.
+    fastify.addHook('onReady', async () => scheduler.start());
+    fastify.addHook('onClose', async () => scheduler.stop());
+  }
 
   await fastify.register(formbody);
   // Exotel posts status callbacks as multipart/form-data by default (reference §3.1). Fields only.

@@ -2,6 +2,7 @@
 // tests rely on; .env.example documents each one.
 import { z } from 'zod';
 import type { ExotelAccount } from './exotel/client.js';
+import { isValidTimeZone, parseWindow, type CallingWindow } from './jobs/calling-window.js';
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().min(1).optional());
@@ -53,6 +54,24 @@ const schema = z
     // TimeOut: ring time, at most 60 s (reference §1.4). TimeLimit: the longest a call may last.
     CALL_RING_TIMEOUT_SECONDS: integer(10, 60, 45),
     CALL_TIME_LIMIT_SECONDS: integer(30, 14_400, 300),
+    // Nothing lost, nothing twice: the queue, retries, redials, calling hours, reconciliation, outcome delivery.
+    EXOTEL_CALLS_PER_MINUTE: integer(1, 10_000, 200),
+    RETRY_BASE_MS: integer(10, 600_000, 2_000),
+    RETRY_MAX_MS: integer(100, 3_600_000, 300_000),
+    DISPATCH_MAX_RETRIES: integer(0, 100, 8),
+    REDIAL_DELAY_SECONDS: integer(0, 86_400, 120),
+    REDIAL_MAX_ATTEMPTS: integer(0, 10, 2),
+    CALLING_WINDOW: z.preprocess(emptyAsUndefined, z.string().optional()),
+    CALLING_TIMEZONE: z.preprocess(
+      emptyAsUndefined,
+      z.string().refine(isValidTimeZone, 'must be an IANA time zone such as Asia/Kolkata').default('Asia/Kolkata'),
+    ),
+    RECONCILE_AFTER_SECONDS: integer(1, 86_400, 300),
+    RECONCILE_BACKOFF_SECONDS: integer(1, 3_600, 60),
+    OUTCOME_WEBHOOK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+    OUTCOME_WEBHOOK_SECRET: optionalText,
+    OUTCOME_MAX_AGE_HOURS: integer(1, 24 * 30, 72),
+    SCHEDULER_TICK_MS: integer(10, 60_000, 250),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
     API_TOKEN: optionalText,
     WEBHOOK_SECRET: optionalText,
@@ -62,6 +81,9 @@ const schema = z
     ),
   })
   .superRefine((env, ctx) => {
+    if (env.CALLING_WINDOW !== undefined && !parseWindow(env.CALLING_WINDOW, 'UTC')) {
+      ctx.addIssue({ code: 'custom', path: ['CALLING_WINDOW'], message: 'must look like 09:00-21:00' });
+    }
     if (env.EXOTEL_MODE !== 'live') return;
     for (const name of ['EXOTEL_ACCOUNT_SID', 'EXOTEL_API_KEY', 'EXOTEL_API_TOKEN', 'EXOTEL_CALLER_ID', 'PUBLIC_BASE_URL'] as const) {
       if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_MODE=live' });
@@ -85,6 +107,19 @@ export interface Config {
     /** The dashboard flow applet mode runs (the simulator's own in simulator mode). */
     appId: string;
   };
+  jobs: {
+    callsPerMinute: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    dispatchMaxRetries: number;
+    redialDelaySeconds: number;
+    redialMaxAttempts: number;
+    callingWindow: CallingWindow;
+    reconcileAfterSeconds: number;
+    reconcileBackoffSeconds: number;
+    tickMs: number;
+  };
+  outcome: { webhookUrl: string | undefined; webhookSecret: string | undefined; maxAgeHours: number };
   /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
   appletPathToken: string | undefined;
   databasePath: string;
@@ -145,6 +180,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       flowMode: e.EXOTEL_FLOW_MODE,
       appId: e.EXOTEL_APP_ID ?? SIMULATOR_ACCOUNT.appId,
     },
+    jobs: {
+      callsPerMinute: e.EXOTEL_CALLS_PER_MINUTE,
+      retryBaseMs: e.RETRY_BASE_MS,
+      retryMaxMs: e.RETRY_MAX_MS,
+      dispatchMaxRetries: e.DISPATCH_MAX_RETRIES,
+      redialDelaySeconds: e.REDIAL_DELAY_SECONDS,
+      redialMaxAttempts: e.REDIAL_MAX_ATTEMPTS,
+      // The simulator rings nobody, so it calls around the clock unless CALLING_WINDOW says otherwise.
+      callingWindow: parseWindow(e.CALLING_WINDOW ?? (mode === 'simulator' ? '00:00-24:00' : '09:00-21:00'), e.CALLING_TIMEZONE)!,
+      reconcileAfterSeconds: e.RECONCILE_AFTER_SECONDS,
+      reconcileBackoffSeconds: e.RECONCILE_BACKOFF_SECONDS,
+      tickMs: e.SCHEDULER_TICK_MS,
+    },
+    outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
     databasePath: e.DATABASE_PATH,
     apiToken: e.API_TOKEN,

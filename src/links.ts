@@ -4,7 +4,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The query parameters that are ours; everything else on an Exotel request is Exotel's. */
-export const OWN_PARAMS = ['call', 'turn'] as const;
+export const OWN_PARAMS = ['call', 'turn', 'attempt'] as const;
 export type OwnParams = Partial<Record<(typeof OWN_PARAMS)[number], string>>;
 
 export class Links {
@@ -26,8 +26,9 @@ export class Links {
     return `${this.publicBaseUrl}/applet/${pathToken}/${name}`;
   }
 
-  statusCallback(callId: string): string {
-    return this.build('/webhook/exotel/status', { call: callId });
+  /** Per attempt: a late report for an earlier dial of the same call is told apart from the current one. */
+  statusCallback(callId: string, attempt: number): string {
+    return this.build('/webhook/exotel/status', { call: callId, attempt: String(attempt) });
   }
 
   /** True when no secret is configured, or the request's path and own parameters carry a valid signature. */

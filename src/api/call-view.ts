@@ -1,10 +1,11 @@
 // A call as the backend and ops read it back: one shape for every read route (and, later, the outcome the
 // backend is sent), built from the call row, its attempts and its event log.
 import type { AttemptRecord, CallRecord, EventRecord } from '../store/calls.js';
+import type { OutboxRecord } from '../store/outbox.js';
 
 export interface DigitsAtStep { step: string; digits: string; at: string }
 
-export function callView(call: CallRecord, attempts: AttemptRecord[], events: EventRecord[]) {
+export function callView(call: CallRecord, attempts: AttemptRecord[], events: EventRecord[], deliveries: OutboxRecord[]) {
   return {
     call_id: call.id,
     call_sid: call.exotelCallSid,
@@ -18,18 +19,33 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
     digits: digitsByStep(events),
     duration: call.durationSeconds,
     recording_url: call.recordingUrl,
-    failure: call.failureCode ? { code: call.failureCode, reason: call.failureReason } : null,
+    failure: call.failureCode ? { code: call.failureCode, reason: call.failureReason, message: call.failureMessage } : null,
     attempts: attempts.map((attempt) => ({
       attempt: attempt.number,
       call_sid: attempt.exotelCallSid,
       result: attempt.result,
+      status: attempt.status,
+      duration: attempt.durationSeconds,
       error: attempt.errorCode ? { code: attempt.errorCode, message: attempt.errorMessage } : null,
       requested_at: attempt.requestedAt,
       answered_at: attempt.answeredAt,
+      ended_at: attempt.endedAt,
     })),
+    redials: call.redials,
+    scheduled_for: call.dispatchDueAt,
+    // Whether the backend has the outcome: pending (due), delivered, or dead (gave up; see the logs).
+    delivery: deliveries.map((item) => ({
+      event_id: item.eventId,
+      state: item.deliveredAt ? 'delivered' : item.deadAt ? 'dead' : item.dueAt ? 'pending' : 'not_configured',
+      tries: item.tries,
+      last_error: item.lastError,
+      delivered_at: item.deliveredAt,
+      dead_at: item.deadAt,
+    }))[0] ?? null,
     created_at: call.createdAt,
     updated_at: call.updatedAt,
     ended_at: call.endedAt,
+    settled_at: call.settledAt,
   };
 }
 

@@ -36,6 +36,11 @@ export const vendorOrderRequest = z.object({
     .refine((value) => value.length <= 500, 'must be at most 500 characters')
     .refine((value) => !CONTROL.test(value), 'must not contain control characters'),
   language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES).default('hi-IN')),
+  // Call an order again after its call finished (otherwise 409).
+  recall: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])])
+    .optional()
+    .transform((value) => value === true || value === 'true' || value === '1'),
 });
 
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;

@@ -1,8 +1,16 @@
-// Applies what Exotel says about a call's progress (a status callback, or later a Call Details lookup):
-// one code path, so both are idempotent in the same way.
+// Applies what Exotel says about an attempt's call (a status callback, or a Call Details lookup): one code
+// path, so both are idempotent in the same way. A final status of the current attempt either schedules a
+// redial (busy, no-answer, failed, inside the limits) or settles the call.
 import { isFinalStatus, type StatusReport } from '../exotel/inbound.js';
+import { start } from '../flows/engine.js';
+import { flowNamed } from '../flows/registry.js';
 import type { FinalOutcome } from '../flows/types.js';
-import type { CallRecord, CallStore, NewEvent } from '../store/calls.js';
+import { nextCallableTime } from '../jobs/calling-window.js';
+import type { CallRecord, NewEvent } from '../store/calls.js';
+import { later, type CallDeps } from './deps.js';
+import { settle } from './settle.js';
+
+const REDIALLED = new Set(['busy', 'no-answer', 'failed']);
 
 /** The outcome a finished call gets when the conversation itself did not decide one. */
 export function settledOutcome(status: string): FinalOutcome {
@@ -10,23 +18,48 @@ export function settledOutcome(status: string): FinalOutcome {
 }
 
 export function applyStatusReport(
-  store: CallStore,
+  deps: CallDeps,
   call: CallRecord,
+  attempt: number,
   report: StatusReport,
   event: Omit<NewEvent, 'callId'>,
 ): CallRecord {
-  const status = report.status ?? call.status;
-  const final = isFinalStatus(status);
-  return store.applyStatus(
-    { ...event, callId: call.id },
-    {
+  const { store } = deps;
+  return store.transaction(() => {
+    store.recordEvent({ ...event, callId: call.id });
+    if (report.callSid) store.adopt(call.id, report.callSid, attempt);
+    const status = report.status;
+    if (!status) return store.get(call.id)!;
+    const final = isFinalStatus(status);
+    store.applyAttemptStatus(call.id, attempt, {
       status,
       final,
       durationSeconds: report.durationSeconds ?? report.legs[0]?.onCallDuration,
       recordingUrl: report.recordingUrl,
       endedAt: report.endTime ?? (final ? report.dateUpdated : undefined),
-      exotelCallSid: report.callSid,
-    },
-    settledOutcome(status),
-  );
+    });
+    const current = store.get(call.id)!;
+    // A late report about an earlier dial, or about a call already settled, changes nothing more.
+    if (!final || attempt !== current.currentAttempt || current.settledAt) return current;
+    const { redialMaxAttempts, redialDelaySeconds, callingWindow } = deps.config.jobs;
+    if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts) {
+      const due = nextCallableTime(later(deps, redialDelaySeconds * 1000), callingWindow);
+      store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!).state);
+      deps.log.info({ call_id: call.id, order_id: call.orderId, status, redial_at: due.toISOString() }, `Vendor ${status}: redial scheduled`);
+      return store.get(call.id)!;
+    }
+    settle(deps, call.id, current.state.outcome ?? settledOutcome(status));
+    return store.get(call.id)!;
+  });
+}
+
+/** A Call Details answer as a status report (reference §2): Duration and Price arrive late; times are IST. */
+export function reportFromDetails(details: { sid: string; status: string; duration?: number | undefined; recordingUrl?: string | undefined }): StatusReport {
+  return {
+    callSid: details.sid,
+    status: details.status.toLowerCase(),
+    recordingUrl: details.recordingUrl,
+    durationSeconds: details.duration,
+    legs: [],
+  };
 }

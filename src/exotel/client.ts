@@ -86,6 +86,22 @@ export class ExotelClient {
     return toCall(await this.send('GET', `/Calls/${encodeURIComponent(sid)}.json`));
   }
 
+  /**
+   * The bulk Calls list (reference §2), filtered by the number dialled (E.164) and a DateCreated window in
+   * Exotel's IST wall-clock form: how we learn whether an ambiguous Connect request placed a call.
+   */
+  async listCalls(filter: { from: string; createdFrom: Date; createdTo: Date }): Promise<ExotelCall[]> {
+    const query = new URLSearchParams({
+      From: filter.from,
+      DateCreated: `gte:${istWallClock(filter.createdFrom)};lte:${istWallClock(filter.createdTo)}`,
+      PageSize: '100',
+      SortBy: 'DateCreated:asc',
+    });
+    const body = (await this.send('GET', `/Calls.json?${query.toString()}`)) as { Calls?: unknown } | null;
+    if (!body || !Array.isArray(body.Calls)) throw new ExotelBadResponseError('no Calls list in the answer');
+    return body.Calls.map((call) => toCall({ Call: call }));
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
@@ -133,6 +149,11 @@ export class ExotelClient {
     const failure = restFailure(status, text);
     throw Object.assign(new ExotelRestError(failure.exotelMessage), failure);
   }
+}
+
+/** Exotel's `YYYY-MM-DD HH:mm:ss`, IST (reference §1.6). */
+export function istWallClock(at: Date): string {
+  return new Date(at.getTime() + 330 * 60_000).toISOString().slice(0, 19).replace('T', ' ');
 }
 
 /** Form encoding with the keys written as they are: Exotel rejected percent-encoded brackets (§1.7). */

@@ -63,7 +63,7 @@ export function istToIso(value: string | undefined): string | undefined {
   return Number.isNaN(utc) || utc <= 0 ? undefined : new Date(utc).toISOString();
 }
 
-const FINAL_STATUSES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'] as const;
+export const FINAL_STATUSES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'] as const;
 export type FinalCallStatus = (typeof FINAL_STATUSES)[number];
 export const isFinalStatus = (status: string): status is FinalCallStatus => (FINAL_STATUSES as readonly string[]).includes(status);
 

@@ -4,7 +4,7 @@ import { callView } from '../api/call-view.js';
 import type { CallRecord } from '../store/calls.js';
 
 export default async function readBackRoutes(app: FastifyInstance): Promise<void> {
-  const view = (call: CallRecord) => callView(call, app.store.attempts(call.id), app.store.events(call.id));
+  const view = (call: CallRecord) => callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
 
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
   app.get<{ Params: { call_sid: string }; Querystring: { include?: string } }>('/api/calls/:call_sid', async (request, reply) => {

@@ -1,11 +1,15 @@
-// POST /api/call/vendor-order: the backend asks us to phone a vendor about an order. We store the call
-// before dialing, place it through Exotel and answer with Exotel's CallSid.
-import type { FastifyInstance } from 'fastify';
+// POST /api/call/vendor-order: the backend asks us to phone a vendor about an order. The call is stored
+// first (one live call per order), then dialled at once when the calling window and the rate limit allow
+// (200 with Exotel's CallSid), else queued (202 with scheduled_for). Repeats answer the existing call.
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { firstProblem, vendorOrderRequest } from '../api/vendor-order-request.js';
-import { dial } from '../calls/dial.js';
-import { dashboardFlowUrl } from '../exotel/client.js';
+import { dispatch, type DispatchResult } from '../calls/dispatch.js';
 import { start } from '../flows/engine.js';
 import { vendorOrder } from '../flows/vendor-order.js';
+import { nextCallableTime } from '../jobs/calling-window.js';
+import type { CallRecord } from '../store/calls.js';
+
+const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 export default async function triggerRoutes(app: FastifyInstance): Promise<void> {
   app.post('/api/call/vendor-order', async (request, reply) => {
@@ -16,40 +20,95 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
       return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field: problem.field, message: problem.message });
     }
     const order = parsed.data;
-    const call = app.store.create({
-      flow: vendorOrder.name,
-      orderId: order.order_id,
-      phone: order.vendor_phone,
-      language: order.language,
-      context: { vendor_name: order.vendor_name, order_id: order.order_id, order_amount: order.order_amount, items: order.items },
-      state: start(vendorOrder).state,
-      transport: app.config.exotel.flowMode,
-    });
-    const result = await dial(
-      {
-        store: app.store,
-        exotel: app.exotel,
-        links: app.links,
-        log: request.log,
-        flowUrl: (stored) =>
-          stored.transport === 'applet'
-            ? dashboardFlowUrl(app.config.exotel.accountSid, app.config.exotel.appId)
-            : app.links.exomlStep(vendorOrder.startSlug, { call: stored.id }),
-        ringTimeoutSeconds: app.config.exotel.ringTimeoutSeconds,
-        timeLimitSeconds: app.config.exotel.timeLimitSeconds,
-      },
-      call,
-    );
-    if (result.placed) return { success: true, call_sid: result.sid, order_id: call.orderId, call_id: call.id };
-    const error = result.error;
-    return reply.code(error.statusCode ?? 502).send({
-      success: false,
-      code: error.code,
-      message: error.message,
-      order_id: call.orderId,
-      call_id: call.id,
-    });
+    const keyHeader = request.headers['idempotency-key'];
+    const key = typeof keyHeader === 'string' && keyHeader.trim() !== '' ? keyHeader.trim().slice(0, 200) : undefined;
+    const store = app.store;
+
+    // An Idempotency-Key seen in the last 24 h, or a live call for the order: answer that call, dial nothing.
+    const known = (key && store.byIdempotencyKey(key, IDEMPOTENCY_WINDOW_MS)) || store.liveForOrder(order.order_id, vendorOrder.name);
+    if (known) return existing(reply, known);
+    const last = store.lastForOrder(order.order_id, vendorOrder.name);
+    if (last && !order.recall) {
+      return reply.code(409).send({
+        success: false,
+        code: 'IVR_ERR_ALREADY_CALLED',
+        message: `Order ${order.order_id} already has a finished call (outcome ${last.outcome}); send recall=true to call again`,
+        order_id: order.order_id,
+        call_id: last.id,
+      });
+    }
+
+    let call: CallRecord;
+    try {
+      call = store.create(
+        {
+          flow: vendorOrder.name,
+          orderId: order.order_id,
+          phone: order.vendor_phone,
+          language: order.language,
+          context: { vendor_name: order.vendor_name, order_id: order.order_id, order_amount: order.order_amount, items: order.items },
+          state: start(vendorOrder).state,
+          transport: app.config.exotel.flowMode,
+        },
+        dueAt(app),
+        key,
+      );
+    } catch (error) {
+      // Two triggers for one order at once: the database keeps one live call; the other answers it.
+      const raced = store.liveForOrder(order.order_id, vendorOrder.name);
+      if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) return existing(reply, raced);
+      throw error;
+    }
+    request.log.info({ call_id: call.id, order_id: call.orderId }, 'Call requested');
+    return answer(reply, await dispatch(app.callDeps, call.id));
   });
+}
+
+// The trigger dials at once itself; the row is due a little later only in case this process dies first,
+// so the scheduler never races the trigger for a call it is about to dial.
+const INLINE_GRACE_MS = 30_000;
+
+function dueAt(app: FastifyInstance): Date {
+  const now = app.callDeps.now();
+  const open = nextCallableTime(now, app.config.jobs.callingWindow);
+  return open > now ? open : new Date(now.getTime() + INLINE_GRACE_MS);
+}
+
+function answer(reply: FastifyReply, result: DispatchResult) {
+  const call = result.call!;
+  switch (result.kind) {
+    case 'placed':
+      return reply.send({ success: true, call_sid: result.sid, order_id: call.orderId, call_id: call.id });
+    case 'queued':
+      return reply.code(202).send({
+        success: true,
+        status: result.reason === 'verifying' ? 'verifying' : 'queued',
+        reason: result.reason,
+        scheduled_for: result.scheduledFor,
+        order_id: call.orderId,
+        call_id: call.id,
+        ...(call.failureCode ? { last_error: { code: call.failureCode, message: call.failureMessage } } : {}),
+      });
+    case 'failed':
+      return reply.code(result.error.statusCode ?? 502).send({
+        success: false,
+        code: result.error.code,
+        reason: call.failureReason,
+        message: result.error.message,
+        order_id: call.orderId,
+        call_id: call.id,
+      });
+    case 'not_due':
+      return existing(reply, call);
+  }
+}
+
+/** The answer for a call that already exists: as the trigger that created it would have been answered. */
+function existing(reply: FastifyReply, call: CallRecord) {
+  const base = { success: true, existing: true, order_id: call.orderId, call_id: call.id };
+  if (call.exotelCallSid) return reply.send({ ...base, call_sid: call.exotelCallSid, status: call.status, outcome: call.outcome });
+  if (call.settledAt) return reply.send({ ...base, call_sid: null, status: call.status, outcome: call.outcome });
+  return reply.code(202).send({ ...base, status: call.status, scheduled_for: call.dispatchDueAt });
 }
 
 function asObject(value: unknown): Record<string, unknown> {

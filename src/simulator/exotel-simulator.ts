@@ -12,6 +12,30 @@ import { vendorBehaviour } from './vendors.js';
 
 export interface SimulatorAccount { accountSid: string; apiKey: string; apiToken: string }
 
+/**
+ * Faults the simulated Exotel can inject. `connect` is a queue, one entry per Connect request (then normal);
+ * the rates apply after the queue is empty, drawn from a seeded generator so a run can be replayed.
+ */
+export interface SimulatorFaults {
+  connect: Array<'500' | '429' | 'hang' | 'ok'>;
+  connectRates: { error500: number; rateLimited: number; hang: number };
+  /** Retry-After sent with a 429 (seconds); none when undefined. */
+  retryAfterSeconds: number | undefined;
+  /** How long a hanging Connect keeps the request open after creating the call. */
+  hangMs: number;
+  callbacks: { drop: number; duplicate: number; delayMs: number };
+  seed: number;
+}
+
+export const NO_FAULTS: SimulatorFaults = {
+  connect: [],
+  connectRates: { error500: 0, rateLimited: 0, hang: 0 },
+  retryAfterSeconds: undefined,
+  hangMs: 30_000,
+  callbacks: { drop: 0, duplicate: 0, delayMs: 0 },
+  seed: 1,
+};
+
 export interface SimulatorOptions {
   account: SimulatorAccount;
   host?: string;
@@ -29,17 +53,22 @@ const DASHBOARD_FLOW = /^https?:\/\/my\.exotel\.com\/([^/]+)\/exoml\/start_voice
 
 export class ExotelSimulator {
   readonly calls = new Map<string, SimulatedCall>();
+  /** When each Connect request arrived (real time), to check the caller's rate limit. */
+  readonly connectTimes: number[] = [];
+  faults: SimulatorFaults = { ...NO_FAULTS };
+  private random = seeded(1);
   /** Flows built in the simulated dashboard, by app id (applet mode). */
   readonly dashboardFlows = new Map<string, DashboardFlow>();
   private readonly app: FastifyInstance;
   private baseUrl = '';
 
   constructor(private readonly options: SimulatorOptions) {
-    this.app = Fastify({ logger: false });
+    this.app = Fastify({ logger: false, forceCloseConnections: true });
     // Raw form bodies: Exotel rejects percent-encoded bracket keys (reference §1.7), so must we.
     this.app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     this.app.post('/v1/Accounts/:account/Calls/:action', (req, reply) => this.connect(req, reply));
     this.app.get('/v1/Accounts/:account/Calls/:sid', (req, reply) => this.details(req, reply));
+    this.app.get('/v1/Accounts/:account/Calls.json', (req, reply) => this.list(req, reply));
     this.app.get('/recordings/:account/:file', (req, reply) => this.recording(req, reply));
   }
 
@@ -56,6 +85,23 @@ export class ExotelSimulator {
   async close(): Promise<void> {
     await Promise.allSettled([...this.calls.values()].map((call) => call.done));
     await this.app.close();
+  }
+
+  /** Sets the faults to inject from now on (merged over none). */
+  setFaults(faults: Partial<SimulatorFaults>): void {
+    this.faults = { ...NO_FAULTS, ...faults };
+    this.random = seeded(this.faults.seed);
+  }
+
+  /** Refuses connections (the port closed, open connections dropped) for `ms`, then listens again. */
+  async refuseConnectionsFor(ms: number): Promise<void> {
+    const server = this.app.server;
+    const { port, address } = server.address() as { port: number; address: string };
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    setTimeout(() => server.listen(port, address), ms).unref();
   }
 
   /** Builds a flow in the simulated dashboard, as an operator would from the README's recipe. */
@@ -100,6 +146,13 @@ export class ExotelSimulator {
     const url = form.get('Url') ?? '';
     if (!/^https?:\/\//.test(url)) return restException(reply, 400, 'Url is invalid', 34003);
     const events = [...form.keys()].filter((key) => key.startsWith('StatusCallbackEvents[')).map((key) => form.get(key)!);
+    this.connectTimes.push(Date.now());
+    const fault = this.nextConnectFault();
+    if (fault === '500') return reply.code(500).type('text/plain').send('Internal Server Error');
+    if (fault === '429') {
+      if (this.faults.retryAfterSeconds !== undefined) reply.header('retry-after', String(this.faults.retryAfterSeconds));
+      return restException(reply, 429, 'Too many requests', 20429);
+    }
 
     const sid = `sim${randomBytes(14).toString('hex')}`.slice(0, 32);
     const call: SimulatedCall = {
@@ -126,7 +179,35 @@ export class ExotelSimulator {
     call.done = delay(this.options.ringDelayMs ?? 0).then(() => this.run(call));
     this.calls.set(sid, call);
     const body = { Call: this.callResource(call) };
+    // The call exists and rings; the answer never comes in time (reference §1.7: a timeout may have rung).
+    if (fault === 'hang') return delay(this.faults.hangMs).then(() => reply.send(body));
     return action.endsWith('.json') ? reply.send(body) : reply.type('application/xml').send(callXml(body.Call));
+  }
+
+  private nextConnectFault(): 'ok' | '500' | '429' | 'hang' {
+    const queued = this.faults.connect.shift();
+    if (queued) return queued;
+    const { error500, rateLimited, hang } = this.faults.connectRates;
+    const r = this.random();
+    if (r < error500) return '500';
+    if (r < error500 + rateLimited) return '429';
+    if (r < error500 + rateLimited + hang) return 'hang';
+    return 'ok';
+  }
+
+  /** The bulk Calls list, filtered by From (E.164) and DateCreated=gte:…;lte:… in IST (reference §2). */
+  private list(req: FastifyRequest, reply: FastifyReply) {
+    if (!this.authorised(req, reply)) return reply;
+    const query = req.query as Record<string, string | undefined>;
+    const from = query.From ? normalisePhone(query.From) : undefined;
+    const range = /gte:([^;]+);lte:(.+)/.exec(query.DateCreated ?? '');
+    const gte = range ? fromIst(range[1]!) : -Infinity;
+    const lte = range ? fromIst(range[2]!) : Infinity;
+    const calls = [...this.calls.values()]
+      .filter((call) => (!from || normalisePhone(call.from) === from) && call.dateCreated.getTime() >= gte - 999 && call.dateCreated.getTime() <= lte + 999)
+      .sort((a, b) => a.dateCreated.getTime() - b.dateCreated.getTime())
+      .slice(0, Number(query.PageSize ?? 50));
+    return reply.send({ Metadata: { Total: calls.length, PageSize: calls.length }, Calls: calls.map((call) => this.callResource(call)) });
   }
 
   private details(req: FastifyRequest, reply: FastifyReply) {
@@ -224,12 +305,20 @@ export class ExotelSimulator {
         'Legs[0][OnCallDuration]': String(call.durationSeconds),
       });
     }
+    const { drop, duplicate, delayMs } = this.faults.callbacks;
+    if (this.random() < drop) return void call.callbacks.push({ status: 'dropped', params });
+    if (delayMs > 0) await delay(delayMs);
+    const copies = this.random() < duplicate ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) await this.postCallback(call, params);
+  }
+
+  private async postCallback(call: SimulatedCall, params: Record<string, string>): Promise<void> {
     // Exotel retries a callback that failed, twice (reference §3.1).
     for (let attempt = 0; attempt < 3; attempt++) {
       const form = new FormData();
       for (const [key, value] of Object.entries(params)) form.append(key, value);
       try {
-        const response = await request(call.statusCallback, { method: 'POST', body: form, headersTimeout: 15_000 });
+        const response = await request(call.statusCallback!, { method: 'POST', body: form, headersTimeout: 15_000 });
         await response.body.dump();
         call.callbacks.push({ status: response.statusCode, params });
         if (response.statusCode >= 200 && response.statusCode < 300) return;
@@ -253,6 +342,26 @@ function callXml(call: Record<string, unknown>): string {
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Exotel's IST wall-clock time as an instant (ms). */
+function fromIst(text: string): number {
+  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text.trim());
+  if (!match) return NaN;
+  const [, y, mo, d, h, mi, s] = match.map(Number) as number[];
+  return Date.UTC(y!, mo! - 1, d!, h!, mi!, s!) - 330 * 60_000;
+}
+
+/** A small seeded generator (mulberry32): the same seed, the same faults. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
 
 export async function startSimulator(options: SimulatorOptions): Promise<ExotelSimulator> {
   const simulator = new ExotelSimulator(options);

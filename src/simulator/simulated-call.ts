@@ -31,14 +31,11 @@ export interface SimulatedCall {
   /** One entry per prompt that waited for keys: what the vendor pressed, or null for silence. */
   pressed: Array<string | null>;
   requests: SimulatedRequest[];
-  callbacks: Array<{ status: number | 'unreachable'; params: Record<string, string> }>;
+  callbacks: Array<{ status: number | 'unreachable' | 'dropped'; params: Record<string, string> }>;
   /** Why the simulated Exotel gave up on the call, when it did (a bad document, an unreachable URL). */
   problem: string | undefined;
   done: Promise<void>;
 }
 
 /** Exotel's time format: `YYYY-MM-DD HH:mm:ss`, IST, no zone (reference §1.6). */
-export function istStamp(date: Date): string {
-  const ist = new Date(date.getTime() + 330 * 60_000);
-  return ist.toISOString().slice(0, 19).replace('T', ' ');
-}
+export { istWallClock as istStamp } from '../exotel/client.js';

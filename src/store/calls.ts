@@ -1,7 +1,9 @@
-// The named queries over calls, attempts and the event log. Nothing else writes SQL about calls.
+// The named queries over calls, their attempts and the event log. Nothing else writes SQL about calls.
+// Methods that change several rows run in one transaction; `transaction` lets src/calls compose them.
 import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
-import type { FinalOutcome, FlowState, Language, Outcome, Reply } from '../flows/types.js';
+import type { FlowState, Language, Outcome, Reply } from '../flows/types.js';
+import { FINAL_STATUSES } from '../exotel/inbound.js';
 
 export type Transport = 'exoml' | 'applet';
 
@@ -20,23 +22,37 @@ export interface CallRecord {
   outcome: Outcome;
   prepTimeMinutes: number | null;
   exotelCallSid: string | null;
+  currentAttempt: number | null;
   durationSeconds: number | null;
   recordingUrl: string | null;
   failureCode: string | null;
   failureReason: string | null;
+  failureMessage: string | null;
+  dispatchDueAt: string | null;
+  dispatchRetries: number;
+  redials: number;
+  reconcileDueAt: string | null;
+  reconcileTries: number;
   createdAt: string;
   updatedAt: string;
   endedAt: string | null;
+  settledAt: string | null;
 }
+
+export type AttemptResult = 'sent' | 'placed' | 'adopted' | 'not_placed' | 'unknown' | 'failed';
 
 export interface AttemptRecord {
   number: number;
   exotelCallSid: string | null;
-  result: 'sent' | 'placed' | 'failed' | 'unknown';
+  result: AttemptResult;
+  status: string | null;
+  durationSeconds: number | null;
+  recordingUrl: string | null;
   errorCode: string | null;
   errorMessage: string | null;
   requestedAt: string;
   answeredAt: string | null;
+  endedAt: string | null;
 }
 
 export interface EventRecord {
@@ -60,14 +76,13 @@ export interface NewEvent {
   params: Record<string, string>;
 }
 
-/** What a status report changes on a call; undefined fields are left as stored. */
-export interface StatusChange {
+/** What a status report says about one attempt's call; undefined fields are left as stored. */
+export interface AttemptStatus {
   status: string;
   final: boolean;
   durationSeconds?: number | undefined;
   recordingUrl?: string | undefined;
   endedAt?: string | undefined;
-  exotelCallSid?: string | undefined;
 }
 
 type Row = Record<string, unknown>;
@@ -75,63 +90,116 @@ type Row = Record<string, unknown>;
 /** A fresh call reference: short, URL-safe, unguessable. */
 export const newCallId = (): string => `call_${randomBytes(12).toString('base64url')}`;
 
+const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
+
 export class CallStore {
   private readonly q;
 
   constructor(
     private readonly db: Db,
-    private readonly now: () => Date = () => new Date(),
+    readonly now: () => Date = () => new Date(),
   ) {
     this.q = {
       insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
-        status, outcome, prep_time_minutes, created_at, updated_at)
-        VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'created', 'pending', NULL, @now, @now)`),
+        status, dispatch_due_at, created_at, updated_at)
+        VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),
       byId: db.prepare('SELECT * FROM calls WHERE id = ?'),
-      bySid: db.prepare('SELECT * FROM calls WHERE exotel_call_sid = ?'),
+      bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?'),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid'),
+      liveForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? AND settled_at IS NULL'),
+      lastForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
+      keyLookup: db.prepare('SELECT call_id FROM idempotency_keys WHERE key = ? AND created_at > ?'),
+      keySave: db.prepare('INSERT OR REPLACE INTO idempotency_keys (key, call_id, created_at) VALUES (?, ?, ?)'),
+      keyPrune: db.prepare('DELETE FROM idempotency_keys WHERE created_at <= ?'),
+
+      dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
+        ORDER BY dispatch_due_at, rowid LIMIT ?`),
+      nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
+      queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
+      claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
+        WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL`),
+      claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = NULL, updated_at = @now
+        WHERE id = @id AND status = 'verifying' AND dispatch_due_at IS NOT NULL`),
       nextAttempt: db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE call_id = ?'),
       insertAttempt: db.prepare(`INSERT INTO attempts (call_id, number, result, requested_at) VALUES (?, ?, 'sent', ?)`),
-      finishAttempt: db.prepare(`UPDATE attempts SET result = @result, exotel_call_sid = @sid, error_code = @code,
-        error_message = @message, answered_at = @now WHERE call_id = @callId AND number = @number`),
+      setCurrentAttempt: db.prepare('UPDATE calls SET current_attempt = ?, exotel_call_sid = NULL WHERE id = ?'),
+      finishAttempt: db.prepare(`UPDATE attempts SET result = @result, exotel_call_sid = COALESCE(@sid, exotel_call_sid),
+        error_code = @code, error_message = @message, answered_at = @now WHERE call_id = @callId AND number = @number`),
       attempts: db.prepare('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
-      setDialing: db.prepare(`UPDATE calls SET status = 'dialing', updated_at = ? WHERE id = ?`),
-      setPlaced: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid),
-        status = CASE WHEN status IN ('created', 'dialing', 'unknown') THEN @status ELSE status END, updated_at = @now WHERE id = @id`),
-      setDialFailed: db.prepare(`UPDATE calls SET status = @status, failure_code = @code, failure_reason = @reason,
-        outcome = CASE WHEN @status = 'failed' AND outcome = 'pending' THEN 'not_reached' ELSE outcome END,
-        ended_at = CASE WHEN @status = 'failed' THEN @now ELSE ended_at END, updated_at = @now WHERE id = @id`),
-      adoptSid: db.prepare(`UPDATE calls SET exotel_call_sid = @sid, updated_at = @now WHERE id = @id AND exotel_call_sid IS NULL
-        AND NOT EXISTS (SELECT 1 FROM calls WHERE exotel_call_sid = @sid)`),
+      attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
+      unansweredAttempts: db.prepare(`SELECT a.call_id, a.number FROM attempts a JOIN calls c ON c.id = a.call_id
+        WHERE a.result = 'sent' AND c.status = 'dialing'`),
+      placed: db.prepare(`UPDATE calls SET exotel_call_sid = @sid, status = @status, dispatch_retries = 0,
+        reconcile_due_at = @reconcileAt, reconcile_tries = 0, updated_at = @now WHERE id = @id AND current_attempt = @number`),
+      requeue: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, dispatch_retries = dispatch_retries + @retry,
+        failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now WHERE id = @id`),
+      verifying: db.prepare(`UPDATE calls SET status = 'verifying', dispatch_due_at = @dueAt, failure_code = @code,
+        failure_reason = 'verifying', failure_message = @message, updated_at = @now WHERE id = @id`),
+      failCall: db.prepare(`UPDATE calls SET status = 'failed', failure_code = @code, failure_reason = @reason, failure_message = @message,
+        dispatch_due_at = NULL, reconcile_due_at = NULL, ended_at = COALESCE(ended_at, @now), updated_at = @now WHERE id = @id`),
+      reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now
+        WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
+      setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
+        updated_at = @now WHERE id = @id`),
+      adoptSid: db.prepare(`UPDATE attempts SET exotel_call_sid = @sid WHERE call_id = @id AND number = @number
+        AND exotel_call_sid IS NULL AND NOT EXISTS (SELECT 1 FROM attempts WHERE exotel_call_sid = @sid)`),
+      adoptCallSid: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid) WHERE id = @id
+        AND EXISTS (SELECT 1 FROM attempts WHERE call_id = @id AND number = current_attempt AND exotel_call_sid = @sid)`),
+
       saveTurn: db.prepare(`UPDATE calls SET state_json = @state, last_reply = @reply, outcome = @outcome,
         prep_time_minutes = @prep, asked_turn = COALESCE(@askedTurn, asked_turn), updated_at = @now WHERE id = @id`),
       markAsked: db.prepare('UPDATE calls SET asked_turn = @askedTurn, updated_at = @now WHERE id = @id'),
+      resetConversation: db.prepare(`UPDATE calls SET state_json = @state, last_reply = NULL, asked_turn = NULL,
+        outcome = 'pending', prep_time_minutes = NULL, updated_at = @now WHERE id = @id`),
       insertEvent: db.prepare(`INSERT INTO call_events (call_id, at, kind, route, step, digits, params_json)
         VALUES (@callId, @at, @kind, @route, @step, @digits, @params)`),
       events: db.prepare('SELECT * FROM call_events WHERE call_id = ? ORDER BY id'),
-      applyStatus: db.prepare(`UPDATE calls SET
-          status = CASE WHEN status IN ('completed', 'busy', 'no-answer', 'failed', 'canceled') THEN status ELSE @status END,
+
+      attemptStatus: db.prepare(`UPDATE attempts SET
+          status = CASE WHEN status IN (${FINAL_SQL}) THEN status ELSE @status END,
           duration_seconds = COALESCE(@duration, duration_seconds),
           recording_url = COALESCE(@recording, recording_url),
-          exotel_call_sid = COALESCE(exotel_call_sid, @sid),
+          ended_at = CASE WHEN @final = 1 THEN COALESCE(ended_at, @endedAt, @now) ELSE ended_at END
+        WHERE call_id = @id AND number = @number`),
+      callStatus: db.prepare(`UPDATE calls SET
+          status = CASE WHEN status IN (${FINAL_SQL}) THEN status ELSE @status END,
+          duration_seconds = COALESCE(@duration, duration_seconds),
+          recording_url = COALESCE(@recording, recording_url),
           ended_at = CASE WHEN @final = 1 THEN COALESCE(ended_at, @endedAt, @now) ELSE ended_at END,
-          outcome = CASE WHEN @final = 1 AND outcome = 'pending' THEN @settled ELSE outcome END,
+          reconcile_due_at = CASE WHEN @final = 1 THEN NULL ELSE reconcile_due_at END,
           updated_at = @now
-        WHERE id = @id`),
+        WHERE id = @id AND current_attempt = @number`),
+      redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, redials = redials + 1,
+        reconcile_due_at = NULL, ended_at = NULL, updated_at = @now WHERE id = @id`),
+      settle: db.prepare(`UPDATE calls SET outcome = @outcome, settled_at = @now, dispatch_due_at = NULL,
+        reconcile_due_at = NULL, updated_at = @now WHERE id = @id AND settled_at IS NULL`),
+
+      dueForReconcile: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
+        ORDER BY reconcile_due_at, rowid LIMIT ?`),
+      scheduleReconcile: db.prepare(`UPDATE calls SET reconcile_due_at = @dueAt, reconcile_tries = @tries, updated_at = @now WHERE id = @id`),
     };
   }
 
-  create(call: NewCall & { id?: string }): CallRecord {
-    const id = call.id ?? newCallId();
-    this.q.insertCall.run({
-      id,
-      flow: call.flow,
-      orderId: call.orderId,
-      phone: call.phone,
-      language: call.language,
-      context: JSON.stringify(call.context),
-      state: JSON.stringify(call.state),
-      transport: call.transport,
-      now: this.stamp(),
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  create(call: NewCall, dueAt: Date, idempotencyKey?: string): CallRecord {
+    const id = newCallId();
+    this.transaction(() => {
+      this.q.insertCall.run({
+        id,
+        flow: call.flow,
+        orderId: call.orderId,
+        phone: call.phone,
+        language: call.language,
+        context: JSON.stringify(call.context),
+        state: JSON.stringify(call.state),
+        transport: call.transport,
+        dueAt: dueAt.toISOString(),
+        now: this.stamp(),
+      });
+      if (idempotencyKey !== undefined) this.q.keySave.run(idempotencyKey, id, this.stamp());
     });
     return this.get(id)!;
   }
@@ -140,54 +208,138 @@ export class CallStore {
     return toCall(this.q.byId.get(id) as Row | undefined);
   }
 
+  /** The call any of whose attempts has this CallSid. */
   byExotelSid(sid: string): CallRecord | undefined {
     return toCall(this.q.bySid.get(sid) as Row | undefined);
+  }
+
+  attemptNumberOf(sid: string): number | undefined {
+    return (this.q.attemptBySid.get(sid) as { number: number } | undefined)?.number;
   }
 
   byOrder(orderId: string): CallRecord[] {
     return (this.q.byOrder.all(orderId) as Row[]).map((row) => toCall(row)!);
   }
 
-  /** Writes the attempt row before the Connect request leaves, so a crash mid-request is visible. */
-  beginAttempt(callId: string): number {
-    return this.db.transaction(() => {
+  liveForOrder(orderId: string, flow: string): CallRecord | undefined {
+    return toCall(this.q.liveForOrder.get(orderId, flow) as Row | undefined);
+  }
+
+  lastForOrder(orderId: string, flow: string): CallRecord | undefined {
+    return toCall(this.q.lastForOrder.get(orderId, flow) as Row | undefined);
+  }
+
+  /** The call an Idempotency-Key named within the last `maxAgeMs`. */
+  byIdempotencyKey(key: string, maxAgeMs: number): CallRecord | undefined {
+    const since = new Date(this.now().getTime() - maxAgeMs).toISOString();
+    const row = this.q.keyLookup.get(key, since) as { call_id: string } | undefined;
+    return row ? this.get(row.call_id) : undefined;
+  }
+
+  pruneIdempotencyKeys(maxAgeMs: number): void {
+    this.q.keyPrune.run(new Date(this.now().getTime() - maxAgeMs).toISOString());
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------------
+
+  dueForDispatch(limit: number): CallRecord[] {
+    return (this.q.dueForDispatch.all(this.stamp(), limit) as Row[]).map((row) => toCall(row)!);
+  }
+
+  nextDispatchDue(): string | null {
+    return (this.q.nextDispatchDue.get() as { due: string | null }).due;
+  }
+
+  queueDepth(): number {
+    return (this.q.queueDepth.get() as { n: number }).n;
+  }
+
+  /**
+   * Takes a queued call for dialing and writes its attempt row, in one transaction, before the Connect
+   * request leaves: a call is claimed once, so it is never dialled twice for one attempt.
+   */
+  claimForDial(callId: string, onClaim: () => void): number | undefined {
+    return this.transaction(() => {
+      if (this.q.claim.run({ id: callId, now: this.stamp() }).changes !== 1) return undefined;
       const { n } = this.q.nextAttempt.get(callId) as { n: number };
       this.q.insertAttempt.run(callId, n, this.stamp());
-      this.q.setDialing.run(this.stamp(), callId);
+      this.q.setCurrentAttempt.run(n, callId);
+      onClaim();
       return n;
-    })();
+    });
   }
 
-  attemptPlaced(callId: string, number: number, sid: string, exotelStatus: string): void {
-    this.db.transaction(() => {
-      const now = this.stamp();
-      this.q.finishAttempt.run({ callId, number, result: 'placed', sid, code: null, message: null, now });
-      this.q.setPlaced.run({ id: callId, sid, status: exotelStatus, now });
-    })();
+  claimForVerify(callId: string): boolean {
+    return this.q.claimVerify.run({ id: callId, now: this.stamp() }).changes === 1;
   }
 
-  /** `unknown`: the request may have reached Exotel (a timeout after sending); `failed`: it surely did not place a call. */
-  attemptFailed(callId: string, number: number, result: 'failed' | 'unknown', code: string, message: string): void {
-    this.db.transaction(() => {
+  /** Attempts that were sent but never answered (the process died while waiting): the call may exist. */
+  unansweredAttempts(): Array<{ callId: string; number: number }> {
+    return (this.q.unansweredAttempts.all() as Array<{ call_id: string; number: number }>).map((r) => ({ callId: r.call_id, number: r.number }));
+  }
+
+  attemptPlaced(callId: string, number: number, sid: string, exotelStatus: string, reconcileAt: Date, result: 'placed' | 'adopted' = 'placed'): void {
+    this.transaction(() => {
       const now = this.stamp();
-      this.q.finishAttempt.run({ callId, number, result, sid: null, code, message, now });
-      this.q.setDialFailed.run({ id: callId, status: result, code, reason: message, now });
-    })();
+      this.q.finishAttempt.run({ callId, number, result, sid, code: null, message: null, now });
+      this.q.placed.run({ id: callId, number, sid, status: exotelStatus, reconcileAt: reconcileAt.toISOString(), now });
+    });
+  }
+
+  /** No Exotel call came of the attempt (refused, 5xx, 429, or verified absent): dial again at `dueAt`. */
+  attemptNotPlaced(callId: string, number: number, code: string, message: string, dueAt: Date, countsAsRetry = true): void {
+    this.transaction(() => {
+      const now = this.stamp();
+      this.q.finishAttempt.run({ callId, number, result: 'not_placed', sid: null, code, message, now });
+      this.q.requeue.run({ id: callId, dueAt: dueAt.toISOString(), retry: countsAsRetry ? 1 : 0, code, message, now });
+    });
+  }
+
+  /** The attempt may have placed a call (a timeout after sending): ask Exotel at `dueAt` before anything else. */
+  attemptUnknown(callId: string, number: number, code: string, message: string, dueAt: Date): void {
+    this.transaction(() => {
+      const now = this.stamp();
+      this.q.finishAttempt.run({ callId, number, result: 'unknown', sid: null, code, message, now });
+      this.q.verifying.run({ id: callId, dueAt: dueAt.toISOString(), code, message, now });
+    });
+  }
+
+  /** Exotel refused the attempt for good. The caller settles the call in the same transaction. */
+  attemptFailed(callId: string, number: number, code: string, message: string, reason: string): void {
+    const now = this.stamp();
+    this.q.finishAttempt.run({ callId, number, result: 'failed', sid: null, code, message, now });
+    this.q.failCall.run({ id: callId, code, reason, message, now });
+  }
+
+  /** Why the call did not go as it should, for read-back and ops; the call's status is left as it is. */
+  setFailure(callId: string, code: string, reason: string, message: string | null): void {
+    this.q.setFailure.run({ id: callId, code, reason, message, now: this.stamp() });
+  }
+
+  /** A queued or verifying call waits until `dueAt` (calling hours, rate limit). */
+  reschedule(callId: string, dueAt: Date): void {
+    this.q.reschedule.run({ id: callId, dueAt: dueAt.toISOString(), now: this.stamp() });
   }
 
   attempts(callId: string): AttemptRecord[] {
     return (this.q.attempts.all(callId) as Row[]).map((row) => ({
       number: row.number as number,
       exotelCallSid: row.exotel_call_sid as string | null,
-      result: row.result as AttemptRecord['result'],
+      result: row.result as AttemptResult,
+      status: row.status as string | null,
+      durationSeconds: row.duration_seconds as number | null,
+      recordingUrl: row.recording_url as string | null,
       errorCode: row.error_code as string | null,
       errorMessage: row.error_message as string | null,
       requestedAt: row.requested_at as string,
       answeredAt: row.answered_at as string | null,
+      endedAt: row.ended_at as string | null,
     }));
   }
 
-  /** Appends to the event log; used alone for requests that change nothing (refused, unknown call, replays). */
+  // ---- conversation ---------------------------------------------------------------------------------
+
+  /** Appends to the event log; used alone for requests that change nothing (refused, unknown call). */
   recordEvent(event: NewEvent): void {
     this.q.insertEvent.run({
       callId: event.callId,
@@ -205,9 +357,9 @@ export class CallStore {
    * `askedTurn`: the request fetched the question of that turn (applet mode), so one answer may follow.
    */
   saveTurn(event: NewEvent & { callId: string }, state: FlowState, reply: Reply, sid?: string, askedTurn?: number): void {
-    this.db.transaction(() => {
+    this.transaction(() => {
       this.recordEvent(event);
-      if (sid) this.q.adoptSid.run({ id: event.callId, sid, now: this.stamp() });
+      if (sid) this.adopt(event.callId, sid);
       const prep = state.values.prep_time_minutes;
       this.q.saveTurn.run({
         id: event.callId,
@@ -218,38 +370,24 @@ export class CallStore {
         askedTurn: askedTurn ?? null,
         now: this.stamp(),
       });
-    })();
+    });
   }
 
   /** A request that changes no state (a repeat, a late one): logged, and in applet mode it may re-ask. */
   recordReplay(event: NewEvent & { callId: string }, sid?: string, askedTurn?: number): void {
-    this.db.transaction(() => {
+    this.transaction(() => {
       this.recordEvent(event);
-      if (sid) this.q.adoptSid.run({ id: event.callId, sid, now: this.stamp() });
+      if (sid) this.adopt(event.callId, sid);
       if (askedTurn !== undefined) this.q.markAsked.run({ id: event.callId, askedTurn, now: this.stamp() });
-    })();
+    });
   }
 
-  /**
-   * A status report (callback or Call Details), applied idempotently: a repeat changes nothing, a later
-   * report without a recording never blanks a stored one, and a non-final report never undoes a final one.
-   */
-  applyStatus(event: NewEvent & { callId: string }, change: StatusChange, settled: FinalOutcome): CallRecord {
-    return this.db.transaction(() => {
-      this.recordEvent(event);
-      this.q.applyStatus.run({
-        id: event.callId,
-        status: change.status,
-        final: change.final ? 1 : 0,
-        duration: change.durationSeconds ?? null,
-        recording: change.recordingUrl ?? null,
-        sid: change.exotelCallSid ?? null,
-        endedAt: change.endedAt ?? null,
-        settled,
-        now: this.stamp(),
-      });
-      return this.get(event.callId)!;
-    })();
+  /** Exotel's CallSid reached us (a flow request, a callback) before the Connect answer was stored: keep it. */
+  adopt(callId: string, sid: string, attempt?: number): void {
+    const number = attempt ?? this.get(callId)?.currentAttempt;
+    if (!number) return;
+    this.q.adoptSid.run({ id: callId, number, sid });
+    this.q.adoptCallSid.run({ id: callId, sid });
   }
 
   events(callId: string): EventRecord[] {
@@ -262,6 +400,47 @@ export class CallStore {
       digits: row.digits as string | null,
       params: JSON.parse(row.params_json as string) as Record<string, string>,
     }));
+  }
+
+  // ---- status, redial, settlement --------------------------------------------------------------------
+
+  /**
+   * A status report for one attempt, applied idempotently: a repeat changes nothing, a report without a
+   * recording never blanks a stored one, a non-final status never undoes a final one. It reaches the call
+   * row only when the attempt is the call's current one (a late report for an earlier dial does not).
+   */
+  applyAttemptStatus(callId: string, number: number, change: AttemptStatus): void {
+    const params = {
+      id: callId,
+      number,
+      status: change.status,
+      final: change.final ? 1 : 0,
+      duration: change.durationSeconds ?? null,
+      recording: change.recordingUrl ?? null,
+      endedAt: change.endedAt ?? null,
+      now: this.stamp(),
+    };
+    this.q.attemptStatus.run(params);
+    this.q.callStatus.run(params);
+  }
+
+  /** A new dial of the same call after busy / no-answer / failed: the conversation starts over. */
+  scheduleRedial(callId: string, dueAt: Date, freshState: FlowState): void {
+    this.q.redial.run({ id: callId, dueAt: dueAt.toISOString(), now: this.stamp() });
+    this.q.resetConversation.run({ id: callId, state: JSON.stringify(freshState), now: this.stamp() });
+  }
+
+  /** Marks the call settled with its final outcome; false if it already was. */
+  markSettled(callId: string, outcome: string): boolean {
+    return this.q.settle.run({ id: callId, outcome, now: this.stamp() }).changes === 1;
+  }
+
+  dueForReconcile(limit: number): CallRecord[] {
+    return (this.q.dueForReconcile.all(this.stamp(), limit) as Row[]).map((row) => toCall(row)!);
+  }
+
+  scheduleReconcile(callId: string, dueAt: Date | null, tries: number): void {
+    this.q.scheduleReconcile.run({ id: callId, dueAt: dueAt?.toISOString() ?? null, tries, now: this.stamp() });
   }
 
   private stamp(): string {
@@ -286,12 +465,20 @@ function toCall(row: Row | undefined): CallRecord | undefined {
     outcome: row.outcome as Outcome,
     prepTimeMinutes: row.prep_time_minutes as number | null,
     exotelCallSid: row.exotel_call_sid as string | null,
+    currentAttempt: row.current_attempt as number | null,
     durationSeconds: row.duration_seconds as number | null,
     recordingUrl: row.recording_url as string | null,
     failureCode: row.failure_code as string | null,
     failureReason: row.failure_reason as string | null,
+    failureMessage: row.failure_message as string | null,
+    dispatchDueAt: row.dispatch_due_at as string | null,
+    dispatchRetries: row.dispatch_retries as number,
+    redials: row.redials as number,
+    reconcileDueAt: row.reconcile_due_at as string | null,
+    reconcileTries: row.reconcile_tries as number,
     createdAt: row.created_at as string,
     updatedAt: row.updated_at as string,
     endedAt: row.ended_at as string | null,
+    settledAt: row.settled_at as string | null,
   };
 }

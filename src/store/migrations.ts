@@ -13,31 +13,47 @@ export const MIGRATIONS: string[] = [
     transport         TEXT NOT NULL,                 -- exoml | applet: how Exotel runs this call's flow
     last_reply        TEXT,                          -- the engine's last reply (JSON): a repeated request gets it again
     asked_turn        INTEGER,                       -- applet mode: the turn whose question Exotel fetched last
-    status            TEXT NOT NULL,                 -- created | dialing | unknown | failed | Exotel's call status
+    status            TEXT NOT NULL,                 -- queued | dialing | verifying | failed | Exotel's status of the current attempt
     outcome           TEXT NOT NULL DEFAULT 'pending',
     prep_time_minutes INTEGER,
-    exotel_call_sid   TEXT UNIQUE,
+    exotel_call_sid   TEXT,                          -- the current attempt's CallSid
+    current_attempt   INTEGER,
     duration_seconds  INTEGER,
     recording_url     TEXT,
     failure_code      TEXT,
-    failure_reason    TEXT,
+    failure_reason    TEXT,                          -- dnd | exotel_refused | exotel_unavailable | retrying | verifying | no_final_status
+    failure_message   TEXT,                          -- Exotel's own words, where it gave any
+    dispatch_due_at   TEXT,                          -- set while the call waits to be dialled (queue, retry, redial)
+    dispatch_retries  INTEGER NOT NULL DEFAULT 0,    -- Connect requests in a row that reached no Exotel call
+    redials           INTEGER NOT NULL DEFAULT 0,
+    reconcile_due_at  TEXT,                          -- set while we wait for a final status
+    reconcile_tries   INTEGER NOT NULL DEFAULT 0,
     created_at        TEXT NOT NULL,
     updated_at        TEXT NOT NULL,
-    ended_at          TEXT
+    ended_at          TEXT,
+    settled_at        TEXT                           -- the final outcome is known and in the outbox
   );
   CREATE INDEX calls_by_order ON calls (order_id, created_at);
+  -- One live call per order and flow.
+  CREATE UNIQUE INDEX calls_one_live_per_order ON calls (order_id, flow) WHERE settled_at IS NULL;
+  CREATE INDEX calls_dispatch_due ON calls (dispatch_due_at) WHERE dispatch_due_at IS NOT NULL;
+  CREATE INDEX calls_reconcile_due ON calls (reconcile_due_at) WHERE reconcile_due_at IS NOT NULL;
 
-  -- One row per Calls/connect request we made, and what Exotel answered.
+  -- One row per Calls/connect request: written before it leaves, completed with what Exotel answered.
   CREATE TABLE attempts (
-    id             INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id        TEXT NOT NULL REFERENCES calls (id),
-    number         INTEGER NOT NULL,
-    exotel_call_sid TEXT,
-    result         TEXT NOT NULL,                    -- sent | placed | failed | unknown
-    error_code     TEXT,
-    error_message  TEXT,
-    requested_at   TEXT NOT NULL,
-    answered_at    TEXT,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id          TEXT NOT NULL REFERENCES calls (id),
+    number           INTEGER NOT NULL,
+    exotel_call_sid  TEXT UNIQUE,
+    result           TEXT NOT NULL,                  -- sent | placed | adopted | not_placed | unknown | failed
+    status           TEXT,                           -- Exotel's status of this attempt's call
+    duration_seconds INTEGER,
+    recording_url    TEXT,
+    error_code       TEXT,
+    error_message    TEXT,
+    requested_at     TEXT NOT NULL,
+    answered_at      TEXT,
+    ended_at         TEXT,
     UNIQUE (call_id, number)
   );
 
@@ -46,12 +62,45 @@ export const MIGRATIONS: string[] = [
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     call_id     TEXT REFERENCES calls (id),
     at          TEXT NOT NULL,
-    kind        TEXT NOT NULL,                       -- exoml_request | status_callback | ...
+    kind        TEXT NOT NULL,
     route       TEXT NOT NULL,
     step        TEXT,
     digits      TEXT,
     params_json TEXT NOT NULL
   );
   CREATE INDEX call_events_by_call ON call_events (call_id, id);
+
+  -- Every request we made to Exotel's API, for the rolling per-minute limit (survives restarts).
+  CREATE TABLE exotel_requests (
+    id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    at   TEXT NOT NULL,
+    kind TEXT NOT NULL                               -- connect | details | list
+  );
+  CREATE INDEX exotel_requests_by_time ON exotel_requests (at);
+
+  CREATE TABLE idempotency_keys (
+    key        TEXT PRIMARY KEY,
+    call_id    TEXT NOT NULL REFERENCES calls (id),
+    created_at TEXT NOT NULL
+  );
+
+  -- Outcomes for the backend, written in the transaction that settles the call; delivered at least once.
+  CREATE TABLE outbox (
+    event_id     TEXT PRIMARY KEY,
+    call_id      TEXT NOT NULL REFERENCES calls (id),
+    payload_json TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    due_at       TEXT,                               -- NULL once delivered or dead
+    tries        INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    delivered_at TEXT,
+    dead_at      TEXT
+  );
+  CREATE INDEX outbox_due ON outbox (due_at) WHERE due_at IS NOT NULL;
+
+  CREATE TABLE service_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
   `,
 ];

@@ -17,10 +17,10 @@ afterAll(async () => Promise.all([exoml.close(), applet.close(), unrolled.close(
 
 async function run(h: Harness, phone: string) {
   const placed = await h.trigger(order({ vendor_phone: phone, order_id: `ORD-${phone}` }));
-  expect(placed.status).toBe(200);
+  expect(placed.status, JSON.stringify(placed.body)).toBe(200);
   const simulated = await h.simulator.finished(placed.body.call_sid);
   expect(simulated.problem).toBeUndefined();
-  return (await h.get(`/api/calls/${placed.body.call_sid}`)).body.call;
+  return h.settled(placed.body.call_id);
 }
 
 describe.each(SCENARIOS)('vendor $phone', (expected) => {

@@ -137,7 +137,7 @@ describe('a vendor call in applet mode', () => {
 
 describe('applet routes on their own', () => {
   /** An applet call Exotel has just connected: our row exists, the CallSid may not be stored yet. */
-  const connectedCall = (sid?: string) => storedCall(h.app.store, { transport: 'applet', ...(sid ? { exotelCallSid: sid } : {}) }).id;
+  const connectedCall = (sid?: string) => storedCall(h.app.store, { transport: 'applet', exotelCallSid: sid ?? null }).id;
   const get = (applet: string, query: Record<string, string>, method: 'GET' | 'HEAD' = 'GET', token = TOKEN) =>
     h.app.inject({ method, url: `/applet/${token}/${applet}?${new URLSearchParams(query)}` });
 

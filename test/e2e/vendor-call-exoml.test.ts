@@ -31,9 +31,7 @@ async function runCall(phone: string, orderId: string) {
   expect(placed.body).toEqual({ success: true, call_sid: expect.any(String), order_id: orderId, call_id: expect.stringMatching(/^call_/) });
   const simulated = await h.simulator.finished(placed.body.call_sid);
   expect(simulated.problem).toBeUndefined();
-  const read = await h.get(`/api/calls/${placed.body.call_sid}`);
-  expect(read.status).toBe(200);
-  return { placed: placed.body, simulated, call: read.body.call };
+  return { placed: placed.body, simulated, call: await h.settled(placed.body.call_id) };
 }
 
 const intro = (text: string) => text.replace('ORD-TEST-1', '%ORDER%');
@@ -86,6 +84,7 @@ describe('a vendor call in ExoML mode, for every test number', () => {
 
   it('9000000003 sets 20 minutes: a Gather for several digits ending in #, then accepted with prep_time_minutes 20', async () => {
     const { placed, simulated, call } = await runCall('9000000003', 'ORD-PREP');
+    void call;
     const prepUrl = `${h.baseUrl}/exoml/vendor-processing-time?call=${placed.call_id}&amp;turn=2`;
     expect(simulated.requests[1]!.body).toBe(
       '<?xml version="1.0" encoding="UTF-8"?><Response>' +
@@ -166,16 +165,28 @@ describe('a vendor call in ExoML mode, for every test number', () => {
     ['9000000007', 'busy'],
     ['9000000008', 'no-answer'],
     ['9000000009', 'failed'],
-  ])('%s is %s: no ExoML is fetched, outcome not_reached, no recording', async (phone, status) => {
+  ])('%s is %s: no ExoML is fetched, redialled twice, then outcome not_reached, no recording', async (phone, status) => {
     const { simulated, call } = await runCall(phone, `ORD-${status}`);
     expect(simulated.requests).toEqual([]);
     expect(simulated.callbacks.map((c) => c.status)).toEqual([200]);
-    expect(call).toMatchObject({ status, outcome: 'not_reached', recording_url: null, digits: [], ended_at: expect.any(String) });
+    expect(call).toMatchObject({ status, outcome: 'not_reached', recording_url: null, digits: [], ended_at: expect.any(String), redials: 2 });
+    expect(call.attempts.map((a: { result: string; status: string }) => [a.result, a.status])).toEqual([
+      ['placed', status],
+      ['placed', status],
+      ['placed', status],
+    ]);
+    const dialled = [...h.simulator.calls.values()].filter((c) => c.customField === call.call_id);
+    expect(dialled.map((c) => c.sid).sort()).toEqual(call.attempts.map((a: { call_sid: string }) => a.call_sid).sort());
   });
 
-  it('lists every call of an order', async () => {
+  it('lists every call of an order (a second call needs recall=true)', async () => {
     await runCall('9000000001', 'ORD-TWICE');
-    await runCall('9000000002', 'ORD-TWICE');
+    const again = await h.trigger(order({ vendor_phone: '9000000002', order_id: 'ORD-TWICE' }));
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ success: false, code: 'IVR_ERR_ALREADY_CALLED' });
+    const recalled = await h.trigger(order({ vendor_phone: '9000000002', order_id: 'ORD-TWICE', recall: true }));
+    expect(recalled.status).toBe(200);
+    await h.settled(recalled.body.call_id);
     const listed = await h.get('/api/orders/ORD-TWICE/calls');
     expect(listed.status).toBe(200);
     expect(listed.body.calls.map((c: { outcome: string }) => c.outcome)).toEqual(['accepted', 'cancelled']);

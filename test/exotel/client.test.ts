@@ -117,29 +117,70 @@ describe('ExotelClient', () => {
 describe('the trigger API when Exotel fails', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ EXOTEL_API_BASE_URL: fakeUrl, EXOTEL_HTTP_TIMEOUT_MS: '300' });
+    h = await startHarness({ EXOTEL_API_BASE_URL: fakeUrl, EXOTEL_HTTP_TIMEOUT_MS: '300', DISPATCH_MAX_RETRIES: '3' });
   });
   afterAll(async () => h.close());
+  const connects = () => received.filter((r) => r.url.endsWith('/Calls/connect.json')).length;
+
+  it('a 4xx RestException is final: 502 with Exotel\'s words, settled not_reached, never retried', async () => {
+    behaviour = (reply) => reply.code(401).send({ RestException: { Status: 401, Message: 'Unauthorized; ', Code: 34010 } });
+    received.length = 0;
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-401' }));
+    expect(response.status).toBe(502);
+    expect(response.body).toEqual({
+      success: false,
+      code: 'EXOTEL_ERR_REST',
+      reason: 'exotel_refused',
+      message: 'Exotel refused the request: Unauthorized;',
+      order_id: 'ORD-FAIL-401',
+      call_id: expect.any(String),
+    });
+    const call = await h.settled(response.body.call_id);
+    expect(call).toMatchObject({
+      status: 'failed',
+      outcome: 'not_reached',
+      call_sid: null,
+      failure: { code: 'EXOTEL_ERR_REST', reason: 'exotel_refused', message: 'Exotel refused the request: Unauthorized;' },
+      attempts: [{ attempt: 1, result: 'failed', error: { code: 'EXOTEL_ERR_REST' } }],
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(connects()).toBe(1);
+  });
+
+  it('the DND rejection ends the call as not_reached with reason dnd', async () => {
+    behaviour = (reply) => reply.code(403).send({ RestException: { Status: 403, Message: 'Call to [09000000001] cannot be made because of TRAI NDNC regulations' } });
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-DND' }));
+    expect(response.body).toMatchObject({ success: false, code: 'EXOTEL_ERR_REST', reason: 'dnd' });
+    expect(await h.settled(response.body.call_id)).toMatchObject({ outcome: 'not_reached', failure: { reason: 'dnd' } });
+  });
 
   it.each([
-    ['a 401', (reply: import('fastify').FastifyReply) => reply.code(401).send({ RestException: { Status: 401, Message: 'Unauthorized; ', Code: 34010 } }), 502, 'EXOTEL_ERR_REST', 'failed', 'not_reached'],
-    ['a 500', (reply: import('fastify').FastifyReply) => reply.code(500).send(''), 502, 'EXOTEL_ERR_SERVER', 'failed', 'not_reached'],
-    ['a 429', (reply: import('fastify').FastifyReply) => reply.code(429).send(''), 503, 'EXOTEL_ERR_RATE_LIMITED', 'failed', 'not_reached'],
-    ['a timeout', () => new Promise(() => {}), 504, 'EXOTEL_ERR_TIMEOUT', 'unknown', 'pending'],
-  ] as const)('%s: a clear error to the backend and a call row that says why', async (_name, answer, status, code, callStatus, outcome) => {
+    ['a 500', (reply: import('fastify').FastifyReply) => reply.code(500).send(''), 'EXOTEL_ERR_SERVER'],
+    ['a 429', (reply: import('fastify').FastifyReply) => reply.code(429).send(''), 'EXOTEL_ERR_RATE_LIMITED'],
+  ] as const)('%s: queued for a retry (202), retried with backoff, then not_reached as exotel_unavailable', async (_name, answer, code) => {
     behaviour = answer as Behaviour;
+    received.length = 0;
     const response = await h.trigger(order({ order_id: `ORD-FAIL-${code}` }));
-    expect(response.status).toBe(status);
-    expect(response.body).toMatchObject({ success: false, code, order_id: `ORD-FAIL-${code}`, call_id: expect.any(String) });
-    if (code === 'EXOTEL_ERR_REST') expect(response.body.message).toBe('Exotel refused the request: Unauthorized;');
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ success: true, status: 'queued', reason: 'retry', last_error: { code }, scheduled_for: expect.any(String) });
+    const call = await h.settled(response.body.call_id);
+    expect(call).toMatchObject({ status: 'failed', outcome: 'not_reached', failure: { code, reason: 'exotel_unavailable' } });
+    // The first try and DISPATCH_MAX_RETRIES more, each a new attempt that placed nothing.
+    expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'not_placed', 'not_placed', 'failed']);
+    expect(connects()).toBe(4);
+  });
+
+  it('a timeout is ambiguous: 202 verifying, and while Exotel cannot confirm, the vendor is never dialled again', async () => {
+    behaviour = () => new Promise(() => {});
+    received.length = 0;
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-TIMEOUT' }));
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ success: true, status: 'verifying', reason: 'verifying', last_error: { code: 'EXOTEL_ERR_TIMEOUT' } });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(connects()).toBe(1);
+    expect(received.some((r) => r.url.startsWith('/v1/Accounts/test-account/Calls.json?'))).toBe(true);
     const read = await h.get(`/api/calls/${response.body.call_id}`);
-    expect(read.body.call).toMatchObject({
-      status: callStatus,
-      outcome,
-      call_sid: null,
-      failure: { code, reason: response.body.message },
-      attempts: [{ attempt: 1, result: callStatus, error: { code } }],
-    });
+    expect(read.body.call).toMatchObject({ status: 'verifying', outcome: 'pending', attempts: [{ attempt: 1, result: 'unknown' }] });
   });
 });
 
@@ -167,7 +208,7 @@ describe('the simulator as Exotel', () => {
       const call = await h.simulator.finished(placed.body.call_sid);
       expect(call.statusCallbackEvents).toEqual(['terminal']);
       expect(call.callbacks[0]!.params).toMatchObject({ EventType: 'terminal', CustomField: placed.body.call_id, 'Legs[0][Status]': 'completed' });
-      expect((await h.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'cancelled', status: 'completed' });
+      expect(await h.settled(placed.body.call_sid)).toMatchObject({ outcome: 'cancelled', status: 'completed' });
     } finally {
       await h.close();
     }

@@ -1,21 +1,35 @@
-// A call row as the trigger API would have stored it, for tests that drive one route by hand.
+// A call row as the trigger API would have stored it after Exotel accepted the Connect request, for tests
+// that drive one route by hand. Nothing is due on it, so the scheduler leaves it alone.
+import { randomBytes } from 'node:crypto';
 import { start } from '../../src/flows/engine.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import type { CallStore, NewCall } from '../../src/store/calls.js';
 
-export function storedCall(store: CallStore, overrides: Partial<NewCall> & { exotelCallSid?: string } = {}) {
+const FAR_FUTURE = new Date('2100-01-01T00:00:00.000Z');
+
+/** `exotelCallSid: null`: the Connect request is out, its answer not stored yet. */
+export function storedCall(store: CallStore, overrides: Partial<NewCall> & { exotelCallSid?: string | null } = {}) {
   const { exotelCallSid, ...fields } = overrides;
-  const orderId = fields.orderId ?? 'ORD-TEST-ROUTE';
-  const call = store.create({
-    flow: vendorOrder.name,
-    orderId,
-    phone: '+919000000001',
-    language: 'hi-IN',
-    transport: 'exoml',
-    context: { vendor_name: 'Test Vendor', order_id: orderId, order_amount: 1, items: '' },
-    state: start(vendorOrder).state,
-    ...fields,
+  const orderId = fields.orderId ?? `ORD-ROUTE-${randomBytes(4).toString('hex')}`;
+  const call = store.create(
+    {
+      flow: vendorOrder.name,
+      orderId,
+      phone: '+919000000001',
+      language: 'hi-IN',
+      transport: 'exoml',
+      context: { vendor_name: 'Test Vendor', order_id: orderId, order_amount: 1, items: '' },
+      state: start(vendorOrder).state,
+      ...fields,
+    },
+    FAR_FUTURE,
+  );
+  store.transaction(() => {
+    // Claimed as the dispatcher would, then answered by Exotel.
+    store.reschedule(call.id, new Date(0));
+    const attempt = store.claimForDial(call.id, () => {})!;
+    if (exotelCallSid === null) return;
+    store.attemptPlaced(call.id, attempt, exotelCallSid ?? `fakesid${randomBytes(12).toString('hex')}`, 'in-progress', FAR_FUTURE);
   });
-  if (exotelCallSid) store.attemptPlaced(call.id, store.beginAttempt(call.id), exotelCallSid, 'in-progress');
   return store.get(call.id)!;
 }

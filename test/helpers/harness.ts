@@ -24,6 +24,8 @@ export interface Harness {
   /** POST /api/call/vendor-order with the given fields (JSON), answered as status + JSON. */
   trigger(fields: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  /** Reads the call back once it has settled (its final outcome decided and in the outbox). */
+  settled(callSidOrId: string, headers?: Record<string, string>): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,12 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     EXOTEL_API_TOKEN: TEST_ACCOUNT.apiToken,
     EXOTEL_CALLER_ID: '08000000000',
     EXOTEL_HTTP_TIMEOUT_MS: '2000',
+    // Tests run at any hour; the calling-window tests set their own.
+    CALLING_WINDOW: '00:00-24:00',
+    SCHEDULER_TICK_MS: '20',
+    REDIAL_DELAY_SECONDS: '0',
+    RETRY_BASE_MS: '20',
+    RETRY_MAX_MS: '200',
     DATABASE_PATH: join(dir, 'calls.db'),
     LOG_LEVEL: 'silent',
     ...env,
@@ -87,6 +95,14 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     baseUrl,
     trigger: (fields, headers) => call('POST', '/api/call/vendor-order', fields, headers),
     get: (path, headers) => call('GET', path, undefined, headers),
+    async settled(key, headers) {
+      for (let i = 0; i < 500; i++) {
+        const read = await call('GET', `/api/calls/${key}`, undefined, headers);
+        if (read.body?.call?.settled_at) return read.body.call;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`call ${key} did not settle`);
+    },
     async close() {
       await simulator.close();
       await server.close();

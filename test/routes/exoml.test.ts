@@ -153,8 +153,8 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
     const call = await h.simulator.finished(placed.body.call_sid);
     expect(call.problem).toBeUndefined();
     expect(call.url).toMatch(/\/exoml\/vendor-greeting\?call=call_[\w-]+&sig=[\w-]{43}$/);
-    expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&sig=[\w-]{43}$/);
-    expect((await h.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
+    expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&attempt=1&sig=[\w-]{43}$/);
+    expect(await h.settled(placed.body.call_sid)).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
   });
 
   it('unsigned, tampered and borrowed URLs get 403 and change nothing', async () => {
@@ -178,7 +178,7 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
     const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${a.id}`, payload: { CallSid: 'x', Status: 'completed' } });
     expect(status.statusCode).toBe(403);
     for (const id of [a.id, b.id]) {
-      expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', status: 'created', lastReply: null });
+      expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', status: 'in-progress', lastReply: null });
       expect(h.app.store.events(id)).toEqual([]);
     }
     // The genuine URL still works afterwards.

@@ -1,0 +1,103 @@
+// Dials a queued call when the calling window and the rate limit allow, and sorts out what Exotel answered:
+// placed; not placed (refused, 5xx, 429: dial again after a backoff); unknown (a timeout after sending: ask
+// Exotel before anything else, never re-dial blindly, DESIGN §5); or refused for good (4xx, DND).
+import { isExotelError, type ExotelError } from '../errors.js';
+import { dashboardFlowUrl, type RestFailure } from '../exotel/client.js';
+import { flowNamed } from '../flows/registry.js';
+import { nextCallableTime } from '../jobs/calling-window.js';
+import { maskPhone } from '../logging.js';
+import type { CallRecord } from '../store/calls.js';
+import { backoffMs, later, type CallDeps } from './deps.js';
+import { settle } from './settle.js';
+
+export type DispatchResult =
+  | { kind: 'placed'; call: CallRecord; sid: string }
+  | { kind: 'queued'; call: CallRecord; scheduledFor: string; reason: 'calling_window' | 'rate_limit' | 'retry' | 'verifying' }
+  | { kind: 'failed'; call: CallRecord; error: ExotelError }
+  | { kind: 'not_due'; call: CallRecord | undefined };
+
+/** Where the call must wait before it may be dialled (calling hours, then the rate limit), or undefined. */
+export function dialBlockedUntil(deps: CallDeps): { until: Date; reason: 'calling_window' | 'rate_limit' } | undefined {
+  const now = deps.now();
+  const open = nextCallableTime(now, deps.config.jobs.callingWindow);
+  if (open > now) return { until: open, reason: 'calling_window' };
+  const slot = deps.ledger.nextSlot(deps.config.jobs.callsPerMinute, now);
+  return slot ? { until: slot, reason: 'rate_limit' } : undefined;
+}
+
+export async function dispatch(deps: CallDeps, callId: string): Promise<DispatchResult> {
+  const { store, log } = deps;
+  const blocked = dialBlockedUntil(deps);
+  if (blocked) {
+    store.reschedule(callId, blocked.until);
+    const call = store.get(callId)!;
+    return { kind: 'queued', call, scheduledFor: blocked.until.toISOString(), reason: blocked.reason };
+  }
+  const attempt = store.claimForDial(callId, () => deps.ledger.record('connect'));
+  if (attempt === undefined) return { kind: 'not_due', call: store.get(callId) };
+  const call = store.get(callId)!;
+  const context = { call_id: call.id, order_id: call.orderId, attempt, phone: maskPhone(call.phone) };
+  try {
+    const placed = await deps.exotel.connect({
+      from: call.phone,
+      url: flowUrl(deps, call),
+      statusCallback: deps.links.statusCallback(call.id, attempt),
+      customField: call.id,
+      ringTimeoutSeconds: deps.config.exotel.ringTimeoutSeconds,
+      timeLimitSeconds: deps.config.exotel.timeLimitSeconds,
+    });
+    store.attemptPlaced(call.id, attempt, placed.sid, placed.status, later(deps, deps.config.jobs.reconcileAfterSeconds * 1000));
+    log.info({ ...context, call_sid: placed.sid }, 'Call initiated');
+    return { kind: 'placed', call: store.get(call.id)!, sid: placed.sid };
+  } catch (error) {
+    if (!isExotelError(error)) throw error;
+    log.error({ ...context, err_code: error.code, http_status: (error as Partial<RestFailure>).httpStatus }, `Exotel API error: ${error.message}`);
+    return afterFailure(deps, call, attempt, error);
+  }
+}
+
+function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: ExotelError): DispatchResult {
+  const { store } = deps;
+  switch (error.code) {
+    case 'EXOTEL_ERR_TIMEOUT':
+    case 'EXOTEL_ERR_BAD_RESPONSE': {
+      // The vendor's phone may be ringing. Find out before anything else.
+      const at = later(deps, backoffMs(deps, 0));
+      store.attemptUnknown(call.id, attempt, error.code, error.message, at);
+      return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'verifying' };
+    }
+    case 'EXOTEL_ERR_UNREACHABLE':
+    case 'EXOTEL_ERR_SERVER':
+    case 'EXOTEL_ERR_RATE_LIMITED': {
+      if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) return giveUp(deps, call, attempt, error, 'exotel_unavailable');
+      let at = later(deps, backoffMs(deps, call.dispatchRetries));
+      const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (error.code === 'EXOTEL_ERR_RATE_LIMITED') {
+        const pause = later(deps, retryAfter !== undefined ? retryAfter * 1000 : backoffMs(deps, call.dispatchRetries));
+        deps.ledger.pauseUntil(pause);
+        if (pause > at) at = pause;
+      }
+      store.attemptNotPlaced(call.id, attempt, error.code, error.message, at);
+      return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'retry' };
+    }
+    default: {
+      const rest = error as Partial<RestFailure>;
+      // DND: Exotel refuses numbers on the NDNC registry with a 403 (reference §1.7, §8).
+      const dnd = rest.httpStatus === 403 && /NDNC|\bDND\b/i.test(rest.exotelMessage ?? '');
+      return giveUp(deps, call, attempt, error, dnd ? 'dnd' : 'exotel_refused');
+    }
+  }
+}
+
+function giveUp(deps: CallDeps, call: CallRecord, attempt: number, error: ExotelError, reason: string): DispatchResult {
+  deps.store.transaction(() => {
+    deps.store.attemptFailed(call.id, attempt, error.code, error.message, reason);
+    settle(deps, call.id, 'not_reached');
+  });
+  return { kind: 'failed', call: deps.store.get(call.id)!, error };
+}
+
+function flowUrl(deps: CallDeps, call: CallRecord): string {
+  if (call.transport === 'applet') return dashboardFlowUrl(deps.config.exotel.accountSid, deps.config.exotel.appId);
+  return deps.links.exomlStep(flowNamed(call.flow)!.startSlug, { call: call.id });
+}

@@ -1,0 +1,33 @@
+// A call's final outcome: marked on the call and written to the outbox in the same transaction, so the
+// backend hears of every outcome, exactly as stored, even across a crash.
+import { callView, digitsByStep } from '../api/call-view.js';
+import type { Outcome } from '../flows/types.js';
+import type { CallDeps } from './deps.js';
+
+/** Must run inside a store transaction. A call settles once; later calls change nothing. */
+export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome, 'pending'>): void {
+  const { store, outbox } = deps;
+  if (!store.markSettled(callId, outcome)) return;
+  const call = store.get(callId)!;
+  const attempts = store.attempts(callId);
+  const view = callView(call, attempts, [], []);
+  const eventId = `outcome_${callId}`;
+  const payload = {
+    event_id: eventId,
+    order_id: call.orderId,
+    call_id: call.id,
+    call_sid: call.exotelCallSid,
+    flow: call.flow,
+    outcome,
+    prep_time_minutes: call.prepTimeMinutes,
+    status: call.status,
+    duration: call.durationSeconds,
+    recording_url: call.recordingUrl,
+    attempts: attempts.filter((a) => a.result === 'placed' || a.result === 'adopted').length,
+    digits: digitsByStep(store.events(callId)).map(({ step, digits }) => ({ step, digits })),
+    failure: view.failure,
+    settled_at: call.settledAt,
+  };
+  outbox.add(eventId, callId, payload, deps.config.outcome.webhookUrl ? deps.now() : null);
+  deps.log.info({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid, outcome, status: call.status }, `Call settled: ${outcome}`);
+}

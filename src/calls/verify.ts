@@ -1,0 +1,49 @@
+// After an ambiguous Connect (a timeout after sending, or a crash while waiting), ask Exotel whether the
+// call exists before dialing again: the bulk Calls list, filtered by the vendor's number and a DateCreated
+// window around the attempt (reference §2). Found: adopt it. Not found: dial again. Exotel unreachable:
+// ask again later, never dial blindly.
+import { isExotelError } from '../errors.js';
+import { normalisePhone } from '../phone.js';
+import { backoffMs, later, type CallDeps } from './deps.js';
+import { dialBlockedUntil } from './dispatch.js';
+
+// How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
+const SKEW_MS = 2 * 60_000;
+
+export async function verify(deps: CallDeps, callId: string): Promise<void> {
+  const { store, log } = deps;
+  const blocked = dialBlockedUntil(deps);
+  // Calling hours do not hold back a lookup; only the rate limit does.
+  if (blocked?.reason === 'rate_limit') return void store.reschedule(callId, blocked.until);
+  if (!store.claimForVerify(callId)) return;
+  const call = store.get(callId)!;
+  const attempt = store.attempts(callId).find((a) => a.number === call.currentAttempt);
+  if (!attempt) return;
+  const requested = new Date(attempt.requestedAt).getTime();
+  deps.ledger.record('list');
+  try {
+    const listed = await deps.exotel.listCalls({
+      from: call.phone,
+      createdFrom: new Date(requested - SKEW_MS),
+      createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
+    });
+    const known = new Set(store.attempts(callId).map((a) => a.exotelCallSid).filter(Boolean));
+    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && !known.has(c.sid) && !store.byExotelSid(c.sid));
+    if (match) {
+      // Adopted, and looked up at once: it may have ended already.
+      store.attemptPlaced(callId, attempt.number, match.sid, match.status, deps.now(), 'adopted');
+      log.warn({ call_id: callId, order_id: call.orderId, call_sid: match.sid, attempt: attempt.number }, 'Ambiguous Connect: the call exists, adopted');
+      return;
+    }
+    store.attemptNotPlaced(callId, attempt.number, attempt.errorCode ?? 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', deps.now());
+    log.warn({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, dialing again');
+  } catch (error) {
+    if (!isExotelError(error)) throw error;
+    const at = later(deps, backoffMs(deps, call.dispatchRetries));
+    store.transaction(() => {
+      store.setFailure(callId, error.code, 'verifying', error.message);
+      store.reschedule(callId, at);
+    });
+    log.error({ call_id: callId, order_id: call.orderId, err_code: error.code }, `Exotel API error while verifying an ambiguous Connect: ${error.message}`);
+  }
+}

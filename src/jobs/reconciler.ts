@@ -1,0 +1,49 @@
+// A call with no final status some time after it was placed is looked up with Call Details (Exotel's
+// callbacks "may be delayed or have failures", reference §3.1), on a backoff for about 15 minutes (Duration
+// and Price are filled late, §2). What it finds is applied exactly like a status callback.
+import { applyStatusReport, reportFromDetails } from '../calls/status.js';
+import { settle } from '../calls/settle.js';
+import { later, type CallDeps } from '../calls/deps.js';
+import { dialBlockedUntil } from '../calls/dispatch.js';
+import { isExotelError } from '../errors.js';
+import type { CallRecord } from '../store/calls.js';
+
+// Lookups after the first: +1, +2, +4, +8 backoff units (about 15 minutes at the default 60 s).
+const MAX_TRIES = 5;
+
+export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void> {
+  const { store, log } = deps;
+  const blocked = dialBlockedUntil(deps);
+  if (blocked?.reason === 'rate_limit') return void store.scheduleReconcile(call.id, blocked.until, call.reconcileTries);
+  const sid = call.exotelCallSid;
+  const attempt = call.currentAttempt;
+  if (!sid || !attempt || call.settledAt) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
+  const tries = call.reconcileTries + 1;
+  // Claim the lookup first: the next one is due after this backoff unless the answer settles the call.
+  store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** (tries - 1)), tries);
+  deps.ledger.record('details');
+  try {
+    const details = await deps.exotel.callDetails(sid);
+    const updated = applyStatusReport(deps, call, attempt, reportFromDetails(details), {
+      kind: 'reconcile_lookup',
+      route: 'GET Calls/{sid}.json',
+      params: Object.fromEntries(Object.entries(details.raw).map(([k, v]) => [k, v === null ? '' : String(v)])),
+    });
+    log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, status: details.status, tries }, 'Reconciled with Call Details');
+    if (!updated.settledAt && updated.reconcileDueAt && tries >= MAX_TRIES) giveUp(deps, updated);
+  } catch (error) {
+    if (!isExotelError(error)) throw error;
+    log.error({ call_id: call.id, call_sid: sid, err_code: error.code, tries }, `Exotel API error while reconciling: ${error.message}`);
+    if (tries >= MAX_TRIES) giveUp(deps, store.get(call.id)!);
+  }
+}
+
+/** Exotel never told us how the call ended: settle with what we know, and say so. */
+function giveUp(deps: CallDeps, call: CallRecord): void {
+  deps.store.transaction(() => {
+    deps.store.scheduleReconcile(call.id, null, call.reconcileTries);
+    deps.store.setFailure(call.id, 'EXOTEL_ERR_NO_FINAL_STATUS', 'no_final_status', 'Exotel gave no final status for this call');
+    settle(deps, call.id, call.state.outcome ?? 'no_response');
+  });
+  deps.log.error({ call_id: call.id, order_id: call.orderId, call_sid: call.exotelCallSid }, 'No final status from Exotel after reconciling: settled with what we know');
+}

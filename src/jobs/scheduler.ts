@@ -1,0 +1,89 @@
+// The one loop that works every row with a due time: calls waiting to be dialled (queue, retry, redial),
+// ambiguous Connects to verify, calls waiting for a final status, and outcomes waiting for the backend.
+// Nothing lives only in memory: a restart finds the same rows and carries on.
+import { type CallDeps } from '../calls/deps.js';
+import { dispatch } from '../calls/dispatch.js';
+import { verify } from '../calls/verify.js';
+import { deliver } from './outcome-delivery.js';
+import { reconcile } from './reconciler.js';
+
+const MAX_IN_FLIGHT = 16;
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private lastPrune = 0;
+
+  constructor(private readonly deps: CallDeps) {}
+
+  /** Attempts sent but never answered when the process died may have rung the vendor: verify them first. */
+  recover(): void {
+    const { store, log } = this.deps;
+    for (const { callId, number } of store.unansweredAttempts()) {
+      store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the process stopped while Exotel was answering', this.deps.now());
+      log.warn({ call_id: callId, attempt: number }, 'Connect request without an answer from before a restart: verifying');
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.recover();
+    const loop = () => {
+      if (!this.running) return;
+      try {
+        this.tick();
+      } catch (error) {
+        this.deps.log.error({ err: error }, 'scheduler tick failed');
+      }
+      this.timer = setTimeout(loop, this.deps.config.jobs.tickMs);
+    };
+    loop();
+  }
+
+  /** Stops taking new work and waits for what is in flight (bounded by the HTTP timeouts). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.drain();
+  }
+
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** Starts every due piece of work the in-flight limit allows; resolves when they have all finished. */
+  tick(): Promise<void> {
+    const { store, outbox } = this.deps;
+    const started: Array<Promise<void>> = [];
+    const room = () => MAX_IN_FLIGHT - this.inFlight.size;
+    if (room() > 0) {
+      for (const call of store.dueForDispatch(room())) {
+        started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
+      }
+    }
+    if (room() > 0) for (const call of store.dueForReconcile(room())) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
+    if (room() > 0 && this.deps.config.outcome.webhookUrl) {
+      for (const item of outbox.due(room())) started.push(this.run(`outbox:${item.eventId}`, () => deliver(this.deps, item)));
+    }
+    const now = this.deps.now().getTime();
+    if (now - this.lastPrune > PRUNE_EVERY_MS) {
+      this.lastPrune = now;
+      this.deps.ledger.prune();
+      store.pruneIdempotencyKeys(24 * 3_600_000);
+    }
+    return Promise.allSettled(started).then(() => {});
+  }
+
+  private run(key: string, work: () => Promise<void>): Promise<void> {
+    const existing = this.inFlight.get(key);
+    if (existing) return existing;
+    const task = work()
+      .catch((error: unknown) => this.deps.log.error({ err: error, job: key }, 'scheduled job failed'))
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, task);
+    return task;
+  }
+}

@@ -1,0 +1,98 @@
+// The outcomes waiting for the backend: rows with a due time, delivered at least once, never dropped
+// silently (a delivery that keeps failing past its age limit is marked dead, and shows as such).
+import type { Db } from './database.js';
+
+export interface OutboxRecord {
+  eventId: string;
+  callId: string;
+  payload: Record<string, unknown>;
+  createdAt: string;
+  dueAt: string | null;
+  tries: number;
+  lastError: string | null;
+  deliveredAt: string | null;
+  deadAt: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+export class OutboxStore {
+  private readonly q;
+
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.q = {
+      insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
+        VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
+      due: db.prepare('SELECT * FROM outbox WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, rowid LIMIT ?'),
+      delivered: db.prepare('UPDATE outbox SET due_at = NULL, delivered_at = @now, tries = tries + 1, last_error = NULL WHERE event_id = @id'),
+      failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
+      dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),
+      retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL WHERE event_id = @id AND delivered_at IS NULL'),
+      byCall: db.prepare('SELECT * FROM outbox WHERE call_id = ? ORDER BY created_at'),
+      byId: db.prepare('SELECT * FROM outbox WHERE event_id = ?'),
+      backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
+      list: db.prepare('SELECT * FROM outbox ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+    };
+  }
+
+  /** Written inside the transaction that settles the call; `dueAt` null when there is nowhere to deliver. */
+  add(eventId: string, callId: string, payload: Record<string, unknown>, dueAt: Date | null): void {
+    this.q.insert.run({ eventId, callId, payload: JSON.stringify(payload), now: this.now().toISOString(), dueAt: dueAt?.toISOString() ?? null });
+  }
+
+  due(limit: number): OutboxRecord[] {
+    return (this.q.due.all(this.now().toISOString(), limit) as Row[]).map(toRecord);
+  }
+
+  delivered(eventId: string): void {
+    this.q.delivered.run({ id: eventId, now: this.now().toISOString() });
+  }
+
+  failed(eventId: string, error: string, dueAt: Date): void {
+    this.q.failed.run({ id: eventId, error, dueAt: dueAt.toISOString() });
+  }
+
+  dead(eventId: string, error: string): void {
+    this.q.dead.run({ id: eventId, error, now: this.now().toISOString() });
+  }
+
+  /** Deliver again now (ops, after fixing the backend); false for an unknown or delivered event. */
+  retry(eventId: string): boolean {
+    return this.q.retry.run({ id: eventId, now: this.now().toISOString() }).changes === 1;
+  }
+
+  forCall(callId: string): OutboxRecord[] {
+    return (this.q.byCall.all(callId) as Row[]).map(toRecord);
+  }
+
+  get(eventId: string): OutboxRecord | undefined {
+    const row = this.q.byId.get(eventId) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  backlog(): { count: number; oldest: string | null } {
+    const row = this.q.backlog.get() as { n: number; oldest: string | null };
+    return { count: row.n, oldest: row.oldest };
+  }
+
+  list(limit: number): OutboxRecord[] {
+    return (this.q.list.all(limit) as Row[]).map(toRecord);
+  }
+}
+
+function toRecord(row: Row): OutboxRecord {
+  return {
+    eventId: row.event_id as string,
+    callId: row.call_id as string,
+    payload: JSON.parse(row.payload_json as string) as Record<string, unknown>,
+    createdAt: row.created_at as string,
+    dueAt: row.due_at as string | null,
+    tries: row.tries as number,
+    lastError: row.last_error as string | null,
+    deliveredAt: row.delivered_at as string | null,
+    deadAt: row.dead_at as string | null,
+  };
+}
