@@ -40,7 +40,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** A clock the test moves by hand; with it the scheduler does not run by itself (call `app.scheduler.tick()`). */
+  now?: () => Date;
+}
+
+export async function startHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
   const simulator = await startSimulator({ account: TEST_ACCOUNT });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-test-'));
@@ -68,7 +73,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const db = openDatabase(config.databasePath);
   const exotel = new ExotelClient(config.exotel);
   const server = Fastify({ logger: false });
-  await server.register(app, { config, db, exotel });
+  await server.register(app, { config, db, exotel, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
   if (config.appletPathToken) {

@@ -1,0 +1,142 @@
+// The queue on a clock the test moves by hand: the rolling per-minute limit under a burst, calling hours,
+// and one live call per order.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+function clock(start: string) {
+  let t = new Date(start).getTime();
+  return { now: () => new Date(t), advance: (ms: number) => (t += ms), set: (at: string) => (t = new Date(at).getTime()) };
+}
+
+/** Runs scheduler ticks until nothing is due at the current time. */
+async function settleTicks(h: Harness) {
+  for (let i = 0; i < 500; i++) {
+    const before = h.app.store.queueDepth();
+    await h.app.scheduler.tick();
+    if (h.app.store.queueDepth() === before && h.app.store.dueForDispatch(1).length === 0) return;
+  }
+}
+
+describe('the rolling per-minute limit', () => {
+  const time = clock('2026-11-22T06:00:00.000Z'); // 11:30 IST
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ EXOTEL_CALLS_PER_MINUTE: '200' }, { now: time.now });
+  });
+  afterAll(async () => h.close());
+
+  it('a burst of 1,000 orders never puts more than 200 Connect requests in any 60 s window, and all are dialled', async () => {
+    const answers: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const response = await h.trigger(order({ order_id: `BURST-${i}`, vendor_phone: '9000000001' }));
+      answers.push(response.status);
+      if (i === 200) expect(response.body).toMatchObject({ status: 'queued', reason: 'rate_limit', scheduled_for: '2026-11-22T06:01:00.001Z' });
+    }
+    expect(answers.filter((s) => s === 200)).toHaveLength(200);
+    expect(answers.filter((s) => s === 202)).toHaveLength(800);
+    for (let step = 0; step < 400 && h.app.store.queueDepth() > 0; step++) {
+      await settleTicks(h);
+      time.advance(1_000);
+    }
+    expect(h.app.store.queueDepth()).toBe(0);
+    const times = h.app.ledger.times().map((at) => new Date(at).getTime());
+    expect(times).toHaveLength(1000);
+    for (let i = 0; i + 200 < times.length; i++) expect(times[i + 200]! - times[i]!).toBeGreaterThan(60_000);
+    expect(h.simulator.calls.size).toBe(1000);
+    // The last of 1,000 at 200 a minute goes out in the fifth minute.
+    expect(times.at(-1)! - times[0]!).toBeGreaterThan(4 * 60_000);
+    expect(times.at(-1)! - times[0]!).toBeLessThan(5 * 60_000);
+  }, 120_000);
+});
+
+describe('calling hours', () => {
+  const time = clock('2026-11-22T16:30:00.000Z'); // 22:00 IST
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ CALLING_WINDOW: '09:00-21:00', CALLING_TIMEZONE: 'Asia/Kolkata', REDIAL_DELAY_SECONDS: '120' }, { now: time.now });
+  });
+  afterAll(async () => h.close());
+
+  it('a request at 22:00 IST waits for 09:00 IST, then is dialled', async () => {
+    const response = await h.trigger(order({ order_id: 'NIGHT-1' }));
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({
+      success: true,
+      status: 'queued',
+      reason: 'calling_window',
+      scheduled_for: '2026-11-23T03:30:00.000Z',
+      order_id: 'NIGHT-1',
+      call_id: expect.any(String),
+    });
+    await settleTicks(h);
+    expect(h.simulator.calls.size).toBe(0);
+    time.set('2026-11-23T03:29:59.000Z');
+    await settleTicks(h);
+    expect(h.simulator.calls.size).toBe(0);
+    time.set('2026-11-23T03:30:00.000Z');
+    await settleTicks(h);
+    expect(h.simulator.calls.size).toBe(1);
+    const call = (await h.get(`/api/calls/${response.body.call_id}`)).body.call;
+    expect(call.attempts).toHaveLength(1);
+  });
+
+  it('a busy vendor at 20:59 IST is redialled the next morning, not at 21:01', async () => {
+    time.set('2026-11-23T15:29:00.000Z'); // 20:59 IST
+    const response = await h.trigger(order({ order_id: 'LATE-BUSY', vendor_phone: '9000000007' }));
+    expect(response.status).toBe(200);
+    await h.simulator.finished(response.body.call_sid);
+    const call = (await h.get(`/api/calls/${response.body.call_id}`)).body.call;
+    expect(call).toMatchObject({ status: 'queued', outcome: 'pending', redials: 1, scheduled_for: '2026-11-24T03:30:00.000Z' });
+  });
+});
+
+describe('one live call per order', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h.close());
+
+  it('a repeated trigger while the call is live answers the same call and dials nobody new', async () => {
+    const first = await h.trigger(order({ order_id: 'DUP-1', vendor_phone: '9000000006' }));
+    const again = await h.trigger(order({ order_id: 'DUP-1', vendor_phone: '9000000006' }));
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ success: true, existing: true, call_id: first.body.call_id, call_sid: first.body.call_sid });
+    await h.settled(first.body.call_id);
+    expect([...h.simulator.calls.values()].filter((c) => c.customField === first.body.call_id)).toHaveLength(1);
+  });
+
+  it('triggers racing for one order make one call', async () => {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => h.trigger(order({ order_id: 'RACE-1' }))));
+    const ids = new Set(answers.map((a) => a.body.call_id));
+    expect(ids.size).toBe(1);
+    await h.settled([...ids][0]!);
+    expect(h.app.store.byOrder('RACE-1')).toHaveLength(1);
+  });
+
+  it('an Idempotency-Key answers the same call for 24 h, even after the call finished', async () => {
+    const headers = { 'idempotency-key': 'backend-request-42' };
+    const first = await h.trigger(order({ order_id: 'IDEM-1' }), headers);
+    await h.settled(first.body.call_id);
+    const again = await h.trigger(order({ order_id: 'IDEM-1' }), headers);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ existing: true, call_id: first.body.call_id, outcome: 'accepted' });
+  });
+
+  it('a finished order is called again only with recall=true', async () => {
+    const first = await h.trigger(order({ order_id: 'RECALL-1' }));
+    await h.settled(first.body.call_id);
+    const refused = await h.trigger(order({ order_id: 'RECALL-1' }));
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual({
+      success: false,
+      code: 'IVR_ERR_ALREADY_CALLED',
+      message: 'Order RECALL-1 already has a finished call (outcome accepted); send recall=true to call again',
+      order_id: 'RECALL-1',
+      call_id: first.body.call_id,
+    });
+    const recalled = await h.trigger(order({ order_id: 'RECALL-1', recall: 'true' }));
+    expect(recalled.status).toBe(200);
+    expect(recalled.body.call_id).not.toBe(first.body.call_id);
+  });
+});
