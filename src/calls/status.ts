@@ -31,16 +31,24 @@ export function applyStatusReport(
     const status = report.status;
     if (!status) return store.get(call.id)!;
     const final = isFinalStatus(status);
-    store.applyAttemptStatus(call.id, attempt, {
-      status,
-      final,
-      durationSeconds: report.durationSeconds ?? report.legs[0]?.onCallDuration,
-      recordingUrl: report.recordingUrl,
-      endedAt: report.endTime ?? (final ? report.dateUpdated : undefined),
-    });
+    const before = store.attemptStatusOf(call.id, attempt);
+    const alreadyFinal = before !== null && isFinalStatus(before);
+    store.applyAttemptStatus(
+      call.id,
+      attempt,
+      {
+        status,
+        final,
+        durationSeconds: report.durationSeconds ?? report.legs[0]?.onCallDuration,
+        recordingUrl: report.recordingUrl,
+        endedAt: report.endTime ?? (final ? report.dateUpdated : undefined),
+      },
+      // After the attempt's final report, a repeat may fill a missing recording on the attempt, nothing else.
+      !alreadyFinal,
+    );
     const current = store.get(call.id)!;
-    // A late report about an earlier dial, or about a call already settled, changes nothing more.
-    if (!final || attempt !== current.currentAttempt || current.settledAt) return current;
+    // A repeated final report, a late one about an earlier dial, or one about a settled call: nothing more.
+    if (!final || alreadyFinal || attempt !== current.currentAttempt || current.settledAt) return current;
     const { redialMaxAttempts, redialDelaySeconds, callingWindow } = deps.config.jobs;
     if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts) {
       const due = nextCallableTime(later(deps, redialDelaySeconds * 1000), callingWindow);

@@ -17,7 +17,8 @@ export interface SimulatorAccount { accountSid: string; apiKey: string; apiToken
  * the rates apply after the queue is empty, drawn from a seeded generator so a run can be replayed.
  */
 export interface SimulatorFaults {
-  connect: Array<'500' | '429' | 'hang' | 'ok'>;
+  /** hang: the call is created and rings, the answer comes too late; lost: too late, and no call was made. */
+  connect: Array<'500' | '429' | 'hang' | 'lost' | 'ok'>;
   connectRates: { error500: number; rateLimited: number; hang: number };
   /** Retry-After sent with a 429 (seconds); none when undefined. */
   retryAfterSeconds: number | undefined;
@@ -149,6 +150,7 @@ export class ExotelSimulator {
     this.connectTimes.push(Date.now());
     const fault = this.nextConnectFault();
     if (fault === '500') return reply.code(500).type('text/plain').send('Internal Server Error');
+    if (fault === 'lost') return delay(this.faults.hangMs).then(() => reply.code(500).type('text/plain').send('Internal Server Error'));
     if (fault === '429') {
       if (this.faults.retryAfterSeconds !== undefined) reply.header('retry-after', String(this.faults.retryAfterSeconds));
       return restException(reply, 429, 'Too many requests', 20429);
@@ -184,7 +186,7 @@ export class ExotelSimulator {
     return action.endsWith('.json') ? reply.send(body) : reply.type('application/xml').send(callXml(body.Call));
   }
 
-  private nextConnectFault(): 'ok' | '500' | '429' | 'hang' {
+  private nextConnectFault(): 'ok' | '500' | '429' | 'hang' | 'lost' {
     const queued = this.faults.connect.shift();
     if (queued) return queued;
     const { error500, rateLimited, hang } = this.faults.connectRates;

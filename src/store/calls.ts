@@ -117,26 +117,39 @@ export class CallStore {
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
-        WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL`),
+        WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = NULL, updated_at = @now
-        WHERE id = @id AND status = 'verifying' AND dispatch_due_at IS NOT NULL`),
+        WHERE id = @id AND status = 'verifying' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       nextAttempt: db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE call_id = ?'),
       insertAttempt: db.prepare(`INSERT INTO attempts (call_id, number, result, requested_at) VALUES (?, ?, 'sent', ?)`),
       setCurrentAttempt: db.prepare('UPDATE calls SET current_attempt = ?, exotel_call_sid = NULL WHERE id = ?'),
-      finishAttempt: db.prepare(`UPDATE attempts SET result = @result, exotel_call_sid = COALESCE(@sid, exotel_call_sid),
-        error_code = @code, error_message = @message, answered_at = @now WHERE call_id = @callId AND number = @number`),
+      // A CallSid that reached us first on a callback or a flow request proves the attempt placed a call.
+      finishAttempt: db.prepare(`UPDATE attempts SET
+          result = CASE WHEN exotel_call_sid IS NOT NULL AND @result IN ('unknown', 'not_placed') THEN 'placed' ELSE @result END,
+          exotel_call_sid = COALESCE(@sid, exotel_call_sid),
+          error_code = @code, error_message = @message, answered_at = @now WHERE call_id = @callId AND number = @number`),
       attempts: db.prepare('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
+      attemptStatusOf: db.prepare('SELECT status FROM attempts WHERE call_id = ? AND number = ?'),
       unansweredAttempts: db.prepare(`SELECT a.call_id, a.number FROM attempts a JOIN calls c ON c.id = a.call_id
         WHERE a.result = 'sent' AND c.status = 'dialing'`),
-      placed: db.prepare(`UPDATE calls SET exotel_call_sid = @sid, status = @status, dispatch_retries = 0,
-        reconcile_due_at = @reconcileAt, reconcile_tries = 0, updated_at = @now WHERE id = @id AND current_attempt = @number`),
+      // Each update after a Connect answer acts only if the call still waits on that answer: a status callback
+      // can arrive before the Connect answer does, and must not be undone by it.
+      placed: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid),
+          status = CASE WHEN status IN ('dialing', 'verifying') THEN @status ELSE status END,
+          dispatch_retries = 0,
+          reconcile_due_at = CASE WHEN status IN ('dialing', 'verifying') THEN @reconcileAt ELSE reconcile_due_at END,
+          reconcile_tries = 0, failure_code = NULL, failure_reason = NULL, failure_message = NULL, updated_at = @now
+        WHERE id = @id AND current_attempt = @number AND settled_at IS NULL`),
       requeue: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, dispatch_retries = dispatch_retries + @retry,
-        failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now WHERE id = @id`),
+          failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now
+        WHERE id = @id AND status IN ('dialing', 'verifying') AND exotel_call_sid IS NULL AND settled_at IS NULL`),
       verifying: db.prepare(`UPDATE calls SET status = 'verifying', dispatch_due_at = @dueAt, failure_code = @code,
-        failure_reason = 'verifying', failure_message = @message, updated_at = @now WHERE id = @id`),
+          failure_reason = 'verifying', failure_message = @message, updated_at = @now
+        WHERE id = @id AND status = 'dialing' AND exotel_call_sid IS NULL AND settled_at IS NULL`),
       failCall: db.prepare(`UPDATE calls SET status = 'failed', failure_code = @code, failure_reason = @reason, failure_message = @message,
-        dispatch_due_at = NULL, reconcile_due_at = NULL, ended_at = COALESCE(ended_at, @now), updated_at = @now WHERE id = @id`),
+        dispatch_due_at = NULL, reconcile_due_at = NULL, ended_at = COALESCE(ended_at, @now), updated_at = @now
+        WHERE id = @id AND settled_at IS NULL`),
       reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
@@ -168,7 +181,9 @@ export class CallStore {
           ended_at = CASE WHEN @final = 1 THEN COALESCE(ended_at, @endedAt, @now) ELSE ended_at END,
           reconcile_due_at = CASE WHEN @final = 1 THEN NULL ELSE reconcile_due_at END,
           updated_at = @now
-        WHERE id = @id AND current_attempt = @number`),
+        WHERE id = @id AND current_attempt = @number AND status NOT IN ('queued', 'dialing', 'verifying')`),
+      callFill: db.prepare(`UPDATE calls SET duration_seconds = COALESCE(@duration, duration_seconds),
+        recording_url = COALESCE(@recording, recording_url), updated_at = @now WHERE id = @id AND current_attempt = @number`),
       redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, redials = redials + 1,
         reconcile_due_at = NULL, ended_at = NULL, updated_at = @now WHERE id = @id`),
       settle: db.prepare(`UPDATE calls SET outcome = @outcome, settled_at = @now, dispatch_due_at = NULL,
@@ -409,7 +424,7 @@ export class CallStore {
    * recording never blanks a stored one, a non-final status never undoes a final one. It reaches the call
    * row only when the attempt is the call's current one (a late report for an earlier dial does not).
    */
-  applyAttemptStatus(callId: string, number: number, change: AttemptStatus): void {
+  applyAttemptStatus(callId: string, number: number, change: AttemptStatus, touchCall: boolean): void {
     const params = {
       id: callId,
       number,
@@ -421,7 +436,13 @@ export class CallStore {
       now: this.stamp(),
     };
     this.q.attemptStatus.run(params);
-    this.q.callStatus.run(params);
+    if (touchCall) this.q.callStatus.run(params);
+    else this.q.callFill.run({ id: callId, number, duration: params.duration, recording: params.recording, now: params.now });
+  }
+
+  /** The status an attempt has on record (null before any report). */
+  attemptStatusOf(callId: string, number: number): string | null {
+    return ((this.q.attemptStatusOf.get(callId, number) as { status: string | null } | undefined)?.status) ?? null;
   }
 
   /** A new dial of the same call after busy / no-answer / failed: the conversation starts over. */

@@ -43,10 +43,12 @@ export async function freePort(): Promise<number> {
 export interface HarnessOptions {
   /** A clock the test moves by hand; with it the scheduler does not run by itself (call `app.scheduler.tick()`). */
   now?: () => Date;
+  /** How long the simulated phone rings before the vendor answers. */
+  ringDelayMs?: number;
 }
 
 export async function startHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
-  const simulator = await startSimulator({ account: TEST_ACCOUNT });
+  const simulator = await startSimulator({ account: TEST_ACCOUNT, ringDelayMs: options.ringDelayMs ?? 0 });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-test-'));
   const config = loadConfig({

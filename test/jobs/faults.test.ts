@@ -1,0 +1,183 @@
+// Nothing lost, nothing twice, under the simulated Exotel's faults: a Connect that hangs after creating the
+// call, refused connections, dropped, duplicated and late callbacks, and a backend that is down for a while.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startBackend, type Backend } from '../helpers/backend.js';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const SECRET = 'test-outcome-secret-0123456789abcdef';
+let backend: Backend;
+let h: Harness;
+
+beforeAll(async () => {
+  backend = await startBackend(SECRET);
+  h = await startHarness({
+    OUTCOME_WEBHOOK_URL: backend.url,
+    OUTCOME_WEBHOOK_SECRET: SECRET,
+    EXOTEL_HTTP_TIMEOUT_MS: '300',
+    RECONCILE_AFTER_SECONDS: '1',
+    RECONCILE_BACKOFF_SECONDS: '1',
+  });
+});
+afterAll(async () => {
+  await h.close();
+  await backend.close();
+});
+afterEach(() => {
+  h.simulator.setFaults({});
+  backend.down = false;
+});
+
+async function delivered(eventId: string) {
+  for (let i = 0; i < 400 && !backend.outcomes.has(eventId); i++) await new Promise((r) => setTimeout(r, 25));
+  return backend.outcomes.get(eventId);
+}
+const dialsFor = (callId: string) => [...h.simulator.calls.values()].filter((c) => c.customField === callId);
+
+describe('faults', () => {
+  it('delivers the settled outcome to the backend, signed, with everything the backend needs', async () => {
+    const placed = await h.trigger(order({ order_id: 'OUT-1', vendor_phone: '9000000003' }));
+    const call = await h.settled(placed.body.call_id);
+    const outcome = await delivered(`outcome_${placed.body.call_id}`);
+    expect(outcome).toEqual({
+      event_id: `outcome_${placed.body.call_id}`,
+      order_id: 'OUT-1',
+      call_id: placed.body.call_id,
+      call_sid: placed.body.call_sid,
+      flow: 'vendor_order',
+      outcome: 'accepted',
+      prep_time_minutes: 20,
+      status: 'completed',
+      duration: call.duration,
+      recording_url: call.recording_url,
+      attempts: 1,
+      digits: [
+        { step: 'menu', digits: '3' },
+        { step: 'prep_time', digits: '20' },
+      ],
+      failure: null,
+      settled_at: call.settled_at,
+    });
+    expect(backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}`).every((r) => r.signatureValid)).toBe(true);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await h.get(`/api/calls/${placed.body.call_id}`)).body.call.delivery).toMatchObject({ state: 'delivered', tries: 1 });
+  });
+
+  it('a Connect that hangs after creating the call: verified through the Calls list and adopted, never dialled twice', async () => {
+    // The phone rings for a second: long after our 300 ms timeout, so the Calls list is what tells us.
+    const slow = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '300', OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET }, { ringDelayMs: 1_000 });
+    try {
+      slow.simulator.setFaults({ connect: ['hang'], hangMs: 2_000 });
+      const placed = await slow.trigger(order({ order_id: 'HANG-1', vendor_phone: '9000000002' }));
+      expect(placed.status).toBe(202);
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      const call = await slow.settled(placed.body.call_id);
+      expect(call).toMatchObject({ outcome: 'cancelled', status: 'completed' });
+      expect(call.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: expect.any(String), error: null }]);
+      expect([...slow.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id)).toHaveLength(1);
+      expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'cancelled' });
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('a Connect that times out and placed nothing is dialled again after Exotel confirms it', async () => {
+    const slow = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '300' });
+    try {
+      slow.simulator.setFaults({ connect: ['lost'], hangMs: 2_000 });
+      const placed = await slow.trigger(order({ order_id: 'HANG-2', vendor_phone: '9000000001' }));
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      const call = await slow.settled(placed.body.call_id);
+      expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'placed']);
+      expect(call.outcome).toBe('accepted');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('500s and a 429 with Retry-After are retried; the vendor is dialled once', async () => {
+    h.simulator.setFaults({ connect: ['500', '429', '500'], retryAfterSeconds: 1 });
+    const placed = await h.trigger(order({ order_id: 'RETRY-1' }));
+    expect(placed.status).toBe(202);
+    const call = await h.settled(placed.body.call_id);
+    expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'not_placed', 'not_placed', 'placed']);
+    expect(dialsFor(placed.body.call_id)).toHaveLength(1);
+    expect(call.outcome).toBe('accepted');
+    // The 429's Retry-After held every Connect back for a second.
+    const times = call.attempts.map((a: { requested_at: string }) => new Date(a.requested_at).getTime());
+    expect(times[2] - times[1]).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('refused connections are retried until Exotel is back', async () => {
+    await h.simulator.refuseConnectionsFor(300);
+    const placed = await h.trigger(order({ order_id: 'REFUSED-1' }));
+    expect(placed.status).toBe(202);
+    expect(placed.body).toMatchObject({ reason: 'retry', last_error: { code: 'EXOTEL_ERR_UNREACHABLE' } });
+    expect(await h.settled(placed.body.call_id)).toMatchObject({ outcome: 'accepted' });
+    expect(dialsFor(placed.body.call_id)).toHaveLength(1);
+  });
+
+  it('a dropped status callback is made up for by reconciling with Call Details', async () => {
+    h.simulator.setFaults({ callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+    const placed = await h.trigger(order({ order_id: 'DROP-1', vendor_phone: '9000000003' }));
+    const sim = await h.simulator.finished(placed.body.call_sid);
+    expect(sim.callbacks.map((c) => c.status)).toEqual(['dropped']);
+    const call = await h.settled(placed.body.call_id);
+    expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 20, duration: sim.durationSeconds, recording_url: sim.recordingUrl });
+    const events = (await h.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call.events;
+    expect(events.map((e: { kind: string }) => e.kind)).toContain('reconcile_lookup');
+    expect(events.map((e: { kind: string }) => e.kind)).not.toContain('status_callback');
+  });
+
+  it('duplicated and late callbacks change nothing and deliver one outcome', async () => {
+    h.simulator.setFaults({ callbacks: { drop: 0, duplicate: 1, delayMs: 300 } });
+    const placed = await h.trigger(order({ order_id: 'DUPCB-1', vendor_phone: '9000000007' }));
+    const call = await h.settled(placed.body.call_id);
+    expect(call).toMatchObject({ outcome: 'not_reached', status: 'busy', redials: 2 });
+    expect(call.attempts.map((a: { status: string }) => a.status)).toEqual(['busy', 'busy', 'busy']);
+    await delivered(`outcome_${placed.body.call_id}`);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}` && r.answered === 200)).toHaveLength(1);
+  });
+
+  it('a backend that is down gets the outcome once it is up again', async () => {
+    backend.down = true;
+    const placed = await h.trigger(order({ order_id: 'DOWN-1' }));
+    await h.settled(placed.body.call_id);
+    for (let i = 0; i < 100 && backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}`).length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const pending = (await h.get(`/api/calls/${placed.body.call_id}`)).body.call.delivery;
+    expect(pending).toMatchObject({ state: 'pending', last_error: 'HTTP 503' });
+    backend.down = false;
+    expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'accepted', order_id: 'DOWN-1' });
+  });
+});
+
+describe('a delivery that keeps failing', () => {
+  it('is marked dead after OUTCOME_MAX_AGE_HOURS, shown in read-back and logged, never dropped silently', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const down = await startBackend(SECRET);
+    down.down = true;
+    const dh = await startHarness({ OUTCOME_WEBHOOK_URL: down.url, OUTCOME_WEBHOOK_SECRET: SECRET, OUTCOME_MAX_AGE_HOURS: '1' }, { now: () => new Date(t) });
+    try {
+      const placed = await dh.trigger(order({ order_id: 'DEAD-1' }));
+      await dh.simulator.finished(placed.body.call_sid);
+      const eventId = `outcome_${placed.body.call_id}`;
+      for (let i = 0; i < 50 && !dh.app.outbox.get(eventId); i++) await new Promise((r) => setTimeout(r, 20));
+      await dh.app.scheduler.tick();
+      expect(dh.app.outbox.get(eventId)).toMatchObject({ tries: 1, lastError: 'HTTP 503', deadAt: null });
+      t += 61 * 60_000;
+      await dh.app.scheduler.tick();
+      const read = (await dh.get(`/api/calls/${placed.body.call_id}`)).body.call;
+      expect(read.delivery).toMatchObject({ state: 'dead', tries: 2, last_error: 'HTTP 503', dead_at: '2026-11-22T07:01:00.000Z' });
+      // Ops can send it again once the backend is fixed.
+      down.down = false;
+      expect(dh.app.outbox.retry(eventId)).toBe(true);
+      await dh.app.scheduler.tick();
+      expect(down.outcomes.get(eventId)).toMatchObject({ outcome: 'accepted' });
+    } finally {
+      await dh.close();
+      await down.close();
+    }
+  });
+});
