@@ -12,7 +12,7 @@ import { settle } from './settle.js';
 
 export type DispatchResult =
   | { kind: 'placed'; call: CallRecord; sid: string }
-  | { kind: 'queued'; call: CallRecord; scheduledFor: string; reason: 'calling_window' | 'rate_limit' | 'retry' | 'verifying' }
+  | { kind: 'queued'; call: CallRecord; scheduledFor: string; reason: 'calling_window' | 'rate_limit' | 'vendor_busy' | 'retry' | 'verifying' }
   | { kind: 'failed'; call: CallRecord; error: ExotelError }
   | { kind: 'not_due'; call: CallRecord | undefined };
 
@@ -25,9 +25,16 @@ export function dialBlockedUntil(deps: CallDeps): { until: Date; reason: 'callin
   return slot ? { until: slot, reason: 'rate_limit' } : undefined;
 }
 
+// One call at a time to a vendor: a second order waits for the first call to end. It also keeps the
+// Calls-list check after an ambiguous Connect unambiguous (one call of ours per number in flight).
+const VENDOR_BUSY_RETRY_MS = 15_000;
+
 export async function dispatch(deps: CallDeps, callId: string): Promise<DispatchResult> {
   const { store, log } = deps;
-  const blocked = dialBlockedUntil(deps);
+  const waiting = store.get(callId);
+  const blocked =
+    dialBlockedUntil(deps) ??
+    (waiting && store.vendorInFlight(waiting.phone, callId) ? { until: later(deps, VENDOR_BUSY_RETRY_MS), reason: 'vendor_busy' as const } : undefined);
   if (blocked) {
     store.reschedule(callId, blocked.until);
     const call = store.get(callId)!;
@@ -58,6 +65,14 @@ export async function dispatch(deps: CallDeps, callId: string): Promise<Dispatch
 
 function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: ExotelError): DispatchResult {
   const { store } = deps;
+  // Exotel's own requests for this attempt (the flow, a callback) may have reached us while the Connect
+  // answer did not: the CallSid they carried proves the call was placed.
+  const adopted = store.attempts(call.id).find((a) => a.number === attempt)?.exotelCallSid;
+  if (adopted) {
+    store.attemptPlaced(call.id, attempt, adopted, 'in-progress', later(deps, deps.config.jobs.reconcileAfterSeconds * 1000));
+    deps.log.warn({ call_id: call.id, order_id: call.orderId, call_sid: adopted, attempt }, 'Connect failed to answer, but the call exists: adopted');
+    return { kind: 'placed', call: store.get(call.id)!, sid: adopted };
+  }
   switch (error.code) {
     case 'EXOTEL_ERR_TIMEOUT':
     case 'EXOTEL_ERR_BAD_RESPONSE': {

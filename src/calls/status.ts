@@ -43,8 +43,9 @@ export function applyStatusReport(
         recordingUrl: report.recordingUrl,
         endedAt: report.endTime ?? (final ? report.dateUpdated : undefined),
       },
-      // After the attempt's final report, a repeat may fill a missing recording on the attempt, nothing else.
+      // After the attempt's final report, a repeat may fill a missing recording, nothing else.
       !alreadyFinal,
+      later(deps, deps.config.jobs.reconcileAfterSeconds * 1000),
     );
     const current = store.get(call.id)!;
     // A repeated final report, a late one about an earlier dial, or one about a settled call: nothing more.

@@ -35,7 +35,7 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
     ...(call.customField === undefined ? {} : { CustomField: call.customField }),
   };
   let digits: string | undefined;
-  const params = () => ({ ...base, CurrentTime: istStamp(new Date()), ...(digits === undefined ? {} : { digits }) });
+  const params = () => ({ ...base, CurrentTime: istStamp(call.dateCreated), ...(digits === undefined ? {} : { digits }) });
 
   let toGreeting = false;
   for (let round = 0; !toGreeting; round++) {

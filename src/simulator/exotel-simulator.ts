@@ -43,6 +43,8 @@ export interface SimulatorOptions {
   port?: number;
   /** How long the phone rings before the vendor answers (or the call fails). */
   ringDelayMs?: number;
+  /** The simulated Exotel's clock (its DateCreated and DateUpdated): the server's, when a test moves it. */
+  now?: () => Date;
   logger?: FastifyBaseLogger;
 }
 
@@ -57,13 +59,17 @@ export class ExotelSimulator {
   /** When each Connect request arrived (real time), to check the caller's rate limit. */
   readonly connectTimes: number[] = [];
   faults: SimulatorFaults = { ...NO_FAULTS };
+  /** Every fault injected, in order, so a test can show the faults did happen. */
+  readonly injected: string[] = [];
   private random = seeded(1);
+  private readonly now: () => Date;
   /** Flows built in the simulated dashboard, by app id (applet mode). */
   readonly dashboardFlows = new Map<string, DashboardFlow>();
   private readonly app: FastifyInstance;
   private baseUrl = '';
 
   constructor(private readonly options: SimulatorOptions) {
+    this.now = options.now ?? (() => new Date());
     this.app = Fastify({ logger: false, forceCloseConnections: true });
     // Raw form bodies: Exotel rejects percent-encoded bracket keys (reference §1.7), so must we.
     this.app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -149,6 +155,7 @@ export class ExotelSimulator {
     const events = [...form.keys()].filter((key) => key.startsWith('StatusCallbackEvents[')).map((key) => form.get(key)!);
     this.connectTimes.push(Date.now());
     const fault = this.nextConnectFault();
+    if (fault !== 'ok') this.injected.push(`connect:${fault}`);
     if (fault === '500') return reply.code(500).type('text/plain').send('Internal Server Error');
     if (fault === 'lost') return delay(this.faults.hangMs).then(() => reply.code(500).type('text/plain').send('Internal Server Error'));
     if (fault === '429') {
@@ -167,7 +174,7 @@ export class ExotelSimulator {
       statusCallbackEvents: events,
       customField: form.get('CustomField') ?? undefined,
       behaviour: vendorBehaviour(e164),
-      dateCreated: new Date(),
+      dateCreated: this.now(),
       status: 'in-progress',
       durationSeconds: 0,
       recordingUrl: undefined,
@@ -233,7 +240,7 @@ export class ExotelSimulator {
       Sid: call.sid,
       ParentCallSid: null,
       DateCreated: istStamp(call.dateCreated),
-      DateUpdated: istStamp(new Date()),
+      DateUpdated: istStamp(this.now()),
       AccountSid: call.accountSid,
       To: null,
       From: call.from,
@@ -291,7 +298,7 @@ export class ExotelSimulator {
       CallSid: call.sid,
       Status: call.status,
       RecordingUrl: call.recordingUrl ?? '',
-      DateUpdated: istStamp(new Date()),
+      DateUpdated: istStamp(this.now()),
       ConversationDuration: String(call.durationSeconds),
     };
     if (call.statusCallbackEvents.includes('terminal')) {
@@ -301,16 +308,20 @@ export class ExotelSimulator {
         To: call.callerId,
         Direction: 'outbound-api',
         StartTime: istStamp(call.dateCreated),
-        EndTime: istStamp(new Date()),
+        EndTime: istStamp(this.now()),
         CustomField: call.customField ?? '',
         'Legs[0][Status]': call.status,
         'Legs[0][OnCallDuration]': String(call.durationSeconds),
       });
     }
     const { drop, duplicate, delayMs } = this.faults.callbacks;
-    if (this.random() < drop) return void call.callbacks.push({ status: 'dropped', params });
+    if (this.random() < drop) {
+      this.injected.push('callback:dropped');
+      return void call.callbacks.push({ status: 'dropped', params });
+    }
     if (delayMs > 0) await delay(delayMs);
     const copies = this.random() < duplicate ? 2 : 1;
+    if (copies === 2) this.injected.push('callback:duplicated');
     for (let copy = 0; copy < copies; copy++) await this.postCallback(call, params);
   }
 

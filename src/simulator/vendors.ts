@@ -1,5 +1,5 @@
 // The simulator's test phone numbers, like a payment sandbox's test cards: the number dialled decides how
-// the simulated vendor behaves. All are obviously fake (90000 000xx); any other number accepts at once.
+// the simulated vendor behaves. All are obviously fake (9000 NNNN 0K); any other number accepts at once.
 import { normalisePhone } from '../phone.js';
 
 /** One entry per prompt that takes keys: the keys pressed, or null to stay silent. */
@@ -23,7 +23,9 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
 
 const DEFAULT_BEHAVIOUR: VendorBehaviour = { answers: true, presses: ['1'], description: 'accepts (any other number)' };
 
+/** 9000 NNNN 0K behaves as 9000 0000 0K: the N digits are free, so many simulated vendors can act alike. */
 export function vendorBehaviour(dialled: string): VendorBehaviour {
   const e164 = normalisePhone(dialled);
-  return (e164 && TEST_VENDORS[e164]) || DEFAULT_BEHAVIOUR;
+  const alike = e164 && /^\+919000\d{4}0(\d)$/.exec(e164);
+  return (alike && TEST_VENDORS[`+91900000000${alike[1]}`]) || DEFAULT_BEHAVIOUR;
 }

@@ -115,6 +115,9 @@ export class CallStore {
       dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
         ORDER BY dispatch_due_at, rowid LIMIT ?`),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
+      // Another call of ours to the same number is being dialled or is on the line.
+      vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND settled_at IS NULL
+        AND status NOT IN ('queued', 'failed', ${FINAL_SQL}) LIMIT 1`),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
@@ -168,20 +171,27 @@ export class CallStore {
         VALUES (@callId, @at, @kind, @route, @step, @digits, @params)`),
       events: db.prepare('SELECT * FROM call_events WHERE call_id = ? ORDER BY id'),
 
+      // A report about an attempt proves it placed a call, whatever its Connect request was answered.
       attemptStatus: db.prepare(`UPDATE attempts SET
+          result = CASE WHEN result = 'unknown' THEN 'adopted' ELSE result END,
           status = CASE WHEN status IN (${FINAL_SQL}) THEN status ELSE @status END,
           duration_seconds = COALESCE(@duration, duration_seconds),
           recording_url = COALESCE(@recording, recording_url),
           ended_at = CASE WHEN @final = 1 THEN COALESCE(ended_at, @endedAt, @now) ELSE ended_at END
         WHERE call_id = @id AND number = @number`),
+      // The call row follows its current attempt. A call waiting for a redial (queued) keeps its status; one
+      // being verified stops being verified; a live call gets a reconcile due time if it had none.
       callStatus: db.prepare(`UPDATE calls SET
-          status = CASE WHEN status IN (${FINAL_SQL}) THEN status ELSE @status END,
+          status = CASE WHEN status IN (${FINAL_SQL}) OR status = 'queued' THEN status ELSE @status END,
+          dispatch_due_at = CASE WHEN status = 'verifying' THEN NULL ELSE dispatch_due_at END,
           duration_seconds = COALESCE(@duration, duration_seconds),
           recording_url = COALESCE(@recording, recording_url),
           ended_at = CASE WHEN @final = 1 THEN COALESCE(ended_at, @endedAt, @now) ELSE ended_at END,
-          reconcile_due_at = CASE WHEN @final = 1 THEN NULL ELSE reconcile_due_at END,
+          reconcile_due_at = CASE WHEN @final = 1 THEN NULL
+                                  WHEN reconcile_due_at IS NULL AND status IN ('dialing', 'verifying') THEN @reconcileAt
+                                  ELSE reconcile_due_at END,
           updated_at = @now
-        WHERE id = @id AND current_attempt = @number AND status NOT IN ('queued', 'dialing', 'verifying')`),
+        WHERE id = @id AND current_attempt = @number`),
       callFill: db.prepare(`UPDATE calls SET duration_seconds = COALESCE(@duration, duration_seconds),
         recording_url = COALESCE(@recording, recording_url), updated_at = @now WHERE id = @id AND current_attempt = @number`),
       redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, redials = redials + 1,
@@ -263,6 +273,11 @@ export class CallStore {
 
   nextDispatchDue(): string | null {
     return (this.q.nextDispatchDue.get() as { due: string | null }).due;
+  }
+
+  /** True while another call of ours to this number is being dialled or is on the line. */
+  vendorInFlight(phone: string, exceptCallId: string): boolean {
+    return this.q.vendorInFlight.get({ phone, id: exceptCallId }) !== undefined;
   }
 
   queueDepth(): number {
@@ -424,8 +439,9 @@ export class CallStore {
    * recording never blanks a stored one, a non-final status never undoes a final one. It reaches the call
    * row only when the attempt is the call's current one (a late report for an earlier dial does not).
    */
-  applyAttemptStatus(callId: string, number: number, change: AttemptStatus, touchCall: boolean): void {
+  applyAttemptStatus(callId: string, number: number, change: AttemptStatus, touchCall: boolean, reconcileAt: Date): void {
     const params = {
+      reconcileAt: reconcileAt.toISOString(),
       id: callId,
       number,
       status: change.status,

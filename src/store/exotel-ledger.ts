@@ -16,8 +16,9 @@ export class ExotelLedger {
     this.q = {
       record: db.prepare('INSERT INTO exotel_requests (at, kind) VALUES (?, ?)'),
       // The k-th most recent request inside the window (OFFSET k-1), to know when a slot frees up.
-      recent: db.prepare('SELECT at FROM exotel_requests WHERE at > ? ORDER BY at DESC LIMIT 1 OFFSET ?'),
-      count: db.prepare('SELECT COUNT(*) AS n FROM exotel_requests WHERE at > ?'),
+      // A request exactly 60 s old still counts: no closed 60 s window may hold more than the limit.
+      recent: db.prepare('SELECT at FROM exotel_requests WHERE at >= ? ORDER BY at DESC LIMIT 1 OFFSET ?'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM exotel_requests WHERE at >= ?'),
       prune: db.prepare('DELETE FROM exotel_requests WHERE at <= ?'),
       getState: db.prepare('SELECT value FROM service_state WHERE key = ?'),
       setState: db.prepare('INSERT OR REPLACE INTO service_state (key, value) VALUES (?, ?)'),

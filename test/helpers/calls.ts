@@ -6,6 +6,7 @@ import { vendorOrder } from '../../src/flows/vendor-order.js';
 import type { CallStore, NewCall } from '../../src/store/calls.js';
 
 const FAR_FUTURE = new Date('2100-01-01T00:00:00.000Z');
+let vendors = 0;
 
 /** `exotelCallSid: null`: the Connect request is out, its answer not stored yet. */
 export function storedCall(store: CallStore, overrides: Partial<NewCall> & { exotelCallSid?: string | null } = {}) {
@@ -15,7 +16,8 @@ export function storedCall(store: CallStore, overrides: Partial<NewCall> & { exo
     {
       flow: vendorOrder.name,
       orderId,
-      phone: '+919000000001',
+      // A vendor of its own (9000 NNNN 01 acts as 9000000001), so no other test call keeps it busy.
+      phone: `+919000${String(5000 + (vendors++ % 5000)).padStart(4, '0')}01`,
       language: 'hi-IN',
       transport: 'exoml',
       context: { vendor_name: 'Test Vendor', order_id: orderId, order_amount: 1, items: '' },

@@ -48,7 +48,7 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
-  const simulator = await startSimulator({ account: TEST_ACCOUNT, ringDelayMs: options.ringDelayMs ?? 0 });
+  const simulator = await startSimulator({ account: TEST_ACCOUNT, ringDelayMs: options.ringDelayMs ?? 0, ...(options.now ? { now: options.now } : {}) });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-test-'));
   const config = loadConfig({

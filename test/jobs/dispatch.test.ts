@@ -28,7 +28,8 @@ describe('the rolling per-minute limit', () => {
   it('a burst of 1,000 orders never puts more than 200 Connect requests in any 60 s window, and all are dialled', async () => {
     const answers: number[] = [];
     for (let i = 0; i < 1000; i++) {
-      const response = await h.trigger(order({ order_id: `BURST-${i}`, vendor_phone: '9000000001' }));
+      // 9000 NNNN 01: a thousand different vendors who all accept (one call at a time goes to each vendor).
+      const response = await h.trigger(order({ order_id: `BURST-${i}`, vendor_phone: `9000${String(i).padStart(4, '0')}01` }));
       answers.push(response.status);
       if (i === 200) expect(response.body).toMatchObject({ status: 'queued', reason: 'rate_limit', scheduled_for: '2026-11-22T06:01:00.001Z' });
     }
