@@ -1,7 +1,7 @@
 // Applies what Exotel says about an attempt's call (a status callback, or a Call Details lookup): one code
 // path, so both are idempotent in the same way. A final status of the current attempt either schedules a
 // redial (busy, no-answer, failed, inside the limits) or settles the call.
-import { isFinalStatus, type StatusReport } from '../exotel/inbound.js';
+import { istToIso, isFinalStatus, type StatusReport } from '../exotel/inbound.js';
 import { start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { FinalOutcome } from '../flows/types.js';
@@ -63,12 +63,22 @@ export function applyStatusReport(
 }
 
 /** A Call Details answer as a status report (reference §2): Duration and Price arrive late; times are IST. */
-export function reportFromDetails(details: { sid: string; status: string; duration?: number | undefined; recordingUrl?: string | undefined }): StatusReport {
+export function reportFromDetails(details: {
+  sid: string;
+  status: string;
+  duration?: number | undefined;
+  recordingUrl?: string | undefined;
+  raw: Record<string, unknown>;
+}): StatusReport {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   return {
     callSid: details.sid,
     status: details.status.toLowerCase(),
     recordingUrl: details.recordingUrl,
     durationSeconds: details.duration,
+    startTime: istToIso(text(details.raw.StartTime)),
+    endTime: istToIso(text(details.raw.EndTime)),
+    dateUpdated: istToIso(text(details.raw.DateUpdated)),
     legs: [],
   };
 }
