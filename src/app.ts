@@ -4,6 +4,9 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import rateLimit from '@fastify/rate-limit';
+import { createHash } from 'node:crypto';
+import { allowedNetworks } from './exotel/allowed-networks.js';
 import type { Config } from './config.js';
 import type { ExotelClient } from './exotel/client.js';
 import { Links } from './links.js';
@@ -56,7 +59,13 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     outbox: new OutboxStore(deps.db, now),
     ledger: new ExotelLedger(deps.db, now),
     exotel: deps.exotel,
-    links: new Links(deps.config.publicBaseUrl, deps.config.webhookSecret),
+    links: new Links(deps.config.publicBaseUrl, deps.config.webhookSecret, {
+      previousSecret: deps.config.security.webhookSecretPrevious,
+      // A flow URL lives as long as the call may (ring time + TimeLimit) plus 10 minutes; a status callback a day.
+      flowUrlMaxAgeSeconds: deps.config.exotel.ringTimeoutSeconds + deps.config.exotel.timeLimitSeconds + 600,
+      statusUrlMaxAgeSeconds: 86_400,
+      now,
+    }),
     log: fastify.log,
     now,
     random: deps.random ?? Math.random,
@@ -84,14 +93,44 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => handleError(error, request, reply));
+
+  // Exotel-facing routes answer only Exotel's networks, when they are configured; a refusal is still a
+  // document the caller can hear, never an error body.
+  const fromExotel = allowedNetworks(deps.config.security.exotelAllowedCidrs);
+  if (fromExotel) {
+    fastify.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0]!;
+      if (!/^\/(exoml|applet|webhook)\//.test(path) || fromExotel(request.ip)) return;
+      request.log.warn({ ip: request.ip, route: path.replace(/^\/applet\/[^/]+/, '/applet/<token>') }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
+      const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | undefined;
+      if (applet) return appletFallback(reply.code(403), applet);
+      if (path.startsWith('/exoml/')) return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+      return reply.code(403).send({ success: false, code: 'IVR_ERR_FORBIDDEN_NETWORK', message: 'Not an allowed network' });
+    });
+  }
   fastify.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
   );
 
   await fastify.register(healthRoutes);
-  // Our own API: every /api route needs the bearer token when one is configured.
+  // Our own API: every /api route needs the bearer token when one is configured, and each token (or
+  // address, without one) gets API_RATE_LIMIT_PER_MINUTE requests a minute.
   await fastify.register(async (api) => {
     api.addHook('onRequest', requireBearer(deps.config.apiToken));
+    await api.register(rateLimit, {
+      max: deps.config.security.apiRateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => {
+        const header = request.headers.authorization;
+        return header ? `token:${createHash('sha256').update(header).digest('base64url')}` : `ip:${request.ip}`;
+      },
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        success: false,
+        code: 'IVR_ERR_RATE_LIMITED',
+        message: `Too many requests: at most ${context.max} a minute; retry in ${Math.ceil(context.ttl / 1000)} s`,
+      }),
+    });
     await api.register(triggerRoutes);
     await api.register(readBackRoutes);
   });

@@ -1,10 +1,15 @@
 // One zod schema over the environment, parsed once at boot. The variable names are the interface ops and
 // tests rely on; .env.example documents each one.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ExotelAccount } from './exotel/client.js';
 import { isValidTimeZone, parseWindow, type CallingWindow } from './jobs/calling-window.js';
 
 const emptyAsUndefined = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+// Secrets we check requests against: long enough that guessing is hopeless.
+const secret = z.preprocess(emptyAsUndefined, z.string().trim().min(32, 'must be at least 32 characters').optional());
+const commaList = (value: unknown) =>
+  typeof value === 'string' && value.trim() !== '' ? value.split(',').map((item) => item.trim()).filter(Boolean) : undefined;
 const optionalText = z.preprocess(emptyAsUndefined, z.string().trim().min(1).optional());
 const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
 const integer = (min: number, max: number, fallback: number) =>
@@ -49,7 +54,7 @@ const schema = z
     // The secret path segment of the applet URLs typed into the dashboard (/applet/<token>/gather).
     APPLET_PATH_TOKEN: z.preprocess(
       emptyAsUndefined,
-      z.string().regex(/^[\w-]{16,128}$/, 'must be 16 to 128 letters, digits, - or _').optional(),
+      z.string().regex(/^[\w-]{32,128}$/, 'must be 32 to 128 letters, digits, - or _').optional(),
     ),
     // TimeOut: ring time, at most 60 s (reference §1.4). TimeLimit: the longest a call may last.
     CALL_RING_TIMEOUT_SECONDS: integer(10, 60, 45),
@@ -69,18 +74,37 @@ const schema = z
     RECONCILE_AFTER_SECONDS: integer(1, 86_400, 300),
     RECONCILE_BACKOFF_SECONDS: integer(1, 3_600, 60),
     OUTCOME_WEBHOOK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
-    OUTCOME_WEBHOOK_SECRET: optionalText,
+    OUTCOME_WEBHOOK_SECRET: secret,
     OUTCOME_MAX_AGE_HOURS: integer(1, 24 * 30, 72),
     SCHEDULER_TICK_MS: integer(10, 60_000, 250),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
-    API_TOKEN: optionalText,
-    WEBHOOK_SECRET: optionalText,
+    NODE_ENV: z.preprocess(emptyAsUndefined, z.string().optional()),
+    API_TOKEN: secret,
+    WEBHOOK_SECRET: secret,
+    // The previous secret, still accepted while URLs signed with it are in flight (rotation, README "Security").
+    WEBHOOK_SECRET_PREVIOUS: secret,
+    // Requests per minute per API token (or per address without one) on /api; 429 with Retry-After past it.
+    API_RATE_LIMIT_PER_MINUTE: integer(1, 1_000_000, 600),
+    // Only numbers starting with one of these E.164 prefixes are dialled, e.g. "+9198,+9170".
+    DIAL_ALLOWLIST: z.preprocess(commaList, z.array(z.string().regex(/^\+\d{1,14}$/, 'must be E.164 prefixes such as +9198')).optional()),
+    // Exotel-facing routes answer only these networks, e.g. "203.0.113.0/24,2001:db8::/32" (ask Exotel for theirs).
+    EXOTEL_ALLOWED_CIDRS: z.preprocess(commaList, z.array(z.string().refine(isCidr, 'must be CIDR blocks such as 203.0.113.0/24')).optional()),
+    // How many reverse proxies stand in front (their X-Forwarded-For is trusted), or a comma list of their addresses.
+    TRUST_PROXY: z.preprocess(emptyAsUndefined, z.string().regex(/^(\d{1,2}|true|false|[\d.:/a-fA-F,\s]+)$/, 'must be a hop count, true/false, or proxy addresses').optional()),
     LOG_LEVEL: z.preprocess(
       emptyAsUndefined,
       z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
     ),
   })
   .superRefine((env, ctx) => {
+    // Production never runs open: our API and every URL Exotel calls must be locked.
+    if (env.NODE_ENV === 'production') {
+      const needed: Array<'API_TOKEN' | 'WEBHOOK_SECRET' | 'APPLET_PATH_TOKEN'> = ['API_TOKEN', 'WEBHOOK_SECRET'];
+      if (env.EXOTEL_FLOW_MODE === 'applet') needed.push('APPLET_PATH_TOKEN');
+      for (const name of needed) {
+        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
+      }
+    }
     if (env.CALLING_WINDOW !== undefined && !parseWindow(env.CALLING_WINDOW, 'UTC')) {
       ctx.addIssue({ code: 'custom', path: ['CALLING_WINDOW'], message: 'must look like 09:00-21:00' });
     }
@@ -120,6 +144,13 @@ export interface Config {
     tickMs: number;
   };
   outcome: { webhookUrl: string | undefined; webhookSecret: string | undefined; maxAgeHours: number };
+  security: {
+    webhookSecretPrevious: string | undefined;
+    apiRateLimitPerMinute: number;
+    dialAllowlist: string[] | undefined;
+    exotelAllowedCidrs: string[] | undefined;
+    trustProxy: boolean | number | string[];
+  };
   /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
   appletPathToken: string | undefined;
   databasePath: string;
@@ -140,8 +171,28 @@ export const SIMULATOR_ACCOUNT = {
   apiToken: 'simulated-token',
   callerId: '08000000000',
   appId: 'simulated-app',
-  appletPathToken: 'simulated-applet-path-token',
+  appletPathToken: 'simulated-applet-path-token-not-a-secret',
 } as const;
+
+function isCidr(text: string): boolean {
+  const [address, bits, extra] = text.split('/');
+  if (!address || bits === undefined || extra !== undefined || !/^\d{1,3}$/.test(bits)) return false;
+  const family = isIP(address);
+  return family !== 0 && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** Fastify's trustProxy: false by default (no proxy: the peer address is the client). */
+function trustProxy(value: string | undefined): boolean | number | string[] {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+/** TRUST_PROXY as Fastify takes it: a hop count becomes "trust the n nearest hops". */
+export function fastifyTrustProxy(value: boolean | number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address: string, hop: number) => hop < value : value;
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -195,6 +246,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
+    security: {
+      webhookSecretPrevious: e.WEBHOOK_SECRET_PREVIOUS,
+      apiRateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+      dialAllowlist: e.DIAL_ALLOWLIST,
+      exotelAllowedCidrs: e.EXOTEL_ALLOWED_CIDRS,
+      trustProxy: trustProxy(e.TRUST_PROXY),
+    },
     databasePath: e.DATABASE_PATH,
     apiToken: e.API_TOKEN,
     webhookSecret: e.WEBHOOK_SECRET,

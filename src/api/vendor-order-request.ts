@@ -12,7 +12,9 @@ const text = (max: number) =>
     .trim()
     .min(1, 'is required')
     .max(max, `must be at most ${max} characters`)
-    .refine((value) => !CONTROL.test(value), 'must not contain control characters');
+    .refine((value) => !CONTROL.test(value), 'must not contain control characters')
+    // U+FFFD is what bytes that were not UTF-8 decode to: refuse them rather than speak garbage.
+    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text');
 
 const scalar = (schema: z.ZodType) => z.preprocess((value) => (typeof value === 'number' ? String(value) : value), schema);
 
@@ -34,7 +36,8 @@ export const vendorOrderRequest = z.object({
     .optional()
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
     .refine((value) => value.length <= 500, 'must be at most 500 characters')
-    .refine((value) => !CONTROL.test(value), 'must not contain control characters'),
+    .refine((value) => !CONTROL.test(value), 'must not contain control characters')
+    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text'),
   language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES).default('hi-IN')),
   // Call an order again after its call finished (otherwise 409).
   recall: z
@@ -44,6 +47,11 @@ export const vendorOrderRequest = z.object({
 });
 
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;
+
+/** A field given twice (`?order_id=1&order_id=2`) is ambiguous: refused rather than guessed. Lists may repeat. */
+export function repeatedField(input: Record<string, unknown>): string | undefined {
+  return Object.keys(input).find((key) => key !== 'items' && Array.isArray(input[key]));
+}
 
 /** The first problem as the field it is about and one sentence, for a 400 the backend can act on. */
 export function firstProblem(error: z.ZodError, input: Record<string, unknown>): { field: string; message: string } {

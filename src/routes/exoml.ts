@@ -22,8 +22,9 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
       const flow = flowBySlug(slug);
       const query = (request.query ?? {}) as Record<string, unknown>;
       if (!flow) return sendXml(reply, apologyExoml(vendorOrder, 'hi-IN'));
-      if (!app.links.verify(`/exoml/${slug}`, query)) {
-        request.log.warn({ route: slug }, 'ExoML request refused: missing or invalid URL signature');
+      const check = app.links.check(`/exoml/${slug}`, query);
+      if (check !== 'ok') {
+        request.log.warn({ route: slug, check }, 'ExoML request refused: URL signature missing, invalid or expired');
         return sendXml(reply.code(403), apologyExoml(flow, 'hi-IN'));
       }
       const params = exotelParams(query, request.body);

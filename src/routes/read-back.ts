@@ -1,7 +1,15 @@
 // Read back what happened: one call by Exotel's CallSid (or our call id), or every call for an order.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { callView } from '../api/call-view.js';
 import type { CallRecord } from '../store/calls.js';
+
+// A CallSid or call id; an order id as the trigger accepts it (printable, at most 64 characters).
+const KEY = /^[\w.:-]{1,64}$/;
+const ORDER = /^[^\u0000-\u001F\u007F]{1,64}$/;
+
+function badKey(reply: FastifyReply, field: string) {
+  return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message: `${field} must be 1 to 64 printable characters` });
+}
 
 export default async function readBackRoutes(app: FastifyInstance): Promise<void> {
   const view = (call: CallRecord) => callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
@@ -9,13 +17,15 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
   app.get<{ Params: { call_sid: string }; Querystring: { include?: string } }>('/api/calls/:call_sid', async (request, reply) => {
     const key = request.params.call_sid;
+    if (!KEY.test(key)) return badKey(reply, 'call_sid');
     const call = app.store.byExotelSid(key) ?? app.store.get(key);
     if (!call) return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No call ${key}` });
     const events = request.query.include === 'events' ? { events: app.store.events(call.id) } : {};
     return { success: true, call: { ...view(call), ...events } };
   });
 
-  app.get<{ Params: { order_id: string } }>('/api/orders/:order_id/calls', async (request) => {
+  app.get<{ Params: { order_id: string } }>('/api/orders/:order_id/calls', async (request, reply) => {
+    if (!ORDER.test(request.params.order_id)) return badKey(reply, 'order_id');
     const calls = app.store.byOrder(request.params.order_id);
     return { success: true, order_id: request.params.order_id, calls: calls.map(view) };
   });

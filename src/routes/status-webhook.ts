@@ -8,8 +8,9 @@ import { maskPhone } from '../logging.js';
 export default async function statusWebhookRoutes(app: FastifyInstance): Promise<void> {
   app.post('/webhook/exotel/status', async (request, reply) => {
     const query = (request.query ?? {}) as Record<string, unknown>;
-    if (!app.links.verify('/webhook/exotel/status', query)) {
-      request.log.warn('status callback refused: missing or invalid URL signature');
+    const check = app.links.check('/webhook/exotel/status', query);
+    if (check !== 'ok') {
+      request.log.warn({ check }, 'status callback refused: URL signature missing, invalid or expired');
       return reply.code(403).send({ success: false, code: 'IVR_ERR_BAD_SIGNATURE', message: 'Missing or invalid URL signature' });
     }
     const params = exotelParams(query, request.body);

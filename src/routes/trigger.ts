@@ -2,7 +2,7 @@
 // first (one live call per order), then dialled at once when the calling window and the rate limit allow
 // (200 with Exotel's CallSid), else queued (202 with scheduled_for). Repeats answer the existing call.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { firstProblem, vendorOrderRequest } from '../api/vendor-order-request.js';
+import { firstProblem, repeatedField, vendorOrderRequest } from '../api/vendor-order-request.js';
 import { dispatch, type DispatchResult } from '../calls/dispatch.js';
 import { start } from '../flows/engine.js';
 import { vendorOrder } from '../flows/vendor-order.js';
@@ -12,14 +12,29 @@ import type { CallRecord } from '../store/calls.js';
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 export default async function triggerRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/api/call/vendor-order', async (request, reply) => {
+  app.post('/api/call/vendor-order', { bodyLimit: 16 * 1024 }, async (request, reply) => {
+    // JSON, a form or multipart, or no body at all (query parameters): anything else is refused.
+    if (typeof request.body === 'string' && request.body.length > 0) {
+      return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
+    }
     const input = { ...asObject(request.query), ...asObject(request.body) };
+    const repeated = repeatedField(input);
+    if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
     const parsed = vendorOrderRequest.safeParse(input);
     if (!parsed.success) {
       const problem = firstProblem(parsed.error, input);
-      return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field: problem.field, message: problem.message });
+      return invalid(reply, problem.field, problem.message);
     }
     const order = parsed.data;
+    const allowlist = app.config.security.dialAllowlist;
+    if (allowlist && !allowlist.some((prefix) => order.vendor_phone.startsWith(prefix))) {
+      return reply.code(403).send({
+        success: false,
+        code: 'IVR_ERR_NUMBER_NOT_ALLOWED',
+        field: 'vendor_phone',
+        message: 'vendor_phone is not in DIAL_ALLOWLIST',
+      });
+    }
     const keyHeader = request.headers['idempotency-key'];
     const key = typeof keyHeader === 'string' && keyHeader.trim() !== '' ? keyHeader.trim().slice(0, 200) : undefined;
     const store = app.store;
@@ -109,6 +124,10 @@ function existing(reply: FastifyReply, call: CallRecord) {
   if (call.exotelCallSid) return reply.send({ ...base, call_sid: call.exotelCallSid, status: call.status, outcome: call.outcome });
   if (call.settledAt) return reply.send({ ...base, call_sid: null, status: call.status, outcome: call.outcome });
   return reply.code(202).send({ ...base, status: call.status, scheduled_for: call.dispatchDueAt });
+}
+
+function invalid(reply: FastifyReply, field: string, message: string) {
+  return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
 }
 
 function asObject(value: unknown): Record<string, unknown> {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import app from '../../src/app.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { fastifyTrustProxy, loadConfig, type Config } from '../../src/config.js';
 import { ExotelClient } from '../../src/exotel/client.js';
 import { startSimulator, type ExotelSimulator } from '../../src/simulator/exotel-simulator.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
@@ -65,6 +65,8 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
     // Tests run at any hour; the calling-window tests set their own.
     CALLING_WINDOW: '00:00-24:00',
     SCHEDULER_TICK_MS: '20',
+    // The API's own rate limit has its test; here it would only slow the bursts down.
+    API_RATE_LIMIT_PER_MINUTE: '1000000',
     REDIAL_DELAY_SECONDS: '0',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '200',
@@ -74,7 +76,7 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
   });
   const db = openDatabase(config.databasePath);
   const exotel = new ExotelClient(config.exotel);
-  const server = Fastify({ logger: false });
+  const server = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
   await server.register(app, { config, db, exotel, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -121,7 +123,7 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
 }
 
 /** The settings that switch a harness to applet mode. */
-export const APPLET_MODE = { EXOTEL_FLOW_MODE: 'applet', EXOTEL_APP_ID: 'test-app', APPLET_PATH_TOKEN: 'test-applet-path-token-0123' };
+export const APPLET_MODE = { EXOTEL_FLOW_MODE: 'applet', EXOTEL_APP_ID: 'test-app', APPLET_PATH_TOKEN: 'test-applet-path-token-0123456789abcdef' };
 
 /** A vendor order with obviously fake details; override any field. */
 export function order(fields: Record<string, unknown> = {}): Record<string, unknown> {

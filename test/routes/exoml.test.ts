@@ -152,8 +152,8 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
     const placed = await h.trigger(order({ vendor_phone: '9000000003' }));
     const call = await h.simulator.finished(placed.body.call_sid);
     expect(call.problem).toBeUndefined();
-    expect(call.url).toMatch(/\/exoml\/vendor-greeting\?call=call_[\w-]+&sig=[\w-]{43}$/);
-    expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&attempt=1&sig=[\w-]{43}$/);
+    expect(call.url).toMatch(/\/exoml\/vendor-greeting\?call=call_[\w-]+&ts=\d{10}&sig=[\w-]{43}$/);
+    expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&attempt=1&ts=\d{10}&sig=[\w-]{43}$/);
     expect(await h.settled(placed.body.call_sid)).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
   });
 
