@@ -93,6 +93,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => handleError(error, request, reply));
+  fastify.addHook('preHandler', async (request) => void reachedHandler.add(request));
 
   // Exotel-facing routes answer only Exotel's networks, when they are configured; a refusal is still a
   // document the caller can hear, never an error body.
@@ -140,8 +141,12 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
 }
 
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
+// Requests whose handler started: an error after that is ours (500); before it, the request could not be
+// read (a multipart body without a boundary, say) and is the sender's (400).
+const reachedHandler = new WeakSet<FastifyRequest>();
+
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const status = error.statusCode ?? 500;
+  const status = error.statusCode ?? (reachedHandler.has(request) ? 500 : 400);
   const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting)/.exec(request.url)?.[1] as 'gather' | 'passthru' | 'greeting' | undefined;
   if (applet) {
     // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.

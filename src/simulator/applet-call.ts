@@ -3,6 +3,7 @@
 // the sync Passthru, follow 200 back to the Gather or 302 on to the Greeting (HEAD, then GET), optionally
 // an async Passthru, then hang up. What Exotel was seen to refuse, the simulator refuses too.
 import { request } from 'undici';
+import { withoutQuery } from '../logging.js';
 import { istStamp, type SimulatedCall, type SimulatedRequest } from './simulated-call.js';
 
 /** A flow built in the simulated dashboard, for one app id. */
@@ -121,12 +122,12 @@ async function get(
     const recorded: SimulatedRequest = { method, url: configured, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body };
     call.requests.push(recorded);
     if (!accept.includes(response.statusCode)) {
-      call.problem = `${configured} answered HTTP ${response.statusCode}: Exotel drops the caller`;
+      call.problem = `${withoutQuery(configured)} answered HTTP ${response.statusCode}: Exotel drops the caller`;
       return undefined;
     }
     return recorded;
   } catch (error) {
-    call.problem = `${configured} unreachable: ${(error as Error).message}`;
+    call.problem = `${withoutQuery(configured)} unreachable: ${(error as Error).message}`;
     return undefined;
   }
 }

@@ -2,6 +2,7 @@
 // vendor's keys, post them to the action (quoted, as Exotel sends digits), fall through to the verbs after
 // a Gather when nothing is pressed, follow Redirect, stop at Hangup or at the end of the document.
 import { request } from 'undici';
+import { withoutQuery } from '../logging.js';
 import { readExoml, type ExomlNode } from './exoml-reader.js';
 import type { SimulatedCall, SimulatedRequest } from './simulated-call.js';
 
@@ -18,7 +19,7 @@ export async function playExomlCall(call: SimulatedCall, exotelParams: Record<st
     if (!answer) return;
     const read = readExoml(answer.body);
     if ('error' in read) {
-      call.problem = `${hop.url}: ${read.error}`;
+      call.problem = `${withoutQuery(hop.url)}: ${read.error}`;
       return;
     }
     hop = perform(call, read.verbs, presses);
@@ -81,12 +82,12 @@ async function fetchStep(call: SimulatedCall, hop: Hop, exotelParams: Record<str
     };
     call.requests.push(recorded);
     if (response.statusCode !== 200) {
-      call.problem = `${hop.url} answered HTTP ${response.statusCode}: Exotel hangs up`;
+      call.problem = `${withoutQuery(hop.url)} answered HTTP ${response.statusCode}: Exotel hangs up`;
       return undefined;
     }
     return recorded;
   } catch (error) {
-    call.problem = `${hop.url} unreachable: ${(error as Error).message}`;
+    call.problem = `${withoutQuery(hop.url)} unreachable: ${(error as Error).message}`;
     return undefined;
   }
 }
