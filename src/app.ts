@@ -103,7 +103,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       const path = request.url.split('?')[0]!;
       if (!/^\/(exoml|applet|webhook)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: path.replace(/^\/applet\/[^/]+/, '/applet/<token>') }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
-      const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | undefined;
+      const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
       if (applet) return appletFallback(reply.code(403), applet);
       if (path.startsWith('/exoml/')) return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
       return reply.code(403).send({ success: false, code: 'IVR_ERR_FORBIDDEN_NETWORK', message: 'Not an allowed network' });
@@ -147,7 +147,7 @@ const reachedHandler = new WeakSet<FastifyRequest>();
 
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? (reachedHandler.has(request) ? 500 : 400);
-  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting)/.exec(request.url)?.[1] as 'gather' | 'passthru' | 'greeting' | undefined;
+  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(request.url)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
   if (applet) {
     // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.
     request.log.error({ err: error }, 'applet step failed; answering a closing');

@@ -1,6 +1,8 @@
 // One zod schema over the environment, parsed once at boot. The variable names are the interface ops and
 // tests rely on; .env.example documents each one.
 import { isIP } from 'node:net';
+import { LANGUAGES, type Language } from './flows/types.js';
+import { normalisePhone } from './phone.js';
 import { z } from 'zod';
 import type { ExotelAccount } from './exotel/client.js';
 import { isValidTimeZone, parseWindow, type CallingWindow } from './jobs/calling-window.js';
@@ -77,6 +79,12 @@ const schema = z
     OUTCOME_WEBHOOK_SECRET: secret,
     OUTCOME_MAX_AGE_HOURS: integer(1, 24 * 30, 72),
     SCHEDULER_TICK_MS: integer(10, 60_000, 250),
+    // The language of a call when neither the request nor the number's stored preference names one.
+    DEFAULT_LANGUAGE: z.preprocess(emptyAsUndefined, z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).default('hi-IN')),
+    // A human agent: the number a caller is connected to after AGENT_KEY, or after too many wrong keys.
+    AGENT_NUMBER: z.preprocess(emptyAsUndefined, z.string().refine((v) => normalisePhone(v) !== undefined, 'must be an Indian phone number').optional()),
+    AGENT_KEY: z.preprocess(emptyAsUndefined, z.string().regex(/^[0-9*]$/, 'must be one key: 0-9 or *').default('0')),
+    AGENT_RING_TIMEOUT_SECONDS: integer(5, 120, 30),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
     NODE_ENV: z.preprocess(emptyAsUndefined, z.string().optional()),
     API_TOKEN: secret,
@@ -151,6 +159,9 @@ export interface Config {
     exotelAllowedCidrs: string[] | undefined;
     trustProxy: boolean | number | string[];
   };
+  defaultLanguage: Language;
+  /** Undefined: no agent; the agent key is then just a wrong key. */
+  agent: { number: string; key: string; ringTimeoutSeconds: number } | undefined;
   /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
   appletPathToken: string | undefined;
   databasePath: string;
@@ -246,6 +257,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
+    defaultLanguage: e.DEFAULT_LANGUAGE,
+    agent: e.AGENT_NUMBER ? { number: normalisePhone(e.AGENT_NUMBER)!, key: e.AGENT_KEY, ringTimeoutSeconds: e.AGENT_RING_TIMEOUT_SECONDS } : undefined,
     security: {
       webhookSecretPrevious: e.WEBHOOK_SECRET_PREVIOUS,
       apiRateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,

@@ -11,11 +11,15 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
     call_sid: call.exotelCallSid,
     order_id: call.orderId,
     flow: call.flow,
-    language: call.language,
+    // The language the call is spoken in now (the caller may have switched it).
+    language: call.state.language ?? call.language,
     vendor_phone: call.phone,
     status: call.status,
     outcome: call.outcome,
     prep_time_minutes: call.prepTimeMinutes,
+    // Every number the conversation took, by name (prep_time_minutes, delay_minutes, …).
+    values: call.state.values,
+    agent_status: call.agentStatus,
     digits: digitsByStep(events),
     duration: call.durationSeconds,
     recording_url: call.recordingUrl,

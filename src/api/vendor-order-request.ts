@@ -1,4 +1,4 @@
-// What the backend sends to ask for a vendor call. It arrives as JSON, a form body or query parameters
+// What the backend sends to ask for a vendor call (and the fields every call request shares). It arrives as JSON, a form body or query parameters
 // (the backend sends query parameters today), so every field is accepted as text and coerced here.
 import { z } from 'zod';
 import { LANGUAGES } from '../flows/types.js';
@@ -18,32 +18,46 @@ const text = (max: number) =>
 
 const scalar = (schema: z.ZodType) => z.preprocess((value) => (typeof value === 'number' ? String(value) : value), schema);
 
-export const vendorOrderRequest = z.object({
-  vendor_phone: scalar(z.string({ error: 'is required' }))
-    .transform((value, ctx) => {
-      const e164 = normalisePhone(value as string);
-      if (!e164) {
-        ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });
-        return z.NEVER;
-      }
-      return e164;
-    }),
-  vendor_name: text(100),
-  order_id: scalar(text(64)) as z.ZodType<string>,
-  order_amount: z.coerce.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(10_000_000, 'is too large'),
-  items: z
+/** Optional free text (or a JSON list joined with ", "), printable, at most `max` characters. */
+const optionalText = (max: number) =>
+  z
     .union([z.string(), z.array(z.string())])
     .optional()
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
-    .refine((value) => value.length <= 500, 'must be at most 500 characters')
+    .refine((value) => value.length <= max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
-    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text'),
-  language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES).default('hi-IN')),
+    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text');
+
+/** The fields every call request shares, for each flow's request schema. */
+export const callRequestFields = {
+  phone: scalar(z.string({ error: 'is required' })).transform((value, ctx) => {
+    const e164 = normalisePhone(value as string);
+    if (!e164) {
+      ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });
+      return z.NEVER;
+    }
+    return e164;
+  }),
+  text,
+  optionalText,
+  orderId: scalar(text(64)) as z.ZodType<string>,
+  // Absent: the number's stored preference, else DEFAULT_LANGUAGE.
+  language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).optional()),
   // Call an order again after its call finished (otherwise 409).
   recall: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])])
     .optional()
     .transform((value) => value === true || value === 'true' || value === '1'),
+};
+
+export const vendorOrderRequest = z.object({
+  vendor_phone: callRequestFields.phone,
+  vendor_name: text(100),
+  order_id: callRequestFields.orderId,
+  order_amount: z.coerce.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(10_000_000, 'is too large'),
+  items: optionalText(500),
+  language: callRequestFields.language,
+  recall: callRequestFields.recall,
 });
 
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;

@@ -2,7 +2,7 @@
 // vendor did exactly once, store it with the reply, and hand the reply to the transport to render. A
 // request Exotel repeats (a retry, a duplicate) gets the reply it got the first time and changes nothing.
 import { advance, start } from '../flows/engine.js';
-import type { Flow, FlowState, Input, Reply } from '../flows/types.js';
+import type { EngineOptions, Flow, FlowState, Input, Reply } from '../flows/types.js';
 import type { CallRecord, CallStore } from '../store/calls.js';
 
 export interface TurnRequest {
@@ -29,7 +29,7 @@ export interface TurnResult {
   applied: boolean;
 }
 
-export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request: TurnRequest): TurnResult {
+export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request: TurnRequest, options: EngineOptions = {}): TurnResult {
   const digits = request.input?.kind === 'digits' ? request.input.digits.slice(0, 32) : undefined;
   const event = {
     callId: call.id,
@@ -50,7 +50,11 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     store.recordReplay({ ...event, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
   }
-  const next = request.input === undefined ? start(flow) : advance(flow, call.state, request.input);
-  store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
+  const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, options);
+  store.transaction(() => {
+    store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
+    // The caller chose another language: it is this number's language from now on.
+    if (next.state.language !== call.state.language) store.setPreferredLanguage(call.phone, next.state.language);
+  });
   return { reply: next.reply, state: next.state, applied: true };
 }

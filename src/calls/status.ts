@@ -53,7 +53,7 @@ export function applyStatusReport(
     const { redialMaxAttempts, redialDelaySeconds, callingWindow } = deps.config.jobs;
     if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts) {
       const due = nextCallableTime(later(deps, redialDelaySeconds * 1000), callingWindow);
-      store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!).state);
+      store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!, current.state.language).state);
       deps.log.info({ call_id: call.id, order_id: call.orderId, status, redial_at: due.toISOString() }, `Vendor ${status}: redial scheduled`);
       return store.get(call.id)!;
     }

@@ -1,37 +1,50 @@
 // The flow engine: pure functions from (flow, state, input) to (next state, what to say). It knows nothing
 // of HTTP, XML or storage, so every transport (ExoML, applet, voicebot) runs the same conversation.
-import type { Flow, FlowState, Input, Reply, Step, Transition } from './types.js';
+import type { EngineOptions, Flow, FlowState, Input, Language, Reply, Step, Transition } from './types.js';
 
 export interface Advance {
   state: FlowState;
   reply: Reply;
 }
 
-export function start(flow: Flow): Advance {
-  const state: FlowState = { step: flow.firstStep, turn: 1, noInput: 0, invalid: 0, values: {} };
+export function start(flow: Flow, language: Language = 'hi-IN'): Advance {
+  const state: FlowState = { step: flow.firstStep, turn: 1, noInput: 0, invalid: 0, values: {}, language };
   return { state, reply: ask(flow, state, [flow.intro]) };
 }
 
-export function advance(flow: Flow, state: FlowState, input: Input): Advance {
+export function advance(flow: Flow, state: FlowState, input: Input, options: EngineOptions = {}): Advance {
   if (state.outcome) return { state, reply: { kind: 'end', outcome: state.outcome, say: [] } };
   const step = stepOf(flow, state.step);
   const turn = state.turn + 1;
 
   if (input.kind === 'no_input') {
     // `final`: the transport already repeated the question (Exotel's repeat_menu), so silence ends it.
-    if (input.final || state.noInput >= step.retries.noInput) return follow(flow, { ...state, turn }, step.exhausted, []);
+    if (input.final || state.noInput >= step.retries.noInput) return follow(flow, { ...state, turn }, step.exhausted, [], options);
     const next = { ...state, turn, noInput: state.noInput + 1 };
     return { state: next, reply: ask(flow, next, [step.noInputPrompt]) };
   }
 
   const digits = input.digits;
-  if (digits === '') return advance(flow, state, { kind: 'no_input' });
+  if (digits === '') return advance(flow, state, { kind: 'no_input' }, options);
   const transition = answer(step, digits);
   if (transition) {
     const values = step.kind === 'number' ? { ...state.values, [step.saveAs]: Number(digits) } : state.values;
-    return follow(flow, { ...state, turn, values }, transition, []);
+    return follow(flow, { ...state, turn, values }, transition, [], options);
   }
-  if (state.invalid >= step.retries.invalid) return follow(flow, { ...state, turn }, step.exhausted, [step.invalidPrompt]);
+  // Keys every menu understands, unless the menu uses them itself: a human agent, another language.
+  if (step.kind === 'choice' && options.agentKey !== undefined && digits === options.agentKey) {
+    return follow(flow, { ...state, turn }, { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } }, [], options);
+  }
+  const switchTo = step.kind === 'choice' && flow.languageChoice?.key === digits ? flow.languageChoice.to[state.language] : undefined;
+  if (switchTo) {
+    const next = { ...state, turn, language: switchTo };
+    return { state: next, reply: ask(flow, next, []) };
+  }
+  if (state.invalid >= step.retries.invalid) {
+    // Too many wrong keys: a human agent if there is one, else the step's own ending.
+    const exhausted: Transition = options.agentKey !== undefined ? { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } } : step.exhausted;
+    return follow(flow, { ...state, turn }, exhausted, [step.invalidPrompt], options);
+  }
   const next = { ...state, turn, invalid: state.invalid + 1 };
   return { state: next, reply: ask(flow, next, [step.invalidPrompt]) };
 }
@@ -44,7 +57,12 @@ function answer(step: Step, digits: string): Transition | undefined {
   return value >= step.min && value <= step.max ? step.then : undefined;
 }
 
-function follow(flow: Flow, state: FlowState, transition: Transition, say: string[]): Advance {
+function follow(flow: Flow, state: FlowState, transition: Transition, say: string[], options: EngineOptions): Advance {
+  if ('transfer' in transition) {
+    if (options.agentKey === undefined) return follow(flow, state, transition.otherwise, say, options);
+    const transferred: FlowState = { ...state, outcome: 'transferred' };
+    return { state: transferred, reply: { kind: 'transfer', say: [...say, flow.agentConnecting] } };
+  }
   if ('end' in transition) {
     const ended: FlowState = { ...state, outcome: transition.end };
     return { state: ended, reply: { kind: 'end', outcome: transition.end, say: [...say, transition.closing] } };

@@ -1,12 +1,28 @@
-// Turns prompt names into the words a transport speaks, filling `{name}` from the call's context and values.
+// Turns prompt names into the words a transport speaks. `{name}` is filled from the call's context and
+// values; `{name|money}` and `{name|number}` are numbers written the way a listener of that language
+// expects them (Indian digit grouping; Devanagari digits for Marathi), so TTS reads them naturally.
 import type { Flow, Language } from './types.js';
 
 export type PromptContext = Record<string, string | number | undefined>;
 
+// The locale whose number format each language's listeners expect.
+const NUMBER_LOCALE: Record<Language, string> = { 'hi-IN': 'en-IN', 'hi-Latn': 'en-IN', 'en-IN': 'en-IN', 'mr-IN': 'mr-IN' };
+const formats = new Map<Language, Intl.NumberFormat>();
+
+export function formatNumber(value: number, language: Language): string {
+  let format = formats.get(language);
+  if (!format) formats.set(language, (format = new Intl.NumberFormat(NUMBER_LOCALE[language], { maximumFractionDigits: 2 })));
+  return format.format(value);
+}
+
 export function promptText(flow: Flow, language: Language, name: string, context: PromptContext): string {
   const template = (flow.prompts[language] as Record<string, string>)[name];
   if (template === undefined) throw new Error(`flow ${flow.name} has no ${language} prompt ${name}`);
-  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(context[key] ?? ''));
+  return template.replace(/\{(\w+)(?:\|(money|number))?\}/g, (_, key: string, format?: string) => {
+    const value = context[key];
+    if (format && value !== undefined && value !== '' && Number.isFinite(Number(value))) return formatNumber(Number(value), language);
+    return String(value ?? '');
+  });
 }
 
 /** Several prompts spoken as one passage. */

@@ -1,9 +1,11 @@
 // Every flow the server can run. A new conversation is a flow file plus one line here; no route changes.
 import type { Flow } from './types.js';
+import { riderDelivery } from './rider-delivery.js';
 import { vendorOrder } from './vendor-order.js';
 
 export const FLOWS: Record<string, Flow> = {
   [vendorOrder.name]: vendorOrder,
+  [riderDelivery.name]: riderDelivery,
 };
 
 export function flowNamed(name: string): Flow | undefined {

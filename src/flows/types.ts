@@ -1,10 +1,12 @@
 // A flow is data: steps, what each asks, what input it takes and where each answer leads. The engine
 // (engine.ts) walks it; transports (src/transports) turn what it decides into ExoML, applet JSON or audio.
 
-export const LANGUAGES = ['hi-IN'] as const;
+/** hi-IN in Devanagari; hi-Latn is romanised Hindi, which Exotel's TTS was seen to read better (reference §13). */
+export const LANGUAGES = ['hi-IN', 'hi-Latn', 'en-IN', 'mr-IN'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-export type FinalOutcome = 'accepted' | 'cancelled' | 'no_response' | 'not_reached';
+export const FINAL_OUTCOMES = ['accepted', 'cancelled', 'picked_up', 'delayed', 'problem', 'transferred', 'no_response', 'not_reached'] as const;
+export type FinalOutcome = (typeof FINAL_OUTCOMES)[number];
 export type Outcome = 'pending' | FinalOutcome;
 
 export interface InputSpec {
@@ -16,10 +18,14 @@ export interface InputSpec {
   timeoutSeconds: number;
 }
 
-/** Where an answer leads: another step, or the end of the call with an outcome and closing words. */
+/**
+ * Where an answer leads: another step; the end of the call with an outcome and closing words; or a human
+ * agent (when one is configured, else `otherwise`).
+ */
 export type Transition<P extends string = string> =
   | { next: string }
-  | { end: FinalOutcome; closing: P };
+  | { end: FinalOutcome; closing: P }
+  | { transfer: true; otherwise: { end: FinalOutcome; closing: P } };
 
 interface StepBase<P extends string> {
   /** The name a transport may show for this step (ExoML mode uses it as the route: /exoml/<slug>). */
@@ -30,7 +36,7 @@ interface StepBase<P extends string> {
   retries: { noInput: number; invalid: number };
   noInputPrompt: P;
   invalidPrompt: P;
-  /** Where the call goes when the re-asks are used up. */
+  /** Where the call goes when the re-asks after silence are used up (and after wrong keys, without an agent). */
   exhausted: Transition<P>;
 }
 
@@ -59,10 +65,14 @@ export interface Flow<P extends string = string> {
   intro: P;
   firstStep: string;
   steps: Record<string, Step<P>>;
-  /** Prompt templates per language; `{name}` is filled from the call's context and values. */
+  /** Prompt templates per language; `{name}` is filled from the call's context and values (prompts.ts). */
   prompts: Record<Language, Record<P, string>>;
   /** Said when something inside our server broke and the call must end politely. */
   apology: P;
+  /** Said before the call is handed to a human agent. */
+  agentConnecting: P;
+  /** Pressing `key` at a menu switches the rest of the call to the language `to` names for the current one. */
+  languageChoice?: { key: string; to: Record<Language, Language> };
 }
 
 /** Where a call stands in its flow; stored as JSON on the call row. */
@@ -73,12 +83,21 @@ export interface FlowState {
   noInput: number;
   invalid: number;
   values: Record<string, number>;
+  /** The language the rest of the call is spoken in (the in-call choice may change it). */
+  language: Language;
   outcome?: FinalOutcome;
 }
 
 export type Input = { kind: 'digits'; digits: string } | { kind: 'no_input'; final?: boolean };
 
+/** What the engine may do beyond the flow itself: here, whether a human agent can take the call. */
+export interface EngineOptions {
+  /** The key that asks for an agent (AGENT_KEY), when AGENT_NUMBER is set; undefined: no agent. */
+  agentKey?: string | undefined;
+}
+
 /** What to say next, as prompt names (a transport renders text or audio from them). */
 export type Reply =
   | { kind: 'ask'; step: string; turn: number; say: string[]; question: string; input: InputSpec; reasks: number; reaskPrompt: string }
-  | { kind: 'end'; outcome: FinalOutcome; say: string[] };
+  | { kind: 'end'; outcome: FinalOutcome; say: string[] }
+  | { kind: 'transfer'; say: string[] };

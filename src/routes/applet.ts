@@ -9,10 +9,10 @@ import { takeTurn } from '../calls/conversation.js';
 import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
-import type { Flow, Input, Reply } from '../flows/types.js';
+import type { EngineOptions, Flow, FlowState, Input, Reply } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 import type { CallRecord } from '../store/calls.js';
-import { closingText, gatherJson, passthruStatus } from '../transports/applet.js';
+import { closingText, connectJson, gatherJson, passthruStatus } from '../transports/applet.js';
 
 type Params = { token: string };
 
@@ -40,7 +40,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   }
 
   const context = (call: CallRecord, values: Record<string, number>) => ({ ...call.context, ...values });
-  const render = (call: CallRecord, flow: Flow, values: Record<string, number>) => ({ flow, language: call.language, context: context(call, values) });
+  const render = (call: CallRecord, flow: Flow, state: FlowState) => ({ flow, language: state.language, context: context(call, state.values) });
+  const options: EngineOptions = { agentKey: app.config.agent?.key };
 
   app.route<{ Params: Params }>({
     method: ['GET', 'POST'],
@@ -55,11 +56,11 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
       if (request.method === 'HEAD') {
         app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
-        return sendJson(reply, gatherJson(call.lastReply ?? start(flow).reply, render(call, flow, call.state.values)));
+        return sendJson(reply, gatherJson(call.lastReply ?? start(flow, call.state.language).reply, render(call, flow, call.state)));
       }
       if (call.lastReply === null) log.info('Gather applet: greeting requested');
-      const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) });
-      return sendJson(reply, gatherJson(result.reply, render(call, flow, result.state.values)));
+      const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) }, options);
+      return sendJson(reply, gatherJson(result.reply, render(call, flow, result.state)));
     },
   });
 
@@ -75,6 +76,9 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
       const digits = pressedDigits(params);
       const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
+      // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
+      const agentLeg = call.state.outcome === 'transferred' ? present(params.DialCallStatus ?? params.DialStatus) : undefined;
+      if (agentLeg) app.store.setAgentStatus(call.id, agentLeg.toLowerCase().slice(0, 32));
       const result = takeTurn(app.store, flow, call, {
         input,
         // Only an answer to the question Exotel last fetched counts; anything else is a repeat.
@@ -82,7 +86,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         route,
         params,
         exotelCallSid: present(params.CallSid),
-      });
+      }, options);
       if (result.applied) {
         log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
         if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
@@ -101,22 +105,35 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
     if (!found) return appletFallback(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), 'greeting');
     const { call, flow, params } = found;
     let ending: Reply;
-    let values = call.state.values;
+    let state = call.state;
     if (call.state.outcome !== undefined && call.lastReply !== null) {
       ending = call.lastReply;
       app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
     } else if (request.method === 'HEAD') {
       // What a GET would say, without settling anything.
-      ending = advance(flow, call.state, { kind: 'no_input', final: true }).reply;
+      ending = advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
       app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
     } else {
       // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
-      const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params });
+      const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params }, options);
       ending = result.reply;
-      values = result.state.values;
+      state = result.state;
       request.log.info({ call_id: call.id, order_id: call.orderId, outcome: call.state.outcome }, 'Greeting reached before the conversation ended');
     }
-    return sendText(reply, closingText(ending, render(call, flow, values)));
+    return sendText(reply, closingText(ending, render(call, flow, state)));
+  });
+
+  // The Connect applet after the Greeting (README recipe): the agent after a transfer, else nobody.
+  app.get<{ Params: Params }>('/applet/:token/connect', async (request, reply) => {
+    const route = '/applet/connect';
+    const found = locate(request, route);
+    if (!found) return sendJson(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), connectJson(undefined));
+    const { call, params } = found;
+    app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
+    const agent = app.config.agent;
+    const transfer = call.state.outcome === 'transferred' && agent;
+    if (transfer) request.log.info({ call_id: call.id, order_id: call.orderId }, 'Connecting the caller to an agent');
+    return sendJson(reply, connectJson(transfer ? { number: agent.number, callerId: app.config.exotel.callerId, timeoutSeconds: agent.ringTimeoutSeconds } : undefined));
   });
 }
 
@@ -124,8 +141,9 @@ const apology: Reply = { kind: 'end', outcome: 'no_response', say: [vendorOrder.
 const apologyRender = { flow: vendorOrder, language: 'hi-IN' as const, context: {} };
 
 /** What an applet gets when we cannot go on: a closing it can play, in the form that applet expects. */
-export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru' | 'greeting') {
+export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru' | 'greeting' | 'connect') {
   if (applet === 'gather') return sendJson(reply, gatherJson(apology, apologyRender));
+  if (applet === 'connect') return sendJson(reply, connectJson(undefined));
   if (applet === 'passthru') return sendText(reply.statusCode === 200 ? reply.code(302) : reply, 'end');
   return sendText(reply, closingText(apology, apologyRender));
 }

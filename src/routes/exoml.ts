@@ -6,20 +6,25 @@ import { takeTurn } from '../calls/conversation.js';
 import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
-import type { Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
+import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
 import { LANGUAGES } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
+import { exomlDocument, hangup } from '../transports/exoml-builder.js';
 import { apologyExoml, renderExoml } from '../transports/exoml.js';
 
 const XML = 'application/xml; charset=utf-8';
+// Where Exotel reports the agent leg of a transfer (<Dial action>): one route for every flow.
+const AGENT_STATUS = 'agent-status';
 
 export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
+  const options: EngineOptions = { agentKey: app.config.agent?.key };
+
   app.route<{ Params: { slug: string } }>({
     method: ['GET', 'POST'],
     url: '/exoml/:slug',
     handler: async (request, reply) => {
       const { slug } = request.params;
-      const flow = flowBySlug(slug);
+      const flow = slug === AGENT_STATUS ? vendorOrder : flowBySlug(slug);
       const query = (request.query ?? {}) as Record<string, unknown>;
       if (!flow) return sendXml(reply, apologyExoml(vendorOrder, 'hi-IN'));
       const check = app.links.check(`/exoml/${slug}`, query);
@@ -28,15 +33,16 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
         return sendXml(reply.code(403), apologyExoml(flow, 'hi-IN'));
       }
       const params = exotelParams(query, request.body);
-      const input = slug === flow.startSlug ? undefined : inputFrom(params);
       const callId = typeof query.call === 'string' ? query.call : undefined;
+      if (slug === AGENT_STATUS) return sendXml(reply, agentStatus(app, request, callId, params));
+      const input = slug === flow.startSlug ? undefined : inputFrom(params);
       if (callId === undefined) {
         // Without a secret (simulator, development) a step can be rendered straight from the query, as the
         // seed's `curl /exoml/vendor-greeting?order_id=…` check did. Nothing is stored.
         if (app.links.signing) return sendXml(reply, apologyExoml(flow, 'hi-IN'));
-        return sendXml(reply, preview(app, flow, slug, params, input));
+        return sendXml(reply, preview(app, flow, slug, params, input, options));
       }
-      return sendXml(reply, step(app, request, flow, slug, callId, params, input));
+      return sendXml(reply, step(app, request, flow, slug, callId, params, input, options));
     },
   });
 }
@@ -49,6 +55,7 @@ function step(
   callId: string,
   params: Record<string, string>,
   input: Input | undefined,
+  options: EngineOptions,
 ): string {
   const call = app.store.get(callId);
   const exotelCallSid = present(params.CallSid);
@@ -62,17 +69,35 @@ function step(
   else log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
 
   const turnParam = typeof (request.query as Record<string, unknown>).turn === 'string' ? Number((request.query as Record<string, string>).turn) : undefined;
-  const result = takeTurn(app.store, flow, call, {
-    input,
-    step: input === undefined ? undefined : stepBySlug(flow, slug),
-    turn: Number.isInteger(turnParam) ? turnParam : undefined,
-    route: `/exoml/${slug}`,
-    params,
-    exotelCallSid,
-  });
+  const result = takeTurn(
+    app.store,
+    flow,
+    call,
+    {
+      input,
+      step: input === undefined ? undefined : stepBySlug(flow, slug),
+      turn: Number.isInteger(turnParam) ? turnParam : undefined,
+      route: `/exoml/${slug}`,
+      params,
+      exotelCallSid,
+    },
+    options,
+  );
   if (!result.applied) log.info('repeated ExoML request: answered as before, nothing changed');
-  else if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
-  return render(app, flow, call.language, { ...call.context, ...result.state.values }, result.reply, call.id);
+  else if (result.reply.kind !== 'ask') log.info({ outcome: result.state.outcome }, `Call outcome: ${result.state.outcome}`);
+  return render(app, flow, result.state.language, { ...call.context, ...result.state.values }, result.reply, call.id);
+}
+
+/** Exotel's report of the agent leg after a transfer (DialCallStatus): stored, then the call ends. */
+function agentStatus(app: FastifyInstance, request: FastifyRequest, callId: string | undefined, params: Record<string, string>): string {
+  const call = callId ? app.store.get(callId) : undefined;
+  const status = present(params.DialCallStatus ?? params.DialStatus ?? params.Status)?.toLowerCase() ?? 'unknown';
+  app.store.transaction(() => {
+    app.store.recordEvent({ callId: call?.id ?? null, kind: 'agent_leg_status', route: `/exoml/${AGENT_STATUS}`, params });
+    if (call) app.store.setAgentStatus(call.id, status.slice(0, 32));
+  });
+  request.log.info({ call_id: call?.id, order_id: call?.orderId, agent_status: status }, `Agent leg: ${status}`);
+  return exomlDocument([hangup()]);
 }
 
 function render(
@@ -87,21 +112,30 @@ function render(
     reply.kind === 'ask'
       ? app.links.exomlStep(stepOf(flow, reply.step).slug, callId === undefined ? {} : { call: callId, turn: String(reply.turn) })
       : undefined;
-  return renderExoml(reply, { flow, language, context, actionUrl });
+  const agent = app.config.agent && {
+    number: app.config.agent.number,
+    callerId: app.config.exotel.callerId,
+    timeoutSeconds: app.config.agent.ringTimeoutSeconds,
+    statusUrl: app.links.exomlStep(AGENT_STATUS, callId === undefined ? {} : { call: callId }),
+  };
+  return renderExoml(reply, { flow, language, context, actionUrl, agent });
 }
 
-function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<string, string>, input: Input | undefined): string {
-  const language = (LANGUAGES as readonly string[]).includes(params.language ?? '') ? (params.language as Language) : 'hi-IN';
+function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<string, string>, input: Input | undefined, options: EngineOptions): string {
+  const language = (LANGUAGES as readonly string[]).includes(params.language ?? '') ? (params.language as Language) : app.config.defaultLanguage;
   const context = {
     vendor_name: params.vendor_name,
+    rider_name: params.rider_name,
     order_id: params.order_id,
     order_amount: params.order_amount ?? params.amount,
     items: params.items,
+    pickup: params.pickup,
+    drop: params.drop,
   };
   const stepId = stepBySlug(flow, slug) ?? flow.firstStep;
-  const fresh: FlowState = { step: stepId, turn: 1, noInput: 0, invalid: 0, values: {} };
-  const next = input === undefined ? start(flow) : advance(flow, fresh, input);
-  return render(app, flow, language, { ...context, ...next.state.values }, next.reply, undefined);
+  const fresh: FlowState = { step: stepId, turn: 1, noInput: 0, invalid: 0, values: {}, language };
+  const next = input === undefined ? start(flow, language) : advance(flow, fresh, input, options);
+  return render(app, flow, next.state.language, { ...context, ...next.state.values }, next.reply, undefined);
 }
 
 /** Keys pressed, or silence: a request with no digits (our Redirect after a Gather) means nothing was pressed. */

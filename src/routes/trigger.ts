@@ -1,82 +1,80 @@
-// POST /api/call/vendor-order: the backend asks us to phone a vendor about an order. The call is stored
+// POST /api/call/<kind> (vendor-order, rider-delivery, …): the backend asks us to phone someone about an order. The call is stored
 // first (one live call per order), then dialled at once when the calling window and the rate limit allow
 // (200 with Exotel's CallSid), else queued (202 with scheduled_for). Repeats answer the existing call.
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { firstProblem, repeatedField, vendorOrderRequest } from '../api/vendor-order-request.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { CALL_REQUESTS, type CallRequestKind } from '../api/call-requests.js';
+import { firstProblem, repeatedField } from '../api/vendor-order-request.js';
 import { dispatch, type DispatchResult } from '../calls/dispatch.js';
 import { start } from '../flows/engine.js';
-import { vendorOrder } from '../flows/vendor-order.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
 import type { CallRecord } from '../store/calls.js';
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 export default async function triggerRoutes(app: FastifyInstance): Promise<void> {
-  app.post('/api/call/vendor-order', { bodyLimit: 16 * 1024 }, async (request, reply) => {
-    // JSON, a form or multipart, or no body at all (query parameters): anything else is refused.
-    if (typeof request.body === 'string' && request.body.length > 0) {
-      return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
-    }
-    const input = { ...asObject(request.query), ...asObject(request.body) };
-    const repeated = repeatedField(input);
-    if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
-    const parsed = vendorOrderRequest.safeParse(input);
-    if (!parsed.success) {
-      const problem = firstProblem(parsed.error, input);
-      return invalid(reply, problem.field, problem.message);
-    }
-    const order = parsed.data;
-    const allowlist = app.config.security.dialAllowlist;
-    if (allowlist && !allowlist.some((prefix) => order.vendor_phone.startsWith(prefix))) {
-      return reply.code(403).send({
-        success: false,
-        code: 'IVR_ERR_NUMBER_NOT_ALLOWED',
-        field: 'vendor_phone',
-        message: 'vendor_phone is not in DIAL_ALLOWLIST',
-      });
-    }
-    const keyHeader = request.headers['idempotency-key'];
-    const key = typeof keyHeader === 'string' && keyHeader.trim() !== '' ? keyHeader.trim().slice(0, 200) : undefined;
-    const store = app.store;
+  for (const kind of CALL_REQUESTS) {
+    app.post(`/api/call/${kind.path}`, { bodyLimit: 16 * 1024 }, (request, reply) => trigger(app, kind, request, reply));
+  }
+}
 
-    // An Idempotency-Key seen in the last 24 h, or a live call for the order: answer that call, dial nothing.
-    const known = (key && store.byIdempotencyKey(key, IDEMPOTENCY_WINDOW_MS)) || store.liveForOrder(order.order_id, vendorOrder.name);
-    if (known) return existing(reply, known);
-    const last = store.lastForOrder(order.order_id, vendorOrder.name);
-    if (last && !order.recall) {
-      return reply.code(409).send({
-        success: false,
-        code: 'IVR_ERR_ALREADY_CALLED',
-        message: `Order ${order.order_id} already has a finished call (outcome ${last.outcome}); send recall=true to call again`,
-        order_id: order.order_id,
-        call_id: last.id,
-      });
-    }
+async function trigger(app: FastifyInstance, kind: CallRequestKind, request: FastifyRequest, reply: FastifyReply) {
+  // JSON, a form or multipart, or no body at all (query parameters): anything else is refused.
+  if (typeof request.body === 'string' && request.body.length > 0) {
+    return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
+  }
+  const input = { ...asObject(request.query), ...asObject(request.body) };
+  const repeated = repeatedField(input);
+  if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
+  const parsed = kind.schema.safeParse(input);
+  if (!parsed.success) {
+    const problem = firstProblem(parsed.error, input);
+    return invalid(reply, problem.field, problem.message);
+  }
+  const wanted = kind.toCall(parsed.data as never);
+  const flow = kind.flow;
+  const phoneField = kind.phoneField;
+  const allowlist = app.config.security.dialAllowlist;
+  if (allowlist && !allowlist.some((prefix) => wanted.phone.startsWith(prefix))) {
+    return reply.code(403).send({ success: false, code: 'IVR_ERR_NUMBER_NOT_ALLOWED', field: phoneField, message: `${phoneField} is not in DIAL_ALLOWLIST` });
+  }
+  const keyHeader = request.headers['idempotency-key'];
+  const key = typeof keyHeader === 'string' && keyHeader.trim() !== '' ? keyHeader.trim().slice(0, 200) : undefined;
+  const store = app.store;
 
-    let call: CallRecord;
-    try {
-      call = store.create(
-        {
-          flow: vendorOrder.name,
-          orderId: order.order_id,
-          phone: order.vendor_phone,
-          language: order.language,
-          context: { vendor_name: order.vendor_name, order_id: order.order_id, order_amount: order.order_amount, items: order.items },
-          state: start(vendorOrder).state,
-          transport: app.config.exotel.flowMode,
-        },
+  // An Idempotency-Key seen in the last 24 h, or a live call for the order: answer that call, dial nothing.
+  const known = (key && store.byIdempotencyKey(key, IDEMPOTENCY_WINDOW_MS)) || store.liveForOrder(wanted.orderId, flow.name);
+  if (known) return existing(reply, known);
+  const last = store.lastForOrder(wanted.orderId, flow.name);
+  if (last && !wanted.recall) {
+    return reply.code(409).send({
+      success: false,
+      code: 'IVR_ERR_ALREADY_CALLED',
+      message: `Order ${wanted.orderId} already has a finished call (outcome ${last.outcome}); send recall=true to call again`,
+      order_id: wanted.orderId,
+      call_id: last.id,
+    });
+  }
+
+  // The language: the request's; else the one this number last chose or was called in; else the default.
+  const language = wanted.language ?? store.preferredLanguage(wanted.phone) ?? app.config.defaultLanguage;
+  let call: CallRecord;
+  try {
+    call = store.transaction(() => {
+      if (wanted.language) store.setPreferredLanguage(wanted.phone, wanted.language);
+      return store.create(
+        { flow: flow.name, orderId: wanted.orderId, phone: wanted.phone, language, context: wanted.context, state: start(flow, language).state, transport: app.config.exotel.flowMode },
         dueAt(app),
         key,
       );
-    } catch (error) {
-      // Two triggers for one order at once: the database keeps one live call; the other answers it.
-      const raced = store.liveForOrder(order.order_id, vendorOrder.name);
-      if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) return existing(reply, raced);
-      throw error;
-    }
-    request.log.info({ call_id: call.id, order_id: call.orderId }, 'Call requested');
-    return answer(reply, await dispatch(app.callDeps, call.id));
-  });
+    });
+  } catch (error) {
+    // Two triggers for one order at once: the database keeps one live call; the other answers it.
+    const raced = store.liveForOrder(wanted.orderId, flow.name);
+    if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) return existing(reply, raced);
+    throw error;
+  }
+  request.log.info({ call_id: call.id, order_id: call.orderId, flow: flow.name, language }, 'Call requested');
+  return answer(reply, await dispatch(app.callDeps, call.id));
 }
 
 // The trigger dials at once itself; the row is due a little later only in case this process dies first,

@@ -21,6 +21,7 @@ export interface CallRecord {
   status: string;
   outcome: Outcome;
   prepTimeMinutes: number | null;
+  agentStatus: string | null;
   exotelCallSid: string | null;
   currentAttempt: number | null;
   durationSeconds: number | null;
@@ -118,6 +119,9 @@ export class CallStore {
       // Another call of ours to the same number is being dialled or is on the line.
       vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND settled_at IS NULL
         AND status NOT IN ('queued', 'failed', ${FINAL_SQL}) LIMIT 1`),
+      setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
+      languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
+      setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
@@ -278,6 +282,20 @@ export class CallStore {
   /** True while another call of ours to this number is being dialled or is on the line. */
   vendorInFlight(phone: string, exceptCallId: string): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId }) !== undefined;
+  }
+
+  /** After a transfer: how the agent leg ended. */
+  setAgentStatus(callId: string, status: string): void {
+    this.q.setAgentStatus.run({ id: callId, status, now: this.stamp() });
+  }
+
+  /** The language this number last chose or was called in, if any. */
+  preferredLanguage(phone: string): Language | undefined {
+    return (this.q.languageOf.get(phone) as { language: Language } | undefined)?.language;
+  }
+
+  setPreferredLanguage(phone: string, language: Language): void {
+    this.q.setLanguage.run(phone, language, this.stamp());
   }
 
   queueDepth(): number {
@@ -501,6 +519,7 @@ function toCall(row: Row | undefined): CallRecord | undefined {
     status: row.status as string,
     outcome: row.outcome as Outcome,
     prepTimeMinutes: row.prep_time_minutes as number | null,
+    agentStatus: row.agent_status as string | null,
     exotelCallSid: row.exotel_call_sid as string | null,
     currentAttempt: row.current_attempt as number | null,
     durationSeconds: row.duration_seconds as number | null,

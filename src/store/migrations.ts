@@ -16,6 +16,7 @@ export const MIGRATIONS: string[] = [
     status            TEXT NOT NULL,                 -- queued | dialing | verifying | failed | Exotel's status of the current attempt
     outcome           TEXT NOT NULL DEFAULT 'pending',
     prep_time_minutes INTEGER,
+    agent_status      TEXT,                          -- after a transfer: how the agent leg ended (completed, no-answer, ...)
     exotel_call_sid   TEXT,                          -- the current attempt's CallSid
     current_attempt   INTEGER,
     duration_seconds  INTEGER,
@@ -97,6 +98,13 @@ export const MIGRATIONS: string[] = [
     dead_at      TEXT
   );
   CREATE INDEX outbox_due ON outbox (due_at) WHERE due_at IS NOT NULL;
+
+  -- The language a number last chose or was called in: the default for its next call.
+  CREATE TABLE phone_languages (
+    phone      TEXT PRIMARY KEY,
+    language   TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
 
   CREATE TABLE service_state (
     key   TEXT PRIMARY KEY,

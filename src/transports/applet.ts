@@ -24,7 +24,7 @@ interface Render {
 
 /** The Gather applet's answer for a question; for a call that has ended, its closing words and no wait. */
 export function gatherJson(reply: Reply, { flow, language, context }: Render): GatherJson {
-  if (reply.kind === 'end') {
+  if (reply.kind !== 'ask') {
     const text = closingText(reply, { flow, language, context });
     return { gather_prompt: { text }, max_input_digits: 1, finish_on_key: '', input_timeout: 1, repeat_menu: 0, repeat_gather_prompt: { text } };
   }
@@ -39,8 +39,20 @@ export function gatherJson(reply: Reply, { flow, language, context }: Render): G
   };
 }
 
-/** The sync Passthru's branch: 200 goes back to a Gather, 302 on to the Greeting. */
+/** The sync Passthru's branch: 200 goes back to a Gather, 302 on to the Greeting (and a transfer's Connect). */
 export const passthruStatus = (reply: Reply): 200 | 302 => (reply.kind === 'ask' ? 200 : 302);
+
+/**
+ * The Connect applet's answer (reference §5.3): the agent after a transfer; for every other call an empty
+ * list, which makes Exotel take the "didn't dial anyone" branch straight on to the Hangup.
+ */
+export function connectJson(agent: { number: string; callerId: string; timeoutSeconds: number } | undefined) {
+  return {
+    fetch_after_attempt: false,
+    destination: { numbers: agent ? [agent.number] : [] },
+    ...(agent ? { outgoing_phone_number: agent.callerId, record: true, recording_channels: 'dual', max_ringing_duration: agent.timeoutSeconds } : {}),
+  };
+}
 
 /** The Greeting applet's words: what the engine said when the call ended. */
 export function closingText(reply: Reply, { flow, language, context }: Render): string {

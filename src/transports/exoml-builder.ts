@@ -5,7 +5,7 @@
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 
-export type SayLanguage = 'hi-IN' | 'en-IN';
+export type SayLanguage = 'hi-IN' | 'en-IN' | 'mr-IN';
 
 export interface Say { verb: 'Say'; text: string; language: SayLanguage; voice?: 'female' | 'male' }
 export interface Play { verb: 'Play'; url: string }
@@ -20,7 +20,9 @@ export interface Gather {
 }
 export interface Redirect { verb: 'Redirect'; url: string; method: 'GET' | 'POST' }
 export interface Hangup { verb: 'Hangup' }
-export type Verb = Say | Play | Gather | Redirect | Hangup;
+/** Connects the caller to another number (reference §4.1); Exotel posts DialCallStatus to `action`. */
+export interface Dial { verb: 'Dial'; number: string; callerId: string; timeout: number; record: boolean; action: string; method: 'GET' | 'POST' }
+export type Verb = Say | Play | Gather | Redirect | Hangup | Dial;
 
 export const say = (text: string, language: SayLanguage, voice?: Say['voice']): Say =>
   voice ? { verb: 'Say', text, language, voice } : { verb: 'Say', text, language };
@@ -28,6 +30,7 @@ export const play = (url: string): Play => ({ verb: 'Play', url });
 export const gather = (attrs: Omit<Gather, 'verb' | 'prompts'>, prompts: Array<Say | Play>): Gather => ({ verb: 'Gather', ...attrs, prompts });
 export const redirect = (url: string, method: Redirect['method'] = 'POST'): Redirect => ({ verb: 'Redirect', url, method });
 export const hangup = (): Hangup => ({ verb: 'Hangup' });
+export const dial = (attrs: Omit<Dial, 'verb'>): Dial => ({ verb: 'Dial', ...attrs });
 
 // XML 1.0 allows tab, newline, carriage return and the ranges below; anything else (NUL, other control
 // characters, lone surrogates, U+FFFE/U+FFFF) makes a document no parser accepts.
@@ -68,6 +71,17 @@ function append(parent: XMLBuilder, verb: Verb): void {
       return;
     case 'Hangup':
       parent.ele('Hangup');
+      return;
+    case 'Dial':
+      parent
+        .ele('Dial', {
+          action: xmlSafe(verb.action),
+          method: verb.method,
+          callerId: verb.callerId,
+          timeout: String(verb.timeout),
+          record: String(verb.record),
+        })
+        .txt(xmlSafe(verb.number));
       return;
   }
 }

@@ -3,7 +3,7 @@
 // the next verb when nothing is pressed, and a request without digits is how the engine hears silence.
 import type { Flow, Language, Reply } from '../flows/types.js';
 import { promptsText, promptText, type PromptContext } from '../flows/prompts.js';
-import { exomlDocument, gather, hangup, redirect, say, type Verb } from './exoml-builder.js';
+import { dial, exomlDocument, gather, hangup, redirect, say, type SayLanguage, type Verb } from './exoml-builder.js';
 
 export interface ExomlRender {
   flow: Flow;
@@ -11,12 +11,22 @@ export interface ExomlRender {
   context: PromptContext;
   /** The signed URL that takes the answer to the reply's question. */
   actionUrl?: string;
+  /** For a transfer: the agent to dial, and the signed URL Exotel reports the agent leg to. */
+  agent?: { number: string; callerId: string; timeoutSeconds: number; statusUrl: string } | undefined;
 }
 
-export function renderExoml(reply: Reply, { flow, language, context, actionUrl }: ExomlRender): string {
+/** The Say language for a prompt catalogue: romanised Hindi is still Hindi to Exotel's voice. */
+export const sayLanguage = (language: Language): SayLanguage => (language === 'hi-Latn' ? 'hi-IN' : language);
+
+export function renderExoml(reply: Reply, { flow, language, context, actionUrl, agent }: ExomlRender): string {
   const verbs: Verb[] = [];
-  if (reply.say.length > 0) verbs.push(say(promptsText(flow, language, reply.say, context), language));
-  if (reply.kind === 'end' || !actionUrl) {
+  const voice = sayLanguage(language);
+  if (reply.say.length > 0) verbs.push(say(promptsText(flow, language, reply.say, context), voice));
+  if (reply.kind === 'transfer' && agent) {
+    verbs.push(dial({ number: agent.number, callerId: agent.callerId, timeout: agent.timeoutSeconds, record: true, action: agent.statusUrl, method: 'POST' }), hangup());
+    return exomlDocument(verbs);
+  }
+  if (reply.kind !== 'ask' || !actionUrl) {
     verbs.push(hangup());
     return exomlDocument(verbs);
   }
@@ -29,7 +39,7 @@ export function renderExoml(reply: Reply, { flow, language, context, actionUrl }
         timeout: reply.input.timeoutSeconds,
         ...(reply.input.finishOnKey ? { finishOnKey: reply.input.finishOnKey } : {}),
       },
-      [say(promptText(flow, language, reply.question, context), language)],
+      [say(promptText(flow, language, reply.question, context), voice)],
     ),
     redirect(actionUrl),
   );
@@ -38,5 +48,5 @@ export function renderExoml(reply: Reply, { flow, language, context, actionUrl }
 
 /** What a caller hears when our server cannot go on: an apology and a hang-up, never dead air. */
 export function apologyExoml(flow: Flow, language: Language): string {
-  return exomlDocument([say(promptText(flow, language, flow.apology, {}), language), hangup()]);
+  return exomlDocument([say(promptText(flow, language, flow.apology, {}), sayLanguage(language)), hangup()]);
 }

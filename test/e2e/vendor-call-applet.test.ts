@@ -7,7 +7,7 @@ import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harne
 const TOKEN = APPLET_MODE.APPLET_PATH_TOKEN;
 const INTRO = (orderId: string) =>
   `नमस्ते Test Vendor जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर ${orderId}। राशि 550 रुपये। सामान: Tomato 2kg।`;
-const MENU = 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं।';
+const MENU = 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं। English के लिए 9 दबाएं।';
 const PREP = 'तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।';
 const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
 

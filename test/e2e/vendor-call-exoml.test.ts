@@ -6,7 +6,7 @@ import { order, startHarness, type Harness } from '../helpers/harness.js';
 // The Hindi the vendor hears, written out here so a changed prompt fails a test.
 const HEARD = {
   intro: 'नमस्ते Test Vendor जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर ORD-TEST-1। राशि 550 रुपये। सामान: Tomato 2kg।',
-  menu: 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं।',
+  menu: 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं। English के लिए 9 दबाएं।',
   menuNoInput: 'हमें आपका जवाब नहीं मिला।',
   menuInvalid: 'यह विकल्प मान्य नहीं है।',
   prepTime: 'तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।',
