@@ -55,7 +55,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const now = deps.now ?? (() => new Date());
   const callDeps: CallDeps = {
     config: deps.config,
-    store: new CallStore(deps.db, now),
+    store: new CallStore(deps.db, now, deps.config.jobs.reconcileAfterSeconds * 1000),
     outbox: new OutboxStore(deps.db, now),
     ledger: new ExotelLedger(deps.db, now),
     exotel: deps.exotel,

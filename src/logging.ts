@@ -21,12 +21,15 @@ export function loggerOptions(level: string): LoggerOptions {
       censor: '[redacted]',
     },
     serializers: {
-      req: (req: { method: string; url: string; id?: string }) => ({ method: req.method, url: withoutQuery(req.url), id: req.id }),
+      req: (req: { method: string; url: string; id?: string }) => ({ method: req.method, url: safeUrl(req.url), id: req.id }),
     },
   };
 }
 
 export const withoutQuery = (url: string): string => url.split('?')[0] ?? url;
+
+/** A request URL fit for a log line: no query string (signatures), no applet path token. */
+export const safeUrl = (url: string): string => withoutQuery(url).replace(/^\/applet\/[^/]+/, '/applet/<token>');
 
 /** +919812345678 → ******5678 */
 export function maskPhone(phone: string | undefined): string | undefined {

@@ -42,6 +42,7 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
   const stored = call.lastReply;
   const stale =
     call.state.outcome !== undefined ||
+    call.settledAt !== null ||
     (request.input === undefined
       ? stored !== null
       : (request.step !== undefined && request.step !== call.state.step) || (request.turn !== undefined && request.turn !== call.state.turn));

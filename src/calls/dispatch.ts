@@ -16,6 +16,11 @@ export type DispatchResult =
   | { kind: 'failed'; call: CallRecord; error: ExotelError }
   | { kind: 'not_due'; call: CallRecord | undefined };
 
+/** Where a lookup (Calls list, Call Details) must wait: only the rate limit and a 429 pause hold it back. */
+export function lookupBlockedUntil(deps: CallDeps): Date | undefined {
+  return deps.ledger.nextSlot(deps.config.jobs.callsPerMinute, deps.now());
+}
+
 /** Where the call must wait before it may be dialled (calling hours, then the rate limit), or undefined. */
 export function dialBlockedUntil(deps: CallDeps): { until: Date; reason: 'calling_window' | 'rate_limit' } | undefined {
   const now = deps.now();
@@ -23,6 +28,15 @@ export function dialBlockedUntil(deps: CallDeps): { until: Date; reason: 'callin
   if (open > now) return { until: open, reason: 'calling_window' };
   const slot = deps.ledger.nextSlot(deps.config.jobs.callsPerMinute, now);
   return slot ? { until: slot, reason: 'rate_limit' } : undefined;
+}
+
+/** A 429 from any request to Exotel holds every request back (its Retry-After, else our backoff). */
+export function pauseAfterRateLimit(deps: CallDeps, error: { code: string }, tries: number): Date | undefined {
+  if (error.code !== 'EXOTEL_ERR_RATE_LIMITED') return undefined;
+  const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
+  const until = later(deps, retryAfter !== undefined ? retryAfter * 1000 : backoffMs(deps, tries));
+  deps.ledger.pauseUntil(until);
+  return until;
 }
 
 // One call at a time to a vendor: a second order waits for the first call to end. It also keeps the
@@ -75,23 +89,23 @@ function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: 
   }
   switch (error.code) {
     case 'EXOTEL_ERR_TIMEOUT':
-    case 'EXOTEL_ERR_BAD_RESPONSE': {
+    case 'EXOTEL_ERR_BAD_RESPONSE':
+    // A 5xx from Exotel (or a gateway in front of it) may come after the call was created (DESIGN §5).
+    case 'EXOTEL_ERR_SERVER': {
+      if (error.code === 'EXOTEL_ERR_SERVER' && call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) {
+        return giveUp(deps, call, attempt, error, 'exotel_unavailable');
+      }
       // The vendor's phone may be ringing. Find out before anything else.
       const at = later(deps, backoffMs(deps, 0));
       store.attemptUnknown(call.id, attempt, error.code, error.message, at);
       return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'verifying' };
     }
     case 'EXOTEL_ERR_UNREACHABLE':
-    case 'EXOTEL_ERR_SERVER':
     case 'EXOTEL_ERR_RATE_LIMITED': {
       if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) return giveUp(deps, call, attempt, error, 'exotel_unavailable');
       let at = later(deps, backoffMs(deps, call.dispatchRetries));
-      const retryAfter = (error as { retryAfterSeconds?: number }).retryAfterSeconds;
-      if (error.code === 'EXOTEL_ERR_RATE_LIMITED') {
-        const pause = later(deps, retryAfter !== undefined ? retryAfter * 1000 : backoffMs(deps, call.dispatchRetries));
-        deps.ledger.pauseUntil(pause);
-        if (pause > at) at = pause;
-      }
+      const pause = pauseAfterRateLimit(deps, error, call.dispatchRetries);
+      if (pause && pause > at) at = pause;
       store.attemptNotPlaced(call.id, attempt, error.code, error.message, at);
       return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'retry' };
     }

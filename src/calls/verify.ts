@@ -1,11 +1,12 @@
-// After an ambiguous Connect (a timeout after sending, or a crash while waiting), ask Exotel whether the
-// call exists before dialing again: the bulk Calls list, filtered by the vendor's number and a DateCreated
-// window around the attempt (reference §2). Found: adopt it. Not found: dial again. Exotel unreachable:
-// ask again later, never dial blindly.
+// After an ambiguous Connect (a timeout or a 5xx after sending, or a crash while waiting), ask Exotel
+// whether the call exists before dialing again: the bulk Calls list, filtered by the vendor's number and a
+// DateCreated window around the attempt (reference §2). Found: adopt it. Not found: dial again. Exotel
+// cannot say: ask again later, never dial blindly; after DISPATCH_MAX_RETRIES lookups, give up and say so.
 import { isExotelError } from '../errors.js';
 import { normalisePhone } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
-import { dialBlockedUntil } from './dispatch.js';
+import { lookupBlockedUntil, pauseAfterRateLimit } from './dispatch.js';
+import { settle } from './settle.js';
 
 // How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
 // Only one call of ours to a number is in flight at a time (dispatch.ts), so a match is this attempt's.
@@ -13,13 +14,18 @@ const SKEW_MS = 60_000;
 
 export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const { store, log } = deps;
-  const blocked = dialBlockedUntil(deps);
   // Calling hours do not hold back a lookup; only the rate limit does.
-  if (blocked?.reason === 'rate_limit') return void store.reschedule(callId, blocked.until);
+  const blocked = lookupBlockedUntil(deps);
+  if (blocked) return void store.reschedule(callId, blocked);
   if (!store.claimForVerify(callId)) return;
   const call = store.get(callId)!;
   const attempt = store.attempts(callId).find((a) => a.number === call.currentAttempt);
   if (!attempt) return;
+  // Exotel's own requests may already have told us the CallSid: nothing to look up.
+  if (attempt.exotelCallSid) {
+    store.attemptPlaced(callId, attempt.number, attempt.exotelCallSid, 'in-progress', deps.now(), 'adopted');
+    return;
+  }
   const requested = new Date(attempt.requestedAt).getTime();
   deps.ledger.record('list');
   try {
@@ -28,8 +34,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
       createdFrom: new Date(requested - SKEW_MS),
       createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
     });
-    const known = new Set(store.attempts(callId).map((a) => a.exotelCallSid).filter(Boolean));
-    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && !known.has(c.sid) && !store.byExotelSid(c.sid));
+    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && !store.byExotelSid(c.sid));
     if (match) {
       // Adopted, and looked up at once: it may have ended already.
       store.attemptPlaced(callId, attempt.number, match.sid, match.status, deps.now(), 'adopted');
@@ -40,11 +45,23 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
     log.warn({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, dialing again');
   } catch (error) {
     if (!isExotelError(error)) throw error;
-    const at = later(deps, backoffMs(deps, call.dispatchRetries));
+    const tries = call.dispatchRetries + 1;
+    log.error({ call_id: callId, order_id: call.orderId, err_code: error.code, tries }, `Exotel API error while verifying an ambiguous Connect: ${error.message}`);
+    const refused = error.code === 'EXOTEL_ERR_REST';
+    if (refused || tries > deps.config.jobs.dispatchMaxRetries) {
+      // We cannot learn whether the vendor was rung, so we will not ring again. A status callback for the
+      // attempt, if one comes, is still stored.
+      store.transaction(() => {
+        store.failCall(callId, error.code, 'unverified', `Could not learn from Exotel whether the call was placed: ${error.message}`);
+        settle(deps, callId, 'not_reached');
+      });
+      return;
+    }
+    const pause = pauseAfterRateLimit(deps, error, tries);
+    const at = later(deps, backoffMs(deps, tries));
     store.transaction(() => {
       store.setFailure(callId, error.code, 'verifying', error.message);
-      store.reschedule(callId, at);
+      store.countVerifyTry(callId, pause && pause > at ? pause : at);
     });
-    log.error({ call_id: callId, order_id: call.orderId, err_code: error.code }, `Exotel API error while verifying an ambiguous Connect: ${error.message}`);
   }
 }

@@ -63,6 +63,15 @@ export function istToIso(value: string | undefined): string | undefined {
   return Number.isNaN(utc) || utc <= 0 ? undefined : new Date(utc).toISOString();
 }
 
+/**
+ * Exotel's call status, lower-cased. Its `queued` (accepted, not yet ringing) is read as `ringing`: the call
+ * is in flight either way, and `queued` is our own word for a call waiting to be dialled.
+ */
+export function exotelStatus(raw: string | undefined): string | undefined {
+  const status = present(raw)?.toLowerCase();
+  return status === 'queued' ? 'ringing' : status;
+}
+
 export const FINAL_STATUSES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'] as const;
 export type FinalCallStatus = (typeof FINAL_STATUSES)[number];
 export const isFinalStatus = (status: string): status is FinalCallStatus => (FINAL_STATUSES as readonly string[]).includes(status);
@@ -96,7 +105,7 @@ export function statusReport(params: ExotelParams): StatusReport {
   }
   return {
     callSid: present(params.CallSid),
-    status: present(params.Status ?? params.CallStatus)?.toLowerCase(),
+    status: exotelStatus(params.Status ?? params.CallStatus),
     recordingUrl: present(params.RecordingUrl),
     dateUpdated: istToIso(params.DateUpdated),
     eventType: present(params.EventType)?.toLowerCase(),

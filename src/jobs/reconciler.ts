@@ -4,7 +4,7 @@
 import { applyStatusReport, reportFromDetails } from '../calls/status.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
-import { dialBlockedUntil } from '../calls/dispatch.js';
+import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
 import { isExotelError } from '../errors.js';
 import type { CallRecord } from '../store/calls.js';
 
@@ -13,14 +13,15 @@ const MAX_TRIES = 5;
 
 export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void> {
   const { store, log } = deps;
-  const blocked = dialBlockedUntil(deps);
-  if (blocked?.reason === 'rate_limit') return void store.scheduleReconcile(call.id, blocked.until, call.reconcileTries);
+  // Calling hours do not hold back a lookup; the rate limit and a 429 pause do.
+  const blocked = lookupBlockedUntil(deps);
+  if (blocked) return void store.scheduleReconcile(call.id, blocked, call.reconcileTries);
   const sid = call.exotelCallSid;
   const attempt = call.currentAttempt;
   if (!sid || !attempt || call.settledAt) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
   const tries = call.reconcileTries + 1;
   // Claim the lookup first: the next one is due after this backoff unless the answer settles the call.
-  store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** (tries - 1)), tries);
+  store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** Math.min(tries - 1, 6)), tries);
   deps.ledger.record('details');
   try {
     const details = await deps.exotel.callDetails(sid);
@@ -29,21 +30,32 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
       route: 'GET Calls/{sid}.json',
       params: Object.fromEntries(Object.entries(details.raw).map(([k, v]) => [k, v === null ? '' : String(v)])),
     });
-    log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, status: details.status, tries }, 'Reconciled with Call Details');
-    if (!updated.settledAt && updated.reconcileDueAt && tries >= MAX_TRIES) giveUp(deps, updated);
+    log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, status: updated.status, tries }, 'Reconciled with Call Details');
+    if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   } catch (error) {
     if (!isExotelError(error)) throw error;
+    pauseAfterRateLimit(deps, error, tries);
     log.error({ call_id: call.id, call_sid: sid, err_code: error.code, tries }, `Exotel API error while reconciling: ${error.message}`);
-    if (tries >= MAX_TRIES) giveUp(deps, store.get(call.id)!);
+    if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   }
 }
 
-/** Exotel never told us how the call ended: settle with what we know, and say so. */
-function giveUp(deps: CallDeps, call: CallRecord): void {
+/**
+ * Exotel never told us how the call ended: settle with what we know, and say so. Not while the same dial
+ * may still be on the line (younger than ring time + TimeLimit), nor when something else moved the call on.
+ */
+function giveUp(deps: CallDeps, callId: string, attempt: number): void {
+  const call = deps.store.get(callId);
+  if (!call || call.settledAt || call.currentAttempt !== attempt || !call.reconcileDueAt) return;
+  const placedAt = deps.store.attempts(callId).find((a) => a.number === attempt)?.requestedAt;
+  const mayBeLive = (deps.config.exotel.ringTimeoutSeconds + deps.config.exotel.timeLimitSeconds) * 1000;
+  if (placedAt && deps.now().getTime() - new Date(placedAt).getTime() < mayBeLive) return;
+  // Answered (in-progress) and no answer from the vendor: no_response; never answered: not_reached.
+  const outcome = call.state.outcome ?? (call.status === 'in-progress' ? 'no_response' : 'not_reached');
   deps.store.transaction(() => {
     deps.store.scheduleReconcile(call.id, null, call.reconcileTries);
     deps.store.setFailure(call.id, 'EXOTEL_ERR_NO_FINAL_STATUS', 'no_final_status', 'Exotel gave no final status for this call');
-    settle(deps, call.id, call.state.outcome ?? 'no_response');
+    settle(deps, call.id, outcome);
   });
   deps.log.error({ call_id: call.id, order_id: call.orderId, call_sid: call.exotelCallSid }, 'No final status from Exotel after reconciling: settled with what we know');
 }

@@ -22,6 +22,13 @@ export class Scheduler {
   recover(): void {
     const { store, log } = this.deps;
     for (const { callId, number } of store.unansweredAttempts()) {
+      // Exotel's own requests may have told us the CallSid already: then the call exists; look it up.
+      const sid = store.attempts(callId).find((a) => a.number === number)?.exotelCallSid;
+      if (sid) {
+        store.attemptPlaced(callId, number, sid, 'in-progress', this.deps.now());
+        log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Connect request without an answer from before a restart: the call exists, reconciling');
+        continue;
+      }
       store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the process stopped while Exotel was answering', this.deps.now());
       log.warn({ call_id: callId, attempt: number }, 'Connect request without an answer from before a restart: verifying');
     }

@@ -99,6 +99,8 @@ export class CallStore {
   constructor(
     private readonly db: Db,
     readonly now: () => Date = () => new Date(),
+    /** How soon a call whose CallSid we adopted is looked up, if no final status comes first. */
+    private readonly reconcileAfterMs = 300_000,
   ) {
     this.q = {
       insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
@@ -125,7 +127,8 @@ export class CallStore {
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
-      claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = NULL, updated_at = @now
+      // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
+      claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = @lease, updated_at = @now
         WHERE id = @id AND status = 'verifying' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       nextAttempt: db.prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE call_id = ?'),
       insertAttempt: db.prepare(`INSERT INTO attempts (call_id, number, result, requested_at) VALUES (?, ?, 'sent', ?)`),
@@ -142,11 +145,14 @@ export class CallStore {
         WHERE a.result = 'sent' AND c.status = 'dialing'`),
       // Each update after a Connect answer acts only if the call still waits on that answer: a status callback
       // can arrive before the Connect answer does, and must not be undone by it.
-      placed: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid),
+      placed: db.prepare(`UPDATE calls SET
+          exotel_call_sid = CASE WHEN status = 'queued' THEN exotel_call_sid ELSE COALESCE(exotel_call_sid, @sid) END,
           status = CASE WHEN status IN ('dialing', 'verifying') THEN @status ELSE status END,
-          dispatch_retries = 0,
+          dispatch_retries = CASE WHEN status IN ('dialing', 'verifying') THEN 0 ELSE dispatch_retries END,
           reconcile_due_at = CASE WHEN status IN ('dialing', 'verifying') THEN @reconcileAt ELSE reconcile_due_at END,
-          reconcile_tries = 0, failure_code = NULL, failure_reason = NULL, failure_message = NULL, updated_at = @now
+          dispatch_due_at = CASE WHEN status IN ('dialing', 'verifying') THEN NULL ELSE dispatch_due_at END,
+          reconcile_tries = CASE WHEN status IN ('dialing', 'verifying') THEN 0 ELSE reconcile_tries END,
+          failure_code = NULL, failure_reason = NULL, failure_message = NULL, updated_at = @now
         WHERE id = @id AND current_attempt = @number AND settled_at IS NULL`),
       requeue: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, dispatch_retries = dispatch_retries + @retry,
           failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now
@@ -159,15 +165,22 @@ export class CallStore {
         WHERE id = @id AND settled_at IS NULL`),
       reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
+      verifyTry: db.prepare(`UPDATE calls SET dispatch_retries = dispatch_retries + 1, dispatch_due_at = @dueAt, updated_at = @now
+        WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
         updated_at = @now WHERE id = @id`),
       adoptSid: db.prepare(`UPDATE attempts SET exotel_call_sid = @sid WHERE call_id = @id AND number = @number
         AND exotel_call_sid IS NULL AND NOT EXISTS (SELECT 1 FROM attempts WHERE exotel_call_sid = @sid)`),
-      adoptCallSid: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid) WHERE id = @id
+      // A CallSid that reached us on Exotel's own request proves the current attempt placed a call: a call
+      // being verified stops being verified, and a lookup is due in case no final status ever comes.
+      adoptCallSid: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid),
+          status = CASE WHEN status = 'verifying' THEN 'in-progress' ELSE status END,
+          dispatch_due_at = CASE WHEN status = 'verifying' THEN NULL ELSE dispatch_due_at END,
+          reconcile_due_at = CASE WHEN settled_at IS NULL AND reconcile_due_at IS NULL THEN @reconcileAt ELSE reconcile_due_at END
+        WHERE id = @id AND status != 'queued'
         AND EXISTS (SELECT 1 FROM attempts WHERE call_id = @id AND number = current_attempt AND exotel_call_sid = @sid)`),
-
       saveTurn: db.prepare(`UPDATE calls SET state_json = @state, last_reply = @reply, outcome = @outcome,
-        prep_time_minutes = @prep, asked_turn = COALESCE(@askedTurn, asked_turn), updated_at = @now WHERE id = @id`),
+        prep_time_minutes = @prep, asked_turn = COALESCE(@askedTurn, asked_turn), updated_at = @now WHERE id = @id AND settled_at IS NULL`),
       markAsked: db.prepare('UPDATE calls SET asked_turn = @askedTurn, updated_at = @now WHERE id = @id'),
       resetConversation: db.prepare(`UPDATE calls SET state_json = @state, last_reply = NULL, asked_turn = NULL,
         outcome = 'pending', prep_time_minutes = NULL, updated_at = @now WHERE id = @id`),
@@ -199,6 +212,7 @@ export class CallStore {
       callFill: db.prepare(`UPDATE calls SET duration_seconds = COALESCE(@duration, duration_seconds),
         recording_url = COALESCE(@recording, recording_url), updated_at = @now WHERE id = @id AND current_attempt = @number`),
       redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, redials = redials + 1,
+        exotel_call_sid = NULL, duration_seconds = NULL, recording_url = NULL,
         reconcile_due_at = NULL, ended_at = NULL, updated_at = @now WHERE id = @id`),
       settle: db.prepare(`UPDATE calls SET outcome = @outcome, settled_at = @now, dispatch_due_at = NULL,
         reconcile_due_at = NULL, updated_at = @now WHERE id = @id AND settled_at IS NULL`),
@@ -318,7 +332,8 @@ export class CallStore {
   }
 
   claimForVerify(callId: string): boolean {
-    return this.q.claimVerify.run({ id: callId, now: this.stamp() }).changes === 1;
+    const lease = new Date(this.now().getTime() + 60_000).toISOString();
+    return this.q.claimVerify.run({ id: callId, now: this.stamp(), lease }).changes === 1;
   }
 
   /** Attempts that were sent but never answered (the process died while waiting): the call may exist. */
@@ -357,6 +372,16 @@ export class CallStore {
     const now = this.stamp();
     this.q.finishAttempt.run({ callId, number, result: 'failed', sid: null, code, message, now });
     this.q.failCall.run({ id: callId, code, reason, message, now });
+  }
+
+  /** A Calls-list lookup that Exotel did not answer: counted, and tried again at `dueAt`. */
+  countVerifyTry(callId: string, dueAt: Date): void {
+    this.q.verifyTry.run({ id: callId, dueAt: dueAt.toISOString(), now: this.stamp() });
+  }
+
+  /** The call ends as failed, for `reason`. The caller settles it in the same transaction. */
+  failCall(callId: string, code: string, reason: string, message: string): void {
+    this.q.failCall.run({ id: callId, code, reason, message, now: this.stamp() });
   }
 
   /** Why the call did not go as it should, for read-back and ops; the call's status is left as it is. */
@@ -435,7 +460,7 @@ export class CallStore {
     const number = attempt ?? this.get(callId)?.currentAttempt;
     if (!number) return;
     this.q.adoptSid.run({ id: callId, number, sid });
-    this.q.adoptCallSid.run({ id: callId, sid });
+    this.q.adoptCallSid.run({ id: callId, sid, reconcileAt: new Date(this.now().getTime() + this.reconcileAfterMs).toISOString() });
   }
 
   events(callId: string): EventRecord[] {

@@ -97,6 +97,9 @@ describe('npm start on its embedded default', () => {
       }
       expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 25 });
       expect(out).toContain('"flow_mode":"applet"');
+      // The applet path token is a secret: request lines show /applet/<token>/…
+      expect(out).toContain('/applet/<token>/gather');
+      expect(out).not.toContain('simulated-applet-path-token-not-a-secret');
     } finally {
       applet.kill('SIGTERM');
     }

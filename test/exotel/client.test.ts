@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExotelClient } from '../../src/exotel/client.js';
 import { freePort, order, startHarness, TEST_ACCOUNT, type Harness } from '../helpers/harness.js';
 
-type Behaviour = (reply: import('fastify').FastifyReply) => unknown;
+type Behaviour = (reply: import('fastify').FastifyReply, url: string) => unknown;
 let behaviour: Behaviour;
 const received: Array<{ url: string; authorization: string | undefined; body: string }> = [];
 let fake: FastifyInstance;
@@ -16,7 +16,7 @@ beforeAll(async () => {
   fake.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_r, body, done) => done(null, body));
   fake.all('/*', async (request, reply) => {
     received.push({ url: request.url, authorization: request.headers.authorization, body: String(request.body ?? '') });
-    return behaviour(reply);
+    return behaviour(reply, request.url);
   });
   fakeUrl = await fake.listen({ host: '127.0.0.1', port: 0 });
 });
@@ -125,7 +125,7 @@ describe('the trigger API when Exotel fails', () => {
   it('a 4xx RestException is final: 502 with Exotel\'s words, settled not_reached, never retried', async () => {
     behaviour = (reply) => reply.code(401).send({ RestException: { Status: 401, Message: 'Unauthorized; ', Code: 34010 } });
     received.length = 0;
-    const response = await h.trigger(order({ order_id: 'ORD-FAIL-401' }));
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-401', vendor_phone: '9000111401' }));
     expect(response.status).toBe(502);
     expect(response.body).toEqual({
       success: false,
@@ -149,20 +149,24 @@ describe('the trigger API when Exotel fails', () => {
 
   it('the DND rejection ends the call as not_reached with reason dnd', async () => {
     behaviour = (reply) => reply.code(403).send({ RestException: { Status: 403, Message: 'Call to [09000000001] cannot be made because of TRAI NDNC regulations' } });
-    const response = await h.trigger(order({ order_id: 'ORD-FAIL-DND' }));
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-DND', vendor_phone: '9000111501' }));
     expect(response.body).toMatchObject({ success: false, code: 'EXOTEL_ERR_REST', reason: 'dnd' });
     expect(await h.settled(response.body.call_id)).toMatchObject({ outcome: 'not_reached', failure: { reason: 'dnd' } });
   });
 
+  // A Calls list that says no call was placed, and Connect failing as given.
+  const listEmptyElse = (answer: (reply: import('fastify').FastifyReply) => unknown): Behaviour => (reply, url) =>
+    url.includes('/Calls.json?') ? reply.send({ Calls: [] }) : answer(reply);
+
   it.each([
-    ['a 500', (reply: import('fastify').FastifyReply) => reply.code(500).send(''), 'EXOTEL_ERR_SERVER'],
-    ['a 429', (reply: import('fastify').FastifyReply) => reply.code(429).send(''), 'EXOTEL_ERR_RATE_LIMITED'],
-  ] as const)('%s: queued for a retry (202), retried with backoff, then not_reached as exotel_unavailable', async (_name, answer, code) => {
-    behaviour = answer as Behaviour;
+    ['a 500 (maybe created: verified first)', listEmptyElse((reply) => reply.code(500).send('')), 'EXOTEL_ERR_SERVER', 'verifying', '9000111101'],
+    ['a 429', listEmptyElse((reply) => reply.code(429).send('')), 'EXOTEL_ERR_RATE_LIMITED', 'retry', '9000111201'],
+  ] as const)('%s: 202, dialled again after a backoff, then not_reached as exotel_unavailable', async (_name, answer, code, reason, phone) => {
+    behaviour = answer;
     received.length = 0;
-    const response = await h.trigger(order({ order_id: `ORD-FAIL-${code}` }));
+    const response = await h.trigger(order({ order_id: `ORD-FAIL-${code}`, vendor_phone: phone }));
     expect(response.status).toBe(202);
-    expect(response.body).toMatchObject({ success: true, status: 'queued', reason: 'retry', last_error: { code }, scheduled_for: expect.any(String) });
+    expect(response.body).toMatchObject({ success: true, status: reason === 'verifying' ? 'verifying' : 'queued', reason, last_error: { code }, scheduled_for: expect.any(String) });
     const call = await h.settled(response.body.call_id);
     expect(call).toMatchObject({ status: 'failed', outcome: 'not_reached', failure: { code, reason: 'exotel_unavailable' } });
     // The first try and DISPATCH_MAX_RETRIES more, each a new attempt that placed nothing.
@@ -170,17 +174,17 @@ describe('the trigger API when Exotel fails', () => {
     expect(connects()).toBe(4);
   });
 
-  it('a timeout is ambiguous: 202 verifying, and while Exotel cannot confirm, the vendor is never dialled again', async () => {
+  it('a timeout is ambiguous: 202 verifying; while Exotel cannot confirm the vendor is never dialled again, then not_reached (unverified)', async () => {
     behaviour = () => new Promise(() => {});
     received.length = 0;
-    const response = await h.trigger(order({ order_id: 'ORD-FAIL-TIMEOUT' }));
+    const response = await h.trigger(order({ order_id: 'ORD-FAIL-TIMEOUT', vendor_phone: '9000111301' }));
     expect(response.status).toBe(202);
     expect(response.body).toMatchObject({ success: true, status: 'verifying', reason: 'verifying', last_error: { code: 'EXOTEL_ERR_TIMEOUT' } });
-    await new Promise((r) => setTimeout(r, 1500));
+    const call = await h.settled(response.body.call_id);
+    expect(call).toMatchObject({ status: 'failed', outcome: 'not_reached', failure: { reason: 'unverified' }, attempts: [{ attempt: 1, result: 'unknown' }] });
     expect(connects()).toBe(1);
-    expect(received.some((r) => r.url.startsWith('/v1/Accounts/test-account/Calls.json?'))).toBe(true);
-    const read = await h.get(`/api/calls/${response.body.call_id}`);
-    expect(read.body.call).toMatchObject({ status: 'verifying', outcome: 'pending', attempts: [{ attempt: 1, result: 'unknown' }] });
+    // The first lookup and DISPATCH_MAX_RETRIES more.
+    expect(received.filter((r) => r.url.startsWith('/v1/Accounts/test-account/Calls.json?'))).toHaveLength(4);
   });
 });
 

@@ -1,0 +1,53 @@
+// Orders of events the network can produce, each of which once left a call stuck or its outcome wrong.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusReport } from '../../src/exotel/inbound.js';
+import { storedCall } from '../helpers/calls.js';
+import { startHarness, type Harness } from '../helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ REDIAL_MAX_ATTEMPTS: '0' });
+});
+afterAll(async () => h.close());
+
+/** A call whose Connect request timed out: waiting to be verified against Exotel's Calls list. */
+function verifyingCall() {
+  const call = storedCall(h.app.store, { exotelCallSid: null });
+  h.app.store.attemptUnknown(call.id, call.currentAttempt!, 'EXOTEL_ERR_TIMEOUT', 'timeout', new Date('2100-01-01T00:00:00Z'));
+  return h.app.store.get(call.id)!;
+}
+
+describe('races', () => {
+  it('a greeting that arrives while the call is being verified proves the call: no longer verifying, a lookup due', async () => {
+    const call = verifyingCall();
+    const greeting = await h.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}&CallSid=racesid0000000000000000000000001` });
+    expect(greeting.statusCode).toBe(200);
+    const after = h.app.store.get(call.id)!;
+    expect(after).toMatchObject({ status: 'in-progress', exotelCallSid: 'racesid0000000000000000000000001', dispatchDueAt: null, reconcileDueAt: expect.any(String) });
+    expect(h.app.store.attempts(call.id)[0]).toMatchObject({ exotelCallSid: 'racesid0000000000000000000000001' });
+  });
+
+  it('keys that arrive after the call settled change neither the outcome nor what the backend was told', async () => {
+    const call = storedCall(h.app.store);
+    const callback = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
+    expect(callback.statusCode).toBe(200);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', settledAt: expect.any(String) });
+    const late = await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${call.id}&turn=1`, payload: { Digits: '1' } });
+    expect(late.statusCode).toBe(200);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
+    expect(h.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'no_response' });
+  });
+
+  it("Exotel's own 'queued' status is a call in flight, not our queue", () => {
+    expect(statusReport({ CallSid: 'x', Status: 'queued' }).status).toBe('ringing');
+    expect(statusReport({ CallSid: 'x', Status: 'Completed' }).status).toBe('completed');
+  });
+
+  it('a restart finds a call whose CallSid came before the Connect answer, and reconciles it instead of dialing again', async () => {
+    const call = storedCall(h.app.store, { exotelCallSid: null });
+    h.app.store.adopt(call.id, 'racesid0000000000000000000000002');
+    h.app.scheduler.recover();
+    expect(h.app.store.get(call.id)).toMatchObject({ status: 'in-progress', dispatchDueAt: null, reconcileDueAt: expect.any(String) });
+    expect(h.app.store.attempts(call.id)[0]).toMatchObject({ result: 'placed', exotelCallSid: 'racesid0000000000000000000000002' });
+  });
+});
