@@ -43,7 +43,7 @@ export class Links {
   }
 
   /** The applet URLs an operator types into the dashboard flow once (README, "Applet mode"). */
-  applet(name: 'gather' | 'passthru' | 'greeting', pathToken: string): string {
+  applet(name: 'gather' | 'passthru' | 'greeting' | 'connect', pathToken: string): string {
     return `${this.publicBaseUrl}/applet/${pathToken}/${name}`;
   }
 

@@ -5,12 +5,15 @@
 import { request } from 'undici';
 import { withoutQuery } from '../logging.js';
 import { istStamp, type SimulatedCall, type SimulatedRequest } from './simulated-call.js';
+import { agentLegStatus } from './vendors.js';
 
 /** A flow built in the simulated dashboard, for one app id. */
 export interface DashboardFlow {
   gatherUrl: string;
   passthruUrl: string;
   greetingUrl: string;
+  /** A Connect applet after the Greeting, whose URL names the agent to connect (or nobody). */
+  connectUrl?: string | undefined;
   /** A loop (the Passthru's 200 goes back to the one Gather), or an unrolled chain of this many pairs. */
   pairs: 'loop' | number;
   /** An async Passthru to the same URL before the Hangup. */
@@ -61,7 +64,20 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
     return void (call.problem = `Greeting applet: Content-Type ${greeting.contentType} (HEAD: ${probe.contentType}), not text/plain`);
   }
   for (const line of greeting.body.split('\n').map((l) => l.trim()).filter(Boolean)) call.heard.push(/^https?:\/\//.test(line) ? `[play ${line}]` : line);
-  if (flow.endPassthru) await get(call, flow, flow.passthruUrl, params(), [200, 302]);
+  let agentLeg: Record<string, string> = {};
+  if (flow.connectUrl) {
+    const connect = await get(call, flow, flow.connectUrl, params());
+    if (!connect) return;
+    const numbers = (JSON.parse(connect.body) as { destination?: { numbers?: unknown } }).destination?.numbers;
+    const agent = Array.isArray(numbers) && typeof numbers[0] === 'string' ? numbers[0] : undefined;
+    if (agent) {
+      // The Connect applet dials the agent; the next applet hears how that leg went (reference §5.1, §5.3).
+      const status = agentLegStatus(agent);
+      call.dialled.push({ number: agent, status });
+      agentLeg = { DialCallStatus: status, DialWhomNumber: agent, DialCallDuration: status === 'completed' ? '30' : '0' };
+    }
+  }
+  if (flow.endPassthru) await get(call, flow, flow.passthruUrl, { ...params(), ...agentLeg }, [200, 302]);
 }
 
 interface GatherConfig { prompt: string; repeatPrompt: string; repeats: number; maxDigits: number }

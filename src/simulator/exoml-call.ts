@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { withoutQuery } from '../logging.js';
 import { readExoml, type ExomlNode } from './exoml-reader.js';
 import type { SimulatedCall, SimulatedRequest } from './simulated-call.js';
+import { agentLegStatus } from './vendors.js';
 
 const MAX_DOCUMENTS = 30;
 
@@ -46,6 +47,14 @@ function perform(call: SimulatedCall, verbs: ExomlNode[], presses: Array<string 
           return { method, url: verb.attrs.action ?? call.url, extra: { Digits: `"${keys}"` } };
         }
         break; // nothing pressed: Exotel goes on with the next verb
+      }
+      case 'Dial': {
+        // Connects the caller on to the number in the verb; Exotel reports the leg to the action URL.
+        const status = agentLegStatus(verb.text);
+        call.dialled.push({ number: verb.text, status });
+        if (!verb.attrs.action) return undefined;
+        const method = verb.attrs.method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
+        return { method, url: verb.attrs.action, extra: { DialCallStatus: status, DialCallDuration: status === 'completed' ? '30' : '0' } };
       }
       case 'Redirect':
         return { method: verb.attrs.method?.toUpperCase() === 'GET' ? 'GET' : 'POST', url: verb.text, extra: {} };

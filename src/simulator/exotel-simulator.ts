@@ -117,8 +117,14 @@ export class ExotelSimulator {
   }
 
   /** The README's recipe, [Gather] → [Passthru] (200: back, 302: on) → [Greeting] → [Hangup], at these URLs. */
-  installRecipe(appId: string, appletUrl: (applet: 'gather' | 'passthru' | 'greeting') => string, options: Partial<DashboardFlow> = {}): void {
-    this.installFlow(appId, { gatherUrl: appletUrl('gather'), passthruUrl: appletUrl('passthru'), greetingUrl: appletUrl('greeting'), ...options });
+  installRecipe(appId: string, appletUrl: (applet: 'gather' | 'passthru' | 'greeting' | 'connect') => string, options: Partial<DashboardFlow> = {}): void {
+    this.installFlow(appId, {
+      gatherUrl: appletUrl('gather'),
+      passthruUrl: appletUrl('passthru'),
+      greetingUrl: appletUrl('greeting'),
+      connectUrl: appletUrl('connect'),
+      ...options,
+    });
   }
 
   /** Resolves when the call has ended and its status callback has been delivered (or given up on). */
@@ -179,6 +185,7 @@ export class ExotelSimulator {
       durationSeconds: 0,
       recordingUrl: undefined,
       heard: [],
+      dialled: [],
       pressed: [],
       requests: [],
       callbacks: [],

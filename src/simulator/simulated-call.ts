@@ -28,6 +28,8 @@ export interface SimulatedCall {
   recordingUrl: string | undefined;
   /** Everything the vendor heard, in order (text of each Say; "[play <url>]" for Play). */
   heard: string[];
+  /** Numbers the call was connected on to (a transfer to an agent), and how each leg ended. */
+  dialled: Array<{ number: string; status: string }>;
   /** One entry per prompt that waited for keys: what the vendor pressed, or null for silence. */
   pressed: Array<string | null>;
   requests: SimulatedRequest[];

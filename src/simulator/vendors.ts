@@ -19,7 +19,23 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
   '+919000000007': { answers: false, status: 'busy', description: 'is busy' },
   '+919000000008': { answers: false, status: 'no-answer', description: 'does not answer' },
   '+919000000009': { answers: false, status: 'failed', description: 'cannot be reached (failed)' },
+  '+919000000010': { answers: true, presses: ['0'], description: 'asks for a human agent (presses 0)' },
+  '+919000000011': { answers: true, presses: ['2', '15'], description: 'rider: delayed, 15 minutes (2, then 1 5 #)' },
+  '+919000000012': { answers: true, presses: ['3'], description: 'rider: reports a problem (3)' },
+  '+919000000013': { answers: true, presses: ['9', '1'], description: 'switches the language (9), then presses 1' },
+  '+919000000014': { answers: true, presses: ['7', '7', '7'], description: 'presses a wrong key three times' },
 };
+
+/** Simulated human agents, for AGENT_NUMBER: whether they pick up a transferred call. */
+export const TEST_AGENTS: Record<string, 'completed' | 'no-answer'> = {
+  '+919000000020': 'completed',
+  '+919000000021': 'no-answer',
+};
+
+/** How a simulated agent's leg ends (any number not listed answers). */
+export function agentLegStatus(dialled: string): 'completed' | 'no-answer' {
+  return TEST_AGENTS[normalisePhone(dialled) ?? ''] ?? 'completed';
+}
 
 const DEFAULT_BEHAVIOUR: VendorBehaviour = { answers: true, presses: ['1'], description: 'accepts (any other number)' };
 

@@ -42,8 +42,11 @@ describe('a vendor call in applet mode', () => {
       ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
       ['HEAD', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
       ['GET', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
+      ['GET', `${base}/connect`, 200, 'application/json', '"20"'],
       ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
     ]);
+    // No transfer: the Connect applet dials nobody, which takes Exotel straight on.
+    expect(JSON.parse(simulated.requests[6]!.body)).toEqual({ fetch_after_attempt: false, destination: { numbers: [] } });
     expect(JSON.parse(simulated.requests[0]!.body)).toEqual({
       gather_prompt: { text: `${INTRO('ORD-APP-PREP')} ${MENU}` },
       max_input_digits: 1,
@@ -73,6 +76,7 @@ describe('a vendor call in applet mode', () => {
       ['exotel_request', '/applet/passthru', 'prep_time', '20'],
       ['exotel_probe', '/applet/greeting', 'prep_time', null],
       ['exotel_request', '/applet/greeting', 'prep_time', null],
+      ['exotel_request', '/applet/connect', 'prep_time', null],
       // The async Passthru after the end: stored with what it carried, changing nothing.
       ['exotel_request_replayed', '/applet/passthru', 'prep_time', '20'],
       ['status_callback', '/webhook/exotel/status', null, null],
