@@ -42,6 +42,7 @@ const DEFAULT_BEHAVIOUR: VendorBehaviour = { answers: true, presses: ['1'], desc
 /** 9000 NNNN 0K behaves as 9000 0000 0K: the N digits are free, so many simulated vendors can act alike. */
 export function vendorBehaviour(dialled: string): VendorBehaviour {
   const e164 = normalisePhone(dialled);
+  if (e164 && TEST_VENDORS[e164]) return TEST_VENDORS[e164];
   const alike = e164 && /^\+919000\d{4}0(\d)$/.exec(e164);
   return (alike && TEST_VENDORS[`+91900000000${alike[1]}`]) || DEFAULT_BEHAVIOUR;
 }

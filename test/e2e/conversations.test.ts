@@ -1,0 +1,155 @@
+// More conversations, whole calls through the simulator in both transports: the rider delivery flow, every
+// language, the language fallback order and the in-call choice, and the transfer to a human agent.
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LANGUAGES, type Language } from '../../src/flows/types.js';
+import { riderDelivery } from '../../src/flows/rider-delivery.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { readExoml } from '../../src/simulator/exoml-reader.js';
+import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
+
+const AGENT = { AGENT_NUMBER: '+919000000020', DEFAULT_LANGUAGE: 'hi-Latn' };
+let exoml: Harness;
+let applet: Harness;
+let noAgent: Harness;
+let lazyAgent: Harness;
+beforeAll(async () => {
+  [exoml, applet, noAgent, lazyAgent] = await Promise.all([
+    startHarness(AGENT),
+    startHarness({ ...AGENT, ...APPLET_MODE }),
+    startHarness(),
+    startHarness({ ...APPLET_MODE, AGENT_NUMBER: '+919000000021' }),
+  ]);
+});
+afterAll(async () => Promise.all([exoml, applet, noAgent, lazyAgent].map((h) => h.close())));
+
+let orders = 0;
+async function call(h: Harness, path: 'vendor-order' | 'rider-delivery', fields: Record<string, unknown>) {
+  orders += 1;
+  const body =
+    path === 'vendor-order'
+      ? order({ order_id: `CONV-${orders}`, ...fields })
+      : { rider_phone: '9000000001', rider_name: 'Test Rider', order_id: `CONV-${orders}`, pickup: 'Sharma Kirana, MG Road', drop: 'Flat 12, Park Street', ...fields };
+  const response = await request(`${h.baseUrl}/api/call/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const placed = (await response.body.json()) as { call_sid: string; call_id: string };
+  expect(response.statusCode, JSON.stringify(placed)).toBe(200);
+  const simulated = await h.simulator.finished(placed.call_sid);
+  expect(simulated.problem).toBeUndefined();
+  return { simulated, read: await h.settled(placed.call_id), placed };
+}
+
+const transports = (): Array<[string, Harness]> => [
+  ['ExoML', exoml],
+  ['applet', applet],
+];
+
+describe('the rider delivery flow', () => {
+  it.each(['ExoML', 'applet'])('in %s mode: picked up, delayed 15 minutes, a problem to an agent', async (mode) => {
+    const h = transports().find(([m]) => m === mode)![1];
+    const picked = await call(h, 'rider-delivery', { rider_phone: '9000000001', language: 'hi-IN' });
+    expect(picked.read).toMatchObject({ flow: 'rider_delivery', outcome: 'picked_up', digits: [{ step: 'menu', digits: '1' }] });
+    expect(picked.simulated.heard[0]).toContain('नमस्ते Test Rider जी! ऑर्डर नंबर');
+    const delayed = await call(h, 'rider-delivery', { rider_phone: '9000000011', language: 'en-IN' });
+    expect(delayed.read).toMatchObject({ outcome: 'delayed', values: { delay_minutes: 15 } });
+    expect(delayed.simulated.heard.at(-1)).toBe('A delay of 15 minutes is recorded. Thank you.');
+    const problem = await call(h, 'rider-delivery', { rider_phone: '9000000012' });
+    expect(problem.read).toMatchObject({ outcome: 'transferred', agent_status: 'completed' });
+    expect(problem.simulated.dialled).toEqual([{ number: '+919000000020', status: 'completed' }]);
+  });
+
+  it('without an agent, a problem is recorded as such', async () => {
+    const problem = await call(noAgent, 'rider-delivery', { rider_phone: '9000000012' });
+    expect(problem.read).toMatchObject({ outcome: 'problem', agent_status: null });
+    expect(problem.simulated.heard.at(-1)).toBe('आपकी समस्या दर्ज हो गई है। हमारी टीम आपसे संपर्क करेगी।');
+    expect(problem.simulated.dialled).toEqual([]);
+  });
+
+  it('refuses a rider request without its fields, naming them', async () => {
+    const response = await request(`${noAgent.baseUrl}/api/call/rider-delivery`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rider_name: 'R', order_id: 'X' }) });
+    expect(response.statusCode).toBe(400);
+    expect(await response.body.json()).toEqual({ success: false, code: 'IVR_ERR_VALIDATION', field: 'rider_phone', message: 'rider_phone is required' });
+  });
+});
+
+describe('languages', () => {
+  const intro = (language: Language) =>
+    (vendorOrder.prompts[language].intro as string).slice(0, (vendorOrder.prompts[language].intro as string).indexOf('{'));
+  for (const [mode] of [['ExoML'], ['applet']]) {
+    it.each(LANGUAGES)(`a vendor call in %s (${mode} mode) is spoken in it, amounts as its listeners expect`, async (language) => {
+      const h = mode === 'ExoML' ? exoml : applet;
+      const { simulated, read } = await call(h, 'vendor-order', { vendor_phone: `9000${String(3000 + orders).padStart(4, '0')}01`, language, order_amount: 125000 });
+      expect(simulated.heard[0]!.startsWith(intro(language))).toBe(true);
+      expect(simulated.heard[0]).toContain(language === 'mr-IN' ? '१,२५,०००' : '1,25,000');
+      expect(read).toMatchObject({ outcome: 'accepted', language });
+      if (mode === 'ExoML') {
+        const first = readExoml(simulated.requests[0]!.body);
+        const say = 'verbs' in first ? first.verbs[0]! : undefined;
+        expect(say?.attrs.language).toBe(language === 'hi-Latn' ? 'hi-IN' : language);
+      }
+    });
+  }
+
+  it('comes from the request, else the number\'s stored preference, else DEFAULT_LANGUAGE', async () => {
+    const fresh = await call(exoml, 'vendor-order', { vendor_phone: '9000444401' });
+    expect(fresh.read.language).toBe('hi-Latn');
+    await call(exoml, 'vendor-order', { vendor_phone: '9000444501', language: 'mr-IN' });
+    const remembered = await call(exoml, 'vendor-order', { vendor_phone: '9000444501' });
+    expect(remembered.read.language).toBe('mr-IN');
+    const asked = await call(exoml, 'vendor-order', { vendor_phone: '9000444501', language: 'en-IN' });
+    expect(asked.read.language).toBe('en-IN');
+  });
+
+  it.each(['ExoML', 'applet'])('pressing 9 switches the rest of the call, and the number keeps the choice (%s mode)', async (mode) => {
+    const h = mode === 'ExoML' ? exoml : applet;
+    const switched = await call(h, 'vendor-order', {});
+    void switched;
+    const { simulated, read } = await call(h, 'vendor-order', { vendor_phone: '9000000013' });
+    expect(read).toMatchObject({ outcome: 'accepted', language: 'en-IN' });
+    expect(simulated.heard.at(-1)).toBe('Thank you! The order is accepted.');
+    expect(simulated.heard).toContain(vendorOrder.prompts['en-IN'].menu);
+    const next = await call(h, 'vendor-order', { vendor_phone: '9000000013' });
+    expect(next.read.language).toBe('hi-IN');
+    expect(next.simulated.heard[0]!.startsWith('Hello Test Vendor!')).toBe(true);
+  });
+});
+
+describe('agent transfer', () => {
+  it('pressing 0 in ExoML mode: the whole transfer document, then the agent leg recorded', async () => {
+    const { simulated, read, placed } = await call(exoml, 'vendor-order', { vendor_phone: '9000000010' });
+    const agentUrl = simulated.requests[1]!.body.match(/<Dial action="([^"]+)"/)![1]!;
+    expect(agentUrl).toBe(`${exoml.baseUrl}/exoml/agent-status?call=${placed.call_id}`);
+    expect(simulated.requests[1]!.body).toBe(
+      '<?xml version="1.0" encoding="UTF-8"?><Response>' +
+        `<Say language="hi-IN">${vendorOrder.prompts['hi-Latn'].agent_connecting}</Say>` +
+        `<Dial action="${agentUrl}" method="POST" callerId="08000000000" timeout="30" record="true">+919000000020</Dial>` +
+        '<Hangup/></Response>',
+    );
+    expect(read).toMatchObject({ outcome: 'transferred', agent_status: 'completed', digits: [{ step: 'menu', digits: '0' }] });
+  });
+
+  it('pressing 0 in applet mode: the Connect applet names the agent; the agent who does not answer is recorded', async () => {
+    const { simulated, read } = await call(lazyAgent, 'vendor-order', { vendor_phone: '9000000010' });
+    const connect = simulated.requests.find((r) => r.url.endsWith('/connect'))!;
+    expect(JSON.parse(connect.body)).toEqual({
+      fetch_after_attempt: false,
+      destination: { numbers: ['+919000000021'] },
+      outgoing_phone_number: '08000000000',
+      record: true,
+      recording_channels: 'dual',
+      max_ringing_duration: 30,
+    });
+    expect(read).toMatchObject({ outcome: 'transferred', agent_status: 'no-answer' });
+  });
+
+  it('too many wrong keys reach the agent too', async () => {
+    const { read } = await call(exoml, 'vendor-order', { vendor_phone: '9000000014' });
+    expect(read).toMatchObject({ outcome: 'transferred', agent_status: 'completed' });
+  });
+
+  it('without an agent, 0 is just a wrong key', async () => {
+    const { read } = await call(noAgent, 'vendor-order', { vendor_phone: '9000000010' });
+    expect(read).toMatchObject({ outcome: 'no_response' });
+  });
+});
+
+void riderDelivery;
