@@ -17,6 +17,11 @@ import { OutboxStore } from './store/outbox.js';
 import { ExotelLedger } from './store/exotel-ledger.js';
 import type { CallDeps } from './calls/deps.js';
 import { Scheduler } from './jobs/scheduler.js';
+import { dirname, join } from 'node:path';
+import { ClipLibrary, type AudioPart } from './audio/clip-library.js';
+import type { AudioRenderer } from './flows/prompts.js';
+import type { Flow, Language } from './flows/types.js';
+import audioRoutes from './routes/audio.js';
 import { apologyExoml } from './transports/exoml.js';
 import { vendorOrder } from './flows/vendor-order.js';
 import healthRoutes from './routes/health.js';
@@ -48,6 +53,9 @@ declare module 'fastify' {
     links: Links;
     callDeps: CallDeps;
     scheduler: Scheduler;
+    clips: ClipLibrary;
+    /** Recorded prompts as URLs to play, when PROMPTS_DIR is set. */
+    audio: AudioRenderer | undefined;
   }
 }
 
@@ -80,6 +88,20 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.decorate('links', callDeps.links);
   fastify.decorate('callDeps', callDeps);
   fastify.decorate('scheduler', scheduler);
+  // Stitched prompts are kept beside the database, so URLs handed to Exotel outlive a restart.
+  const clips = new ClipLibrary(deps.config.promptsDir, deps.config.databasePath === ':memory:' ? undefined : join(dirname(deps.config.databasePath), 'audio'));
+  fastify.decorate('clips', clips);
+  fastify.decorate(
+    'audio',
+    clips.enabled
+      ? (flow: Flow, language: Language, names: string[], context: Record<string, string | number | undefined>) => {
+          const parts = names.map((name) => (flow.audio as Record<string, AudioPart[] | undefined> | undefined)?.[name]);
+          if (parts.some((p) => p === undefined)) return undefined;
+          const made = clips.render(language, parts.flat() as AudioPart[], context);
+          return made && `${deps.config.publicBaseUrl}/audio/${made.hash}.wav`;
+        }
+      : undefined,
+  );
   if (deps.runScheduler !== false) {
     // Due work starts once the server is ready and stops, in-flight work finished, when it closes.
     fastify.addHook('onReady', async () => scheduler.start());
@@ -138,6 +160,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   await fastify.register(exomlRoutes);
   await fastify.register(statusWebhookRoutes);
   await fastify.register(appletRoutes);
+  await fastify.register(audioRoutes);
 }
 
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */

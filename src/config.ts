@@ -85,6 +85,8 @@ const schema = z
     AGENT_NUMBER: z.preprocess(emptyAsUndefined, z.string().refine((v) => normalisePhone(v) !== undefined, 'must be an Indian phone number').optional()),
     AGENT_KEY: z.preprocess(emptyAsUndefined, z.string().regex(/^[0-9*]$/, 'must be one key: 0-9 or *').default('0')),
     AGENT_RING_TIMEOUT_SECONDS: integer(5, 120, 30),
+    // Recorded prompts: <dir>/<language>/<clip>.wav, 8 kHz mono 16-bit (README "Recorded prompts"). Unset: TTS only.
+    PROMPTS_DIR: z.preprocess(emptyAsUndefined, z.string().optional()),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
     NODE_ENV: z.preprocess(emptyAsUndefined, z.string().optional()),
     API_TOKEN: secret,
@@ -160,6 +162,7 @@ export interface Config {
     trustProxy: boolean | number | string[];
   };
   defaultLanguage: Language;
+  promptsDir: string | undefined;
   /** Undefined: no agent; the agent key is then just a wrong key. */
   agent: { number: string; key: string; ringTimeoutSeconds: number } | undefined;
   /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
@@ -258,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
     defaultLanguage: e.DEFAULT_LANGUAGE,
+    promptsDir: e.PROMPTS_DIR,
     agent: e.AGENT_NUMBER ? { number: normalisePhone(e.AGENT_NUMBER)!, key: e.AGENT_KEY, ringTimeoutSeconds: e.AGENT_RING_TIMEOUT_SECONDS } : undefined,
     security: {
       webhookSecretPrevious: e.WEBHOOK_SECRET_PREVIOUS,

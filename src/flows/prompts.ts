@@ -25,6 +25,17 @@ export function promptText(flow: Flow, language: Language, name: string, context
   });
 }
 
+/** Makes one recorded passage of these prompts, as a URL to play; undefined when any part has no recording. */
+export type AudioRenderer = (flow: Flow, language: Language, names: string[], context: PromptContext) => string | undefined;
+
+/** A passage to speak: recorded audio when every prompt in it has a recording, else TTS text. */
+export type Speech = { audio: string } | { text: string };
+
+export function speech(flow: Flow, language: Language, names: string[], context: PromptContext, audio?: AudioRenderer): Speech {
+  const url = audio?.(flow, language, names, context);
+  return url ? { audio: url } : { text: promptsText(flow, language, names, context) };
+}
+
 /** Several prompts spoken as one passage. */
 export function promptsText(flow: Flow, language: Language, names: string[], context: PromptContext): string {
   return names.map((name) => promptText(flow, language, name, context)).join(' ');

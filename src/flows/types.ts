@@ -1,3 +1,5 @@
+import type { AudioPart } from '../audio/clip-library.js';
+
 // A flow is data: steps, what each asks, what input it takes and where each answer leads. The engine
 // (engine.ts) walks it; transports (src/transports) turn what it decides into ExoML, applet JSON or audio.
 
@@ -71,6 +73,11 @@ export interface Flow<P extends string = string> {
   apology: P;
   /** Said before the call is handed to a human agent. */
   agentConnecting: P;
+  /**
+   * Recorded prompts: the clips (and digits of values) each prompt is made of, the same in every language
+   * (the clips themselves are per language, src/audio/clip-library.ts). A prompt without one is spoken by TTS.
+   */
+  audio?: Partial<Record<P, AudioPart[]>>;
   /** Pressing `key` at a menu switches the rest of the call to the language `to` names for the current one. */
   languageChoice?: { key: string; to: Record<Language, Language> };
 }

@@ -18,6 +18,23 @@ export const vendorOrder: Flow<Prompt> = {
   apology: 'apology',
   agentConnecting: 'agent_connecting',
   languageChoice: { key: '9', to: { 'hi-IN': 'en-IN', 'hi-Latn': 'en-IN', 'mr-IN': 'en-IN', 'en-IN': 'hi-IN' } },
+  // Recorded prompts (PROMPTS_DIR/<language>/<clip>.wav): the greeting leaves out the vendor's name, which no
+  // clip can say; ids and amounts are spoken digit by digit from the clips 0-9.
+  audio: {
+    intro: [{ clip: 'new_order' }, { clip: 'order_number' }, { digits: 'order_id' }, { clip: 'amount' }, { digits: 'order_amount' }, { clip: 'rupees' }],
+    menu: [{ clip: 'menu' }],
+    menu_no_input: [{ clip: 'menu_no_input' }],
+    menu_invalid: [{ clip: 'menu_invalid' }],
+    prep_time: [{ clip: 'prep_time' }],
+    prep_time_no_input: [{ clip: 'prep_time_no_input' }],
+    prep_time_invalid: [{ clip: 'prep_time_invalid' }],
+    accepted: [{ clip: 'accepted' }],
+    cancelled: [{ clip: 'cancelled' }],
+    prep_time_set: [{ clip: 'prep_time_is' }, { digits: 'prep_time_minutes' }, { clip: 'minutes_set' }],
+    no_response: [{ clip: 'no_response' }],
+    apology: [{ clip: 'apology' }],
+    agent_connecting: [{ clip: 'agent_connecting' }],
+  },
   firstStep: 'menu',
   steps: {
     menu: {

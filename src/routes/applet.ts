@@ -40,7 +40,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   }
 
   const context = (call: CallRecord, values: Record<string, number>) => ({ ...call.context, ...values });
-  const render = (call: CallRecord, flow: Flow, state: FlowState) => ({ flow, language: state.language, context: context(call, state.values) });
+  const render = (call: CallRecord, flow: Flow, state: FlowState) => ({ flow, language: state.language, context: context(call, state.values), audio: app.audio });
   const options: EngineOptions = { agentKey: app.config.agent?.key };
 
   app.route<{ Params: Params }>({

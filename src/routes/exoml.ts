@@ -118,7 +118,7 @@ function render(
     timeoutSeconds: app.config.agent.ringTimeoutSeconds,
     statusUrl: app.links.exomlStep(AGENT_STATUS, callId === undefined ? {} : { call: callId }),
   };
-  return renderExoml(reply, { flow, language, context, actionUrl, agent });
+  return renderExoml(reply, { flow, language, context, actionUrl, agent, audio: app.audio });
 }
 
 function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<string, string>, input: Input | undefined, options: EngineOptions): string {

@@ -2,8 +2,8 @@
 // is the step's URL; after the Gather comes a Redirect to the same URL, because Exotel falls through to
 // the next verb when nothing is pressed, and a request without digits is how the engine hears silence.
 import type { Flow, Language, Reply } from '../flows/types.js';
-import { promptsText, promptText, type PromptContext } from '../flows/prompts.js';
-import { dial, exomlDocument, gather, hangup, redirect, say, type SayLanguage, type Verb } from './exoml-builder.js';
+import { promptText, speech, type AudioRenderer, type PromptContext, type Speech } from '../flows/prompts.js';
+import { dial, exomlDocument, gather, hangup, play, redirect, say, type Play, type Say, type SayLanguage, type Verb } from './exoml-builder.js';
 
 export interface ExomlRender {
   flow: Flow;
@@ -13,15 +13,18 @@ export interface ExomlRender {
   actionUrl?: string;
   /** For a transfer: the agent to dial, and the signed URL Exotel reports the agent leg to. */
   agent?: { number: string; callerId: string; timeoutSeconds: number; statusUrl: string } | undefined;
+  /** Recorded prompts, where the flow has them: <Play> instead of <Say>. */
+  audio?: AudioRenderer | undefined;
 }
 
 /** The Say language for a prompt catalogue: romanised Hindi is still Hindi to Exotel's voice. */
 export const sayLanguage = (language: Language): SayLanguage => (language === 'hi-Latn' ? 'hi-IN' : language);
 
-export function renderExoml(reply: Reply, { flow, language, context, actionUrl, agent }: ExomlRender): string {
+export function renderExoml(reply: Reply, { flow, language, context, actionUrl, agent, audio }: ExomlRender): string {
   const verbs: Verb[] = [];
   const voice = sayLanguage(language);
-  if (reply.say.length > 0) verbs.push(say(promptsText(flow, language, reply.say, context), voice));
+  const spoken = (s: Speech): Say | Play => ('audio' in s ? play(s.audio) : say(s.text, voice));
+  if (reply.say.length > 0) verbs.push(spoken(speech(flow, language, reply.say, context, audio)));
   if (reply.kind === 'transfer' && agent) {
     verbs.push(dial({ number: agent.number, callerId: agent.callerId, timeout: agent.timeoutSeconds, record: true, action: agent.statusUrl, method: 'POST' }), hangup());
     return exomlDocument(verbs);
@@ -39,7 +42,7 @@ export function renderExoml(reply: Reply, { flow, language, context, actionUrl, 
         timeout: reply.input.timeoutSeconds,
         ...(reply.input.finishOnKey ? { finishOnKey: reply.input.finishOnKey } : {}),
       },
-      [say(promptText(flow, language, reply.question, context), voice)],
+      [spoken(speech(flow, language, [reply.question], context, audio))],
     ),
     redirect(actionUrl),
   );

@@ -1,0 +1,88 @@
+// Recorded prompts. Clips live in PROMPTS_DIR/<language>/<clip>.wav (words and phrases, and the digits
+// 0-9). A prompt with dynamic parts (an order id, an amount, minutes) is stitched from clips into one WAV.
+// Every WAV we hand Exotel has a content-addressed URL (/audio/<sha256>.wav): Exotel caches audio by URL
+// (reference §5.5), so new audio always gets a new URL, and the same audio the same one.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Language } from '../flows/types.js';
+import { readPcm, writeWav } from './wav.js';
+
+/** A part of a recorded prompt: a clip, or a value from the call spoken digit by digit. */
+export type AudioPart = { clip: string } | { digits: string };
+
+const MAX_CACHED = 2_000;
+
+export class ClipLibrary {
+  private readonly clips = new Map<string, Buffer | null>();
+  /** Stitched files by hash: bounded, oldest dropped first (they can always be stitched again). */
+  private readonly files = new Map<string, Buffer>();
+
+  /**
+   * `dir`: the clips (unset: no recorded prompts). `cacheDir`: where stitched files are kept, so a URL handed
+   * to Exotel still plays after a restart.
+   */
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly cacheDir: string | undefined,
+  ) {}
+
+  get enabled(): boolean {
+    return this.dir !== undefined;
+  }
+
+  /** The WAV for these parts, and its hash; undefined when a clip (or a value) is missing: speak text instead. */
+  render(language: Language, parts: AudioPart[], context: Record<string, string | number | undefined>): { hash: string; wav: Buffer } | undefined {
+    if (!this.dir || parts.length === 0) return undefined;
+    const pcm: Buffer[] = [];
+    for (const part of parts) {
+      const names = 'clip' in part ? [part.clip] : [...String(context[part.digits] ?? '')].filter((c) => /\d/.test(c));
+      if (names.length === 0) return undefined;
+      for (const name of names) {
+        const clip = this.clip(language, name);
+        if (!clip) return undefined;
+        pcm.push(clip);
+      }
+    }
+    const wav = writeWav(Buffer.concat(pcm));
+    const hash = createHash('sha256').update(wav).digest('hex');
+    if (!this.files.has(hash)) {
+      if (this.files.size >= MAX_CACHED) this.files.delete(this.files.keys().next().value!);
+      this.files.set(hash, wav);
+      if (this.cacheDir) {
+        const path = join(this.cacheDir, `${hash}.wav`);
+        if (!existsSync(path)) {
+          mkdirSync(this.cacheDir, { recursive: true });
+          writeFileSync(path, wav);
+        }
+      }
+    }
+    return { hash, wav };
+  }
+
+  /** A stitched or single-clip WAV served at /audio/<hash>.wav. */
+  file(hash: string): Buffer | undefined {
+    if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
+    const cached = this.files.get(hash);
+    if (cached || !this.cacheDir) return cached;
+    const path = join(this.cacheDir, `${hash}.wav`);
+    return existsSync(path) ? readFileSync(path) : undefined;
+  }
+
+  private clip(language: Language, name: string): Buffer | undefined {
+    if (!/^[\w-]{1,64}$/.test(name)) return undefined;
+    const key = `${language}/${name}`;
+    if (!this.clips.has(key)) {
+      const path = join(this.dir!, language, `${name}.wav`);
+      let pcm: Buffer | null = null;
+      try {
+        pcm = existsSync(path) ? readPcm(readFileSync(path), key) : null;
+      } catch (error) {
+        // A clip in the wrong format is left out (the prompt is spoken by TTS), and said once on stderr.
+        process.emitWarning(`recorded prompt ${key} not used: ${(error as Error).message}`);
+      }
+      this.clips.set(key, pcm);
+    }
+    return this.clips.get(key) ?? undefined;
+  }
+}
