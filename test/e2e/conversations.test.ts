@@ -89,6 +89,16 @@ describe('languages', () => {
     });
   }
 
+  for (const [mode] of [['ExoML'], ['applet']]) {
+    it.each(LANGUAGES)(`a rider call in %s (${mode} mode) is spoken in it and ends picked_up`, async (language) => {
+      const h = mode === 'ExoML' ? exoml : applet;
+      const { simulated, read } = await call(h, 'rider-delivery', { rider_phone: `9000${String(6000 + orders).padStart(4, '0')}01`, language });
+      const riderIntro = riderDelivery.prompts[language].intro as string;
+      expect(simulated.heard[0]!.startsWith(riderIntro.slice(0, riderIntro.indexOf('{')))).toBe(true);
+      expect(read).toMatchObject({ flow: 'rider_delivery', outcome: 'picked_up', language });
+    });
+  }
+
   it('comes from the request, else the number\'s stored preference, else DEFAULT_LANGUAGE', async () => {
     const fresh = await call(exoml, 'vendor-order', { vendor_phone: '9000444401' });
     expect(fresh.read.language).toBe('hi-Latn');
@@ -152,4 +162,3 @@ describe('agent transfer', () => {
   });
 });
 
-void riderDelivery;
