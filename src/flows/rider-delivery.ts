@@ -1,9 +1,7 @@
 // The rider delivery call (seed 003's next flow): the rider hears the order's pickup and drop and answers
 // 1 picked up, 2 delayed (then the minutes and #), 3 a problem (to a human agent when one is configured).
-import type { Flow, InputSpec } from './types.js';
-
-const oneKey: InputSpec = { maxDigits: 1, finishOnKey: '', timeoutSeconds: 6 };
-const minutes: InputSpec = { maxDigits: 3, finishOnKey: '#', timeoutSeconds: 6 };
+import { LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
+import type { Flow } from './types.js';
 
 type Prompt =
   | 'intro' | 'menu' | 'menu_no_input' | 'menu_invalid'
@@ -16,7 +14,7 @@ export const riderDelivery: Flow<Prompt> = {
   intro: 'intro',
   apology: 'apology',
   agentConnecting: 'agent_connecting',
-  languageChoice: { key: '9', to: { 'hi-IN': 'en-IN', 'hi-Latn': 'en-IN', 'mr-IN': 'en-IN', 'en-IN': 'hi-IN' } },
+  languageChoice: LANGUAGE_KEY,
   firstStep: 'menu',
   steps: {
     menu: {

@@ -1,10 +1,8 @@
 // The vendor order call (seed 003): the vendor hears the order and answers 1 accept, 2 cancel,
 // 3 set the preparation time in minutes (then the minutes and #). 9 switches the language; the agent key
 // (AGENT_KEY, when AGENT_NUMBER is set) reaches a human.
-import type { Flow, InputSpec } from './types.js';
-
-const oneKey: InputSpec = { maxDigits: 1, finishOnKey: '', timeoutSeconds: 6 };
-const minutes: InputSpec = { maxDigits: 3, finishOnKey: '#', timeoutSeconds: 6 };
+import { LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
+import type { Flow } from './types.js';
 
 type Prompt =
   | 'intro' | 'menu' | 'menu_no_input' | 'menu_invalid'
@@ -17,7 +15,7 @@ export const vendorOrder: Flow<Prompt> = {
   intro: 'intro',
   apology: 'apology',
   agentConnecting: 'agent_connecting',
-  languageChoice: { key: '9', to: { 'hi-IN': 'en-IN', 'hi-Latn': 'en-IN', 'mr-IN': 'en-IN', 'en-IN': 'hi-IN' } },
+  languageChoice: LANGUAGE_KEY,
   // Recorded prompts (PROMPTS_DIR/<language>/<clip>.wav): the greeting leaves out the vendor's name, which no
   // clip can say; ids and amounts are spoken digit by digit from the clips 0-9.
   audio: {
