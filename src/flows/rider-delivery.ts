@@ -1,6 +1,6 @@
 // The rider delivery call (seed 003's next flow): the rider hears the order's pickup and drop and answers
 // 1 picked up, 2 delayed (then the minutes and #), 3 a problem (to a human agent when one is configured).
-import { LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
+import { COMMON_PROMPTS, LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
 import type { Flow } from './types.js';
 
 type Prompt =
@@ -49,64 +49,48 @@ export const riderDelivery: Flow<Prompt> = {
   },
   prompts: {
     'hi-IN': {
+      ...COMMON_PROMPTS['hi-IN'],
       intro: 'नमस्ते {rider_name} जी! ऑर्डर नंबर {order_id} की डिलीवरी। पिकअप: {pickup}। ड्रॉप: {drop}।',
       menu: 'ऑर्डर उठा लिया हो तो 1 दबाएं। देर हो रही हो तो 2 दबाएं। कोई समस्या हो तो 3 दबाएं। English के लिए 9 दबाएं।',
-      menu_no_input: 'हमें आपका जवाब नहीं मिला।',
-      menu_invalid: 'यह विकल्प मान्य नहीं है।',
       delay: 'कितने मिनट की देर है, दबाएं, फिर हैश दबाएं।',
       delay_no_input: 'हमें समय नहीं मिला।',
       delay_invalid: 'देर 1 से 240 मिनट के बीच होनी चाहिए।',
       picked_up: 'धन्यवाद! पिकअप दर्ज हो गया है।',
       delay_set: '{delay_minutes|number} मिनट की देर दर्ज हो गई है। धन्यवाद।',
       problem_noted: 'आपकी समस्या दर्ज हो गई है। हमारी टीम आपसे संपर्क करेगी।',
-      no_response: 'हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।',
-      apology: 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।',
-      agent_connecting: 'कृपया रुकें, आपको हमारे सहायक से जोड़ा जा रहा है।',
     },
     'hi-Latn': {
+      ...COMMON_PROMPTS['hi-Latn'],
       intro: 'Namaste {rider_name} ji! Order number {order_id} ki delivery. Pickup: {pickup}. Drop: {drop}.',
       menu: 'Order utha liya ho to 1 dabaayein. Der ho rahi ho to 2 dabaayein. Koi samasya ho to 3 dabaayein. English ke liye 9 dabaayein.',
-      menu_no_input: 'Humein aapka jawaab nahin mila.',
-      menu_invalid: 'Yeh vikalp maanya nahin hai.',
       delay: 'Kitne minute ki der hai, dabaayein, phir hash dabaayein.',
       delay_no_input: 'Humein samay nahin mila.',
       delay_invalid: 'Der 1 se 240 minute ke beech honi chahiye.',
       picked_up: 'Dhanyavaad! Pickup darj ho gaya hai.',
       delay_set: '{delay_minutes|number} minute ki der darj ho gayi hai. Dhanyavaad.',
       problem_noted: 'Aapki samasya darj ho gayi hai. Hamari team aapse sampark karegi.',
-      no_response: 'Humein koi jawaab nahin mila. Call samaapt ki ja rahi hai. Dhanyavaad.',
-      apology: 'Kshama karein, takneeki samasya ke kaaran call samaapt ki ja rahi hai. Hum aapse phir sampark karenge.',
-      agent_connecting: 'Kripya rukein, aapko hamare sahaayak se joda ja raha hai.',
     },
     'en-IN': {
+      ...COMMON_PROMPTS['en-IN'],
       intro: 'Hello {rider_name}! Delivery of order number {order_id}. Pickup: {pickup}. Drop: {drop}.',
       menu: 'If you have picked up the order, press 1. If you are delayed, press 2. For a problem, press 3. For Hindi, press 9.',
-      menu_no_input: 'We did not get your answer.',
-      menu_invalid: 'That key is not an option.',
       delay: 'Enter the delay in minutes, then press hash.',
       delay_no_input: 'We did not get the time.',
       delay_invalid: 'The delay must be between 1 and 240 minutes.',
       picked_up: 'Thank you! The pickup is recorded.',
       delay_set: 'A delay of {delay_minutes|number} minutes is recorded. Thank you.',
       problem_noted: 'Your problem is recorded. Our team will contact you.',
-      no_response: 'We did not get an answer. Ending the call. Thank you.',
-      apology: 'Sorry, a technical problem is ending this call. We will contact you again.',
-      agent_connecting: 'Please hold while we connect you to our team.',
     },
     'mr-IN': {
+      ...COMMON_PROMPTS['mr-IN'],
       intro: 'नमस्कार {rider_name} जी! ऑर्डर क्रमांक {order_id} ची डिलिव्हरी. पिकअप: {pickup}. ड्रॉप: {drop}.',
       menu: 'ऑर्डर घेतली असल्यास 1 दाबा. उशीर होत असल्यास 2 दाबा. काही अडचण असल्यास 3 दाबा. English साठी 9 दाबा.',
-      menu_no_input: 'आम्हाला तुमचे उत्तर मिळाले नाही.',
-      menu_invalid: 'हा पर्याय वैध नाही.',
       delay: 'किती मिनिटे उशीर आहे ते दाबा, नंतर हॅश दाबा.',
       delay_no_input: 'आम्हाला वेळ मिळाला नाही.',
       delay_invalid: 'उशीर 1 ते 240 मिनिटांच्या दरम्यान असावा.',
       picked_up: 'धन्यवाद! पिकअप नोंदवला आहे.',
       delay_set: '{delay_minutes|number} मिनिटांचा उशीर नोंदवला आहे. धन्यवाद.',
       problem_noted: 'तुमची अडचण नोंदवली आहे. आमची टीम तुमच्याशी संपर्क करेल.',
-      no_response: 'आम्हाला कोणतेही उत्तर मिळाले नाही. कॉल संपवत आहोत. धन्यवाद.',
-      apology: 'क्षमस्व, तांत्रिक अडचणीमुळे कॉल संपवत आहोत. आम्ही तुमच्याशी पुन्हा संपर्क करू.',
-      agent_connecting: 'कृपया थांबा, तुम्हाला आमच्या सहाय्यकाशी जोडत आहोत.',
     },
   },
 };

@@ -1,7 +1,7 @@
 // The vendor order call (seed 003): the vendor hears the order and answers 1 accept, 2 cancel,
 // 3 set the preparation time in minutes (then the minutes and #). 9 switches the language; the agent key
 // (AGENT_KEY, when AGENT_NUMBER is set) reaches a human.
-import { LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
+import { COMMON_PROMPTS, LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
 import type { Flow } from './types.js';
 
 type Prompt =
@@ -68,64 +68,48 @@ export const vendorOrder: Flow<Prompt> = {
   },
   prompts: {
     'hi-IN': {
+      ...COMMON_PROMPTS['hi-IN'],
       intro: 'नमस्ते {vendor_name} जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर {order_id}। राशि {order_amount|money} रुपये। सामान: {items}।',
       menu: 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं। English के लिए 9 दबाएं।',
-      menu_no_input: 'हमें आपका जवाब नहीं मिला।',
-      menu_invalid: 'यह विकल्प मान्य नहीं है।',
       prep_time: 'तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।',
       prep_time_no_input: 'हमें समय नहीं मिला।',
       prep_time_invalid: 'समय 1 से 180 मिनट के बीच होना चाहिए।',
       accepted: 'धन्यवाद! ऑर्डर स्वीकार हो गया है।',
       cancelled: 'ऑर्डर रद्द कर दिया गया है। धन्यवाद।',
       prep_time_set: 'तैयारी का समय {prep_time_minutes|number} मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!',
-      no_response: 'हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।',
-      apology: 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।',
-      agent_connecting: 'कृपया रुकें, आपको हमारे सहायक से जोड़ा जा रहा है।',
     },
     'hi-Latn': {
+      ...COMMON_PROMPTS['hi-Latn'],
       intro: 'Namaste {vendor_name} ji! Aapke liye ek naya order hai. Order number {order_id}. Raashi {order_amount|money} rupaye. Saamaan: {items}.',
       menu: 'Order sweekar karne ke liye 1 dabaayein. Order radd karne ke liye 2 dabaayein. Taiyaari ka samay batane ke liye 3 dabaayein. English ke liye 9 dabaayein.',
-      menu_no_input: 'Humein aapka jawaab nahin mila.',
-      menu_invalid: 'Yeh vikalp maanya nahin hai.',
       prep_time: 'Taiyaari ka samay minute mein dabaayein, phir hash dabaayein. Jaise 20 minute ke liye 2 0 aur hash.',
       prep_time_no_input: 'Humein samay nahin mila.',
       prep_time_invalid: 'Samay 1 se 180 minute ke beech hona chahiye.',
       accepted: 'Dhanyavaad! Order sweekar ho gaya hai.',
       cancelled: 'Order radd kar diya gaya hai. Dhanyavaad.',
       prep_time_set: 'Taiyaari ka samay {prep_time_minutes|number} minute set ho gaya hai. Order confirm ho gaya. Dhanyavaad!',
-      no_response: 'Humein koi jawaab nahin mila. Call samaapt ki ja rahi hai. Dhanyavaad.',
-      apology: 'Kshama karein, takneeki samasya ke kaaran call samaapt ki ja rahi hai. Hum aapse phir sampark karenge.',
-      agent_connecting: 'Kripya rukein, aapko hamare sahaayak se joda ja raha hai.',
     },
     'en-IN': {
+      ...COMMON_PROMPTS['en-IN'],
       intro: 'Hello {vendor_name}! You have a new order. Order number {order_id}. Amount {order_amount|money} rupees. Items: {items}.',
       menu: 'To accept the order, press 1. To cancel it, press 2. To set the preparation time, press 3. For Hindi, press 9.',
-      menu_no_input: 'We did not get your answer.',
-      menu_invalid: 'That key is not an option.',
       prep_time: 'Enter the preparation time in minutes, then press hash. For 20 minutes, press 2 0 and hash.',
       prep_time_no_input: 'We did not get the time.',
       prep_time_invalid: 'The time must be between 1 and 180 minutes.',
       accepted: 'Thank you! The order is accepted.',
       cancelled: 'The order is cancelled. Thank you.',
       prep_time_set: 'Preparation time set to {prep_time_minutes|number} minutes. The order is confirmed. Thank you!',
-      no_response: 'We did not get an answer. Ending the call. Thank you.',
-      apology: 'Sorry, a technical problem is ending this call. We will contact you again.',
-      agent_connecting: 'Please hold while we connect you to our team.',
     },
     'mr-IN': {
+      ...COMMON_PROMPTS['mr-IN'],
       intro: 'नमस्कार {vendor_name} जी! तुमच्यासाठी एक नवीन ऑर्डर आहे. ऑर्डर क्रमांक {order_id}. रक्कम {order_amount|money} रुपये. सामान: {items}.',
       menu: 'ऑर्डर स्वीकारण्यासाठी 1 दाबा. ऑर्डर रद्द करण्यासाठी 2 दाबा. तयारीचा वेळ सांगण्यासाठी 3 दाबा. English साठी 9 दाबा.',
-      menu_no_input: 'आम्हाला तुमचे उत्तर मिळाले नाही.',
-      menu_invalid: 'हा पर्याय वैध नाही.',
       prep_time: 'तयारीचा वेळ मिनिटांमध्ये दाबा, नंतर हॅश दाबा. उदाहरणार्थ 20 मिनिटांसाठी 2 0 आणि हॅश.',
       prep_time_no_input: 'आम्हाला वेळ मिळाला नाही.',
       prep_time_invalid: 'वेळ 1 ते 180 मिनिटांच्या दरम्यान असावा.',
       accepted: 'धन्यवाद! ऑर्डर स्वीकारली गेली आहे.',
       cancelled: 'ऑर्डर रद्द करण्यात आली आहे. धन्यवाद.',
       prep_time_set: 'तयारीचा वेळ {prep_time_minutes|number} मिनिटे ठरला आहे. ऑर्डर निश्चित झाली. धन्यवाद!',
-      no_response: 'आम्हाला कोणतेही उत्तर मिळाले नाही. कॉल संपवत आहोत. धन्यवाद.',
-      apology: 'क्षमस्व, तांत्रिक अडचणीमुळे कॉल संपवत आहोत. आम्ही तुमच्याशी पुन्हा संपर्क करू.',
-      agent_connecting: 'कृपया थांबा, तुम्हाला आमच्या सहाय्यकाशी जोडत आहोत.',
     },
   },
 };
