@@ -22,6 +22,8 @@ import { ClipLibrary, type AudioPart } from './audio/clip-library.js';
 import type { AudioRenderer } from './flows/prompts.js';
 import type { Flow, Language } from './flows/types.js';
 import audioRoutes from './routes/audio.js';
+import metricsRoute from './routes/metrics.js';
+import { Metrics } from './metrics.js';
 import { apologyExoml } from './transports/exoml.js';
 import { vendorOrder } from './flows/vendor-order.js';
 import healthRoutes from './routes/health.js';
@@ -53,6 +55,7 @@ declare module 'fastify' {
     links: Links;
     callDeps: CallDeps;
     scheduler: Scheduler;
+    metrics: Metrics;
     clips: ClipLibrary;
     /** Recorded prompts as URLs to play, when PROMPTS_DIR is set. */
     audio: AudioRenderer | undefined;
@@ -61,10 +64,15 @@ declare module 'fastify' {
 
 async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const now = deps.now ?? (() => new Date());
+  const store = new CallStore(deps.db, now, deps.config.jobs.reconcileAfterSeconds * 1000);
+  const outbox = new OutboxStore(deps.db, now);
+  const metrics = new Metrics({ queueDepth: () => store.queueDepth(), outboxBacklog: () => outbox.backlog(), now });
+  deps.exotel.observer = (operation, result, seconds) => metrics.exotelRequest(operation, result, seconds);
   const callDeps: CallDeps = {
     config: deps.config,
-    store: new CallStore(deps.db, now, deps.config.jobs.reconcileAfterSeconds * 1000),
-    outbox: new OutboxStore(deps.db, now),
+    store,
+    outbox,
+    metrics,
     ledger: new ExotelLedger(deps.db, now),
     exotel: deps.exotel,
     links: new Links(deps.config.publicBaseUrl, deps.config.webhookSecret, {
@@ -88,6 +96,12 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.decorate('links', callDeps.links);
   fastify.decorate('callDeps', callDeps);
   fastify.decorate('scheduler', scheduler);
+  fastify.decorate('metrics', metrics);
+  // Response latency by route template (never the raw URL: it holds tokens and signatures).
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    if (route !== '/metrics') metrics.response(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
+  });
   // Stitched prompts are kept beside the database, so URLs handed to Exotel outlive a restart.
   const clips = new ClipLibrary(deps.config.promptsDir, deps.config.databasePath === ':memory:' ? undefined : join(dirname(deps.config.databasePath), 'audio'));
   fastify.decorate('clips', clips);
@@ -156,6 +170,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     });
     await api.register(triggerRoutes);
     await api.register(readBackRoutes);
+    await api.register(metricsRoute);
   });
   await fastify.register(exomlRoutes);
   await fastify.register(statusWebhookRoutes);

@@ -85,6 +85,11 @@ const schema = z
     AGENT_NUMBER: z.preprocess(emptyAsUndefined, z.string().refine((v) => normalisePhone(v) !== undefined, 'must be an Indian phone number').optional()),
     AGENT_KEY: z.preprocess(emptyAsUndefined, z.string().regex(/^[0-9*]$/, 'must be one key: 0-9 or *').default('0')),
     AGENT_RING_TIMEOUT_SECONDS: integer(5, 120, 30),
+    // Optional: /metrics also on this port, without a token, for a scraper on the same host (bound to METRICS_HOST).
+    METRICS_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(65535).optional()),
+    METRICS_HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+    // The API docs at /docs (OpenAPI): on by default, off in production unless DOCS_ENABLED=true.
+    DOCS_ENABLED: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
     // Recorded prompts: <dir>/<language>/<clip>.wav, 8 kHz mono 16-bit (README "Recorded prompts"). Unset: TTS only.
     PROMPTS_DIR: z.preprocess(emptyAsUndefined, z.string().optional()),
     DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().default('./data/exotel-caller.db')),
@@ -161,6 +166,8 @@ export interface Config {
     exotelAllowedCidrs: string[] | undefined;
     trustProxy: boolean | number | string[];
   };
+  metrics: { port: number | undefined; host: string };
+  docsEnabled: boolean;
   defaultLanguage: Language;
   promptsDir: string | undefined;
   /** Undefined: no agent; the agent key is then just a wrong key. */
@@ -260,6 +267,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    docsEnabled: e.DOCS_ENABLED ? e.DOCS_ENABLED === 'true' : e.NODE_ENV !== 'production',
     defaultLanguage: e.DEFAULT_LANGUAGE,
     promptsDir: e.PROMPTS_DIR,
     agent: e.AGENT_NUMBER ? { number: normalisePhone(e.AGENT_NUMBER)!, key: e.AGENT_KEY, ringTimeoutSeconds: e.AGENT_RING_TIMEOUT_SECONDS } : undefined,

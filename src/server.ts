@@ -45,12 +45,22 @@ async function main(): Promise<void> {
     'Exotel caller ready',
   );
 
+  // METRICS_PORT: /metrics without a token, for a scraper on this host only.
+  const metricsServer = config.metrics.port ? Fastify({ logger: false }) : undefined;
+  if (metricsServer) {
+    metricsServer.get('/metrics', async (_request, reply) =>
+      reply.header('content-type', server.metrics.registry.contentType).send(await server.metrics.registry.metrics()),
+    );
+    await metricsServer.listen({ port: config.metrics.port!, host: config.metrics.host });
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await server.close();
+    await metricsServer?.close();
     await simulator?.close();
     await exotel.close();
     db.close();

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { ExotelClient } from '../exotel/client.js';
 import type { Links } from '../links.js';
+import type { Metrics } from '../metrics.js';
 import type { CallStore } from '../store/calls.js';
 import type { ExotelLedger } from '../store/exotel-ledger.js';
 import type { OutboxStore } from '../store/outbox.js';
@@ -15,6 +16,7 @@ export interface CallDeps {
   exotel: ExotelClient;
   links: Links;
   log: FastifyBaseLogger;
+  metrics: Metrics;
   now: () => Date;
   /** 0 ≤ r < 1, for jittered backoff; injectable so tests can pin it. */
   random: () => number;

@@ -68,11 +68,13 @@ export async function dispatch(deps: CallDeps, callId: string): Promise<Dispatch
       timeLimitSeconds: deps.config.exotel.timeLimitSeconds,
     });
     store.attemptPlaced(call.id, attempt, placed.sid, placed.status, later(deps, deps.config.jobs.reconcileAfterSeconds * 1000));
+    deps.metrics.connectResult('placed');
     log.info({ ...context, call_sid: placed.sid }, 'Call initiated');
     return { kind: 'placed', call: store.get(call.id)!, sid: placed.sid };
   } catch (error) {
     if (!isExotelError(error)) throw error;
     log.error({ ...context, err_code: error.code, http_status: (error as Partial<RestFailure>).httpStatus }, `Exotel API error: ${error.message}`);
+    deps.metrics.connectResult(error.code);
     return afterFailure(deps, call, attempt, error);
   }
 }

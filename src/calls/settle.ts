@@ -32,5 +32,6 @@ export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome,
     settled_at: call.settledAt,
   };
   outbox.add(eventId, callId, payload, deps.config.outcome.webhookUrl ? deps.now() : null);
+  deps.metrics.callSettled(call.flow, outcome);
   deps.log.info({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid, outcome, status: call.status }, `Call settled: ${outcome}`);
 }

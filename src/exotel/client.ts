@@ -56,6 +56,8 @@ const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNRE
 export class ExotelClient {
   private readonly dispatcher: Dispatcher;
   private readonly authorization: string;
+  /** Told of every request's operation, result and seconds (metrics). */
+  observer: ((operation: string, result: string, seconds: number) => void) | undefined;
 
   constructor(private readonly account: ExotelAccount) {
     const timeout = account.httpTimeoutMs;
@@ -108,6 +110,19 @@ export class ExotelClient {
   }
 
   private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
+    const started = performance.now();
+    const operation = path.startsWith('/Calls/connect') ? 'connect' : path.startsWith('/Calls.json') ? 'list' : 'details';
+    try {
+      const answer = await this.exchange(method, path, body);
+      this.observer?.(operation, 'ok', (performance.now() - started) / 1000);
+      return answer;
+    } catch (error) {
+      this.observer?.(operation, (error as { code?: string }).code ?? 'error', (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  private async exchange(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
     const url = `${this.account.apiBaseUrl}/v1/Accounts/${encodeURIComponent(this.account.accountSid)}${path}`;
     let response: Dispatcher.ResponseData;
     try {

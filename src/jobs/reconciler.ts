@@ -31,10 +31,12 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
       params: Object.fromEntries(Object.entries(details.raw).map(([k, v]) => [k, v === null ? '' : String(v)])),
     });
     log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, status: updated.status, tries }, 'Reconciled with Call Details');
+    deps.metrics.reconcileLookup(updated.settledAt ? 'settled' : 'pending');
     if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   } catch (error) {
     if (!isExotelError(error)) throw error;
     pauseAfterRateLimit(deps, error, tries);
+    deps.metrics.reconcileLookup(error.code);
     log.error({ call_id: call.id, call_sid: sid, err_code: error.code, tries }, `Exotel API error while reconciling: ${error.message}`);
     if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   }

@@ -1,0 +1,46 @@
+// /metrics scrapes cleanly in Prometheus text format, behind the API token, and counts what ops watch.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const TOKEN = 'metrics-test-api-token-0123456789abcdef';
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ API_TOKEN: TOKEN });
+});
+afterAll(async () => h.close());
+
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (wanted.every((w) => line.includes(w))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('GET /metrics', () => {
+  it('needs the token', async () => {
+    expect((await h.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+  });
+
+  it('counts calls by flow and outcome, Connect results, Exotel latency, route latency, the queue and the outbox', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const placed = await h.trigger(order({ order_id: 'MET-1' }), auth);
+    await h.settled(placed.body.call_id, auth);
+    const scrape = await h.app.inject({ method: 'GET', url: '/metrics', headers: auth });
+    expect(scrape.statusCode).toBe(200);
+    expect(scrape.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = scrape.body;
+    // Every line is a comment or "name{labels} value".
+    for (const line of text.trim().split('\n').filter(Boolean)) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+-]+|\w+(\{[^}]*\})? (NaN|[+-]Inf))$/);
+    expect(sample(text, 'exotel_caller_calls_total', { flow: 'vendor_order', outcome: 'accepted' })).toBe(1);
+    expect(sample(text, 'exotel_caller_connect_requests_total', { result: 'placed' })).toBe(1);
+    expect(sample(text, 'exotel_caller_exotel_api_seconds_count', { operation: 'connect', result: 'ok' })).toBe(1);
+    expect(sample(text, 'exotel_caller_response_seconds_count', { route: '/exoml/:slug', method: 'GET' })).toBe(1);
+    expect(sample(text, 'exotel_caller_response_seconds_count', { route: '/webhook/exotel/status', method: 'POST', status: '200' })).toBe(1);
+    expect(sample(text, 'exotel_caller_queue_depth')).toBe(0);
+    expect(sample(text, 'exotel_caller_outbox_backlog')).toBe(0);
+    expect(sample(text, 'exotel_caller_outbox_oldest_age_seconds')).toBe(0);
+    expect(text).not.toContain(TOKEN);
+  });
+});
