@@ -23,6 +23,9 @@ import type { AudioRenderer } from './flows/prompts.js';
 import type { Flow, Language } from './flows/types.js';
 import audioRoutes from './routes/audio.js';
 import metricsRoute from './routes/metrics.js';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { version as packageVersion } from './version.js';
 import { Metrics } from './metrics.js';
 import { apologyExoml } from './transports/exoml.js';
 import { vendorOrder } from './flows/vendor-order.js';
@@ -149,6 +152,18 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
   );
 
+  if (deps.config.docsEnabled) {
+    // OpenAPI at /docs/json and a UI at /docs (off in production unless DOCS_ENABLED=true).
+    await fastify.register(swagger, {
+      openapi: {
+        info: { title: 'exotel-caller API', version: packageVersion, description: 'Phones vendors and riders about orders through Exotel.' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      },
+      hideUntagged: false,
+      transform: ({ schema, url }) => ({ schema: url.startsWith('/api/') ? schema : { ...schema, hide: true }, url }),
+    });
+    await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  }
   await fastify.register(healthRoutes);
   // Our own API: every /api route needs the bearer token when one is configured, and each token (or
   // address, without one) gets API_RATE_LIMIT_PER_MINUTE requests a minute.

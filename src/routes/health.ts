@@ -1,8 +1,6 @@
 // GET /health: for systemd, Docker's HEALTHCHECK and load balancers. Healthy only if the database answers.
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+import { version } from '../version.js';
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   app.get('/health', async (request, reply) => {

@@ -1,6 +1,8 @@
 // Read back what happened: one call by Exotel's CallSid (or our call id), or every call for an order.
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
 import { callView } from '../api/call-view.js';
+import { documented } from '../api/openapi.js';
 import type { CallRecord } from '../store/calls.js';
 
 // A CallSid or call id; an order id as the trigger accepts it (printable, at most 64 characters).
@@ -15,7 +17,16 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
   const view = (call: CallRecord) => callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
 
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
-  app.get<{ Params: { call_sid: string }; Querystring: { include?: string } }>('/api/calls/:call_sid', async (request, reply) => {
+  const callDoc = documented('Read a call back by CallSid or call_id', {
+    params: z.object({ call_sid: z.string().regex(KEY) }),
+    responses: { 200: 'The call: status, outcome, digits by step, attempts, delivery', 400: 'A malformed key', 401: 'Missing or invalid bearer token', 404: 'No such call' },
+  });
+  const orderDoc = documented("Read back every call of an order", {
+    params: z.object({ order_id: z.string().regex(ORDER) }),
+    responses: { 200: 'The calls of the order, oldest first', 400: 'A malformed order id', 401: 'Missing or invalid bearer token' },
+  });
+
+  app.get<{ Params: { call_sid: string }; Querystring: { include?: string } }>('/api/calls/:call_sid', callDoc, async (request, reply) => {
     const key = request.params.call_sid;
     if (!KEY.test(key)) return badKey(reply, 'call_sid');
     const call = app.store.byExotelSid(key) ?? app.store.get(key);
@@ -24,7 +35,7 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
     return { success: true, call: { ...view(call), ...events } };
   });
 
-  app.get<{ Params: { order_id: string } }>('/api/orders/:order_id/calls', async (request, reply) => {
+  app.get<{ Params: { order_id: string } }>('/api/orders/:order_id/calls', orderDoc, async (request, reply) => {
     if (!ORDER.test(request.params.order_id)) return badKey(reply, 'order_id');
     const calls = app.store.byOrder(request.params.order_id);
     return { success: true, order_id: request.params.order_id, calls: calls.map(view) };

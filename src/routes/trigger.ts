@@ -2,7 +2,9 @@
 // first (one live call per order), then dialled at once when the calling window and the rate limit allow
 // (200 with Exotel's CallSid), else queued (202 with scheduled_for). Repeats answer the existing call.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import { CALL_REQUESTS, type CallRequestKind } from '../api/call-requests.js';
+import { documented } from '../api/openapi.js';
 import { firstProblem, repeatedField } from '../api/vendor-order-request.js';
 import { dispatch, type DispatchResult } from '../calls/dispatch.js';
 import { start } from '../flows/engine.js';
@@ -13,7 +15,21 @@ const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
 export default async function triggerRoutes(app: FastifyInstance): Promise<void> {
   for (const kind of CALL_REQUESTS) {
-    app.post(`/api/call/${kind.path}`, { bodyLimit: 16 * 1024 }, (request, reply) => trigger(app, kind, request, reply));
+    const options = documented(`Phone someone about an order (${kind.flow.name})`, {
+      body: kind.schema as z.ZodObject,
+      responses: {
+        200: 'Exotel accepted the call (call_sid), or the existing call for this order or Idempotency-Key',
+        202: 'The call waits: queued (calling hours, rate limit, vendor busy, retry) or verifying, with scheduled_for',
+        400: 'A field is missing or invalid (field names it)',
+        401: 'Missing or invalid bearer token',
+        403: 'The number is not in DIAL_ALLOWLIST',
+        409: 'The order already has a finished call; send recall=true',
+        415: 'Not JSON, a form or query parameters',
+        429: 'Too many requests for this token',
+        502: 'Exotel refused the call',
+      },
+    });
+    app.post(`/api/call/${kind.path}`, { bodyLimit: 16 * 1024, ...options }, (request, reply) => trigger(app, kind, request, reply));
   }
 }
 

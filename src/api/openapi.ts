@@ -1,0 +1,37 @@
+// The API documentation, generated from the same zod schemas that validate requests, so the two cannot
+// drift. Fastify only documents with these JSON schemas: validation stays with zod (route options below).
+import { z } from 'zod';
+
+/** The JSON Schema of a request schema as callers see it (before coercion); required = fails without it. */
+export function requestJsonSchema(schema: z.ZodObject): Record<string, unknown> {
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
+  const required = Object.entries(schema.shape)
+    .filter(([, field]) => !(field as z.ZodType).safeParse(undefined).success)
+    .map(([name]) => name);
+  delete json.$schema;
+  return { ...json, required };
+}
+
+const errorBody = {
+  type: 'object',
+  properties: { success: { type: 'boolean', enum: [false] }, code: { type: 'string' }, field: { type: 'string' }, message: { type: 'string' } },
+  required: ['success', 'code', 'message'],
+};
+
+/** Route options that document a request without letting Fastify validate or serialise it (zod does). */
+export function documented(summary: string, parts: { body?: z.ZodObject; params?: z.ZodObject; responses: Record<number, string> }) {
+  const responses = Object.fromEntries(
+    Object.entries(parts.responses).map(([status, description]) => [status, Number(status) >= 400 ? { description, ...errorBody } : { description, type: 'object', additionalProperties: true }]),
+  );
+  return {
+    schema: {
+      summary,
+      ...(parts.body ? { body: requestJsonSchema(parts.body), querystring: requestJsonSchema(parts.body) } : {}),
+      ...(parts.params ? { params: requestJsonSchema(parts.params) } : {}),
+      response: responses,
+      security: [{ bearer: [] }],
+    },
+    validatorCompiler: () => () => true,
+    serializerCompiler: () => (data: unknown) => JSON.stringify(data),
+  };
+}
