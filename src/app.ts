@@ -23,6 +23,7 @@ import type { AudioRenderer } from './flows/prompts.js';
 import type { Flow, Language } from './flows/types.js';
 import audioRoutes from './routes/audio.js';
 import metricsRoute from './routes/metrics.js';
+import opsRoutes from './routes/ops.js';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { version as packageVersion } from './version.js';
@@ -191,6 +192,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   await fastify.register(statusWebhookRoutes);
   await fastify.register(appletRoutes);
   await fastify.register(audioRoutes);
+  await fastify.register(opsRoutes);
 }
 
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */

@@ -109,6 +109,8 @@ export class CallStore {
       byId: db.prepare('SELECT * FROM calls WHERE id = ?'),
       bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?'),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid'),
+      byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50"),
+      recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?'),
       liveForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? AND settled_at IS NULL'),
       lastForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
       keyLookup: db.prepare('SELECT call_id FROM idempotency_keys WHERE key = ? AND created_at > ?'),
@@ -262,6 +264,15 @@ export class CallStore {
 
   byOrder(orderId: string): CallRecord[] {
     return (this.q.byOrder.all(orderId) as Row[]).map((row) => toCall(row)!);
+  }
+
+  /** Calls to numbers ending in these digits, newest first (ops search). */
+  byPhoneEnding(digits: string): CallRecord[] {
+    return (this.q.byPhoneEnding.all(digits) as Row[]).map((row) => toCall(row)!);
+  }
+
+  recent(limit: number): CallRecord[] {
+    return (this.q.recent.all(limit) as Row[]).map((row) => toCall(row)!);
   }
 
   liveForOrder(orderId: string, flow: string): CallRecord | undefined {

@@ -1,0 +1,120 @@
+// /ops: the operator's calls page. Find a call by order id, CallSid / call id, or the last digits of the
+// number; read its timeline (what we asked, what was pressed at which step, callbacks, attempts, outcome
+// delivery); play its recording, which the server fetches with the Exotel credentials (reference §2).
+// Behind the API token: HTTP Basic with the token as password (a browser prompts) or a Bearer header.
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { request as httpRequest } from 'undici';
+import { callView } from '../api/call-view.js';
+import { tokenMatches } from '../api/auth.js';
+import { html, page } from '../ops/html.js';
+import type { CallRecord } from '../store/calls.js';
+
+export default async function opsRoutes(app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/ops')) return;
+    const token = app.config.apiToken;
+    if (token === undefined) return;
+    const header = request.headers.authorization ?? '';
+    const bearer = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    const basic = /^Basic\s+(\S+)$/i.exec(header)?.[1];
+    const password = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
+    const given = bearer ?? password;
+    if (given !== undefined && tokenMatches(given, token)) return;
+    return reply.code(401).header('www-authenticate', 'Basic realm="exotel-caller ops", charset="UTF-8"').type('text/plain').send('The API token is the password.');
+  });
+
+  app.get<{ Querystring: { q?: string } }>('/ops', async (request, reply) => {
+    const q = typeof request.query.q === 'string' ? request.query.q.trim().slice(0, 64) : '';
+    const calls = q ? find(app, q) : app.store.recent(50);
+    const rows = calls.map(
+      (c) => html`<tr><td><a href="/ops/calls/${c.id}">${c.orderId}</a></td><td>${c.flow}</td><td>${c.phone}</td><td>${c.status}</td>
+<td class="outcome">${c.outcome}</td><td><code>${c.exotelCallSid ?? ''}</code></td><td>${c.createdAt}</td></tr>`,
+    );
+    const body = html`<form method="get" action="/ops"><input type="search" name="q" value="${q}" placeholder="order id, last digits of the number, or CallSid" autofocus>
+<button type="submit">Find</button></form>
+<p>${q ? `${calls.length} call(s) for “${q}”` : 'Latest calls'}</p>
+<table id="calls"><tr><th>Order</th><th>Flow</th><th>Number</th><th>Status</th><th>Outcome</th><th>CallSid</th><th>Created</th></tr>${rows}</table>`;
+    return sendHtml(reply, page('Calls', body));
+  });
+
+  app.get<{ Params: { id: string } }>('/ops/calls/:id', async (request, reply) => {
+    const call = app.store.get(request.params.id) ?? app.store.byExotelSid(request.params.id);
+    if (!call) return sendHtml(reply.code(404), page('Not found', html`<p>No call ${request.params.id}.</p>`));
+    const view = callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
+    const timeline = app.store.events(call.id).map((e) => {
+      const what =
+        e.kind === 'status_callback'
+          ? `Exotel: status ${e.params.Status ?? ''}`
+          : e.kind === 'reconcile_lookup'
+            ? `Call Details: status ${e.params.Status ?? ''}`
+            : e.digits !== null
+              ? `Pressed ${e.digits} at ${e.step}`
+              : e.kind === 'agent_leg_status'
+                ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
+                : `Exotel asked ${e.route}${e.kind === 'exotel_request_replayed' ? ' (repeat)' : ''}`;
+      return html`<tr><td>${e.at}</td><td>${what}</td><td><code>${e.kind}</code></td></tr>`;
+    });
+    const attempts = view.attempts.map(
+      (a) => html`<tr><td>${a.attempt}</td><td>${a.result}</td><td>${a.status ?? ''}</td><td><code>${a.call_sid ?? ''}</code></td><td>${a.requested_at}</td><td>${a.error ? `${a.error.code}: ${a.error.message}` : ''}</td></tr>`,
+    );
+    const delivery = view.delivery ? `${view.delivery.state} after ${view.delivery.tries} tries${view.delivery.last_error ? ` (last error ${view.delivery.last_error})` : ''}` : 'not settled yet';
+    const recording = call.recordingUrl
+      ? html`<audio id="recording" controls preload="none" src="/ops/calls/${call.id}/recording"></audio>`
+      : html`<p>No recording.</p>`;
+    const body = html`<table id="summary">
+<tr><th>Order</th><td id="order">${call.orderId}</td></tr><tr><th>Flow</th><td>${call.flow}</td></tr>
+<tr><th>Number</th><td>${call.phone}</td></tr><tr><th>Language</th><td>${view.language}</td></tr>
+<tr><th>Status</th><td id="status">${call.status}</td></tr><tr><th>Outcome</th><td id="outcome" class="outcome">${call.outcome}</td></tr>
+<tr><th>Values</th><td>${JSON.stringify(view.values)}</td></tr><tr><th>Keys pressed</th><td id="digits">${view.digits.map((d) => `${d.step}: ${d.digits}`).join(', ')}</td></tr>
+<tr><th>Duration</th><td>${call.durationSeconds ?? ''}</td></tr><tr><th>Delivered to the backend</th><td id="delivery">${delivery}</td></tr></table>
+<h2>Recording</h2>${recording}
+<h2>Timeline</h2><table id="timeline"><tr><th>At</th><th>What</th><th>Kind</th></tr>${timeline}</table>
+<h2>Attempts</h2><table id="attempts"><tr><th>#</th><th>Result</th><th>Status</th><th>CallSid</th><th>Requested</th><th>Error</th></tr>${attempts}</table>`;
+    return sendHtml(reply, page(`Order ${call.orderId}`, body));
+  });
+
+  // The recording, fetched from Exotel with the API credentials (its URLs need Basic auth) and streamed.
+  app.get<{ Params: { id: string } }>('/ops/calls/:id/recording', async (request, reply) => {
+    const call = app.store.get(request.params.id);
+    const url = call?.recordingUrl;
+    if (!url || !recordingHostAllowed(app, url)) return reply.code(404).type('text/plain').send('No recording');
+    const { apiKey, apiToken } = app.config.exotel;
+    const upstream = await httpRequest(url, {
+      headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}` },
+      headersTimeout: 10_000,
+      bodyTimeout: 60_000,
+    }).catch(() => undefined);
+    if (!upstream || upstream.statusCode !== 200) {
+      await upstream?.body.dump();
+      return reply.code(502).type('text/plain').send('Exotel did not give the recording');
+    }
+    return reply.type(String(upstream.headers['content-type'] ?? 'audio/mpeg')).send(upstream.body);
+  });
+}
+
+/** Only Exotel's recording hosts (or the simulator standing in for Exotel): never a URL of anyone's choosing. */
+function recordingHostAllowed(app: FastifyInstance, url: string): boolean {
+  let host: string;
+  try {
+    const parsed = new URL(url);
+    if (!/^https?:$/.test(parsed.protocol)) return false;
+    host = parsed.host;
+  } catch {
+    return false;
+  }
+  if (host === new URL(app.config.exotel.apiBaseUrl).host) return true;
+  return /(^|\.)exotel\.(com|in)$/.test(host) || /^s3[\w.-]*\.amazonaws\.com$/.test(host);
+}
+
+function find(app: FastifyInstance, q: string): CallRecord[] {
+  const direct = app.store.get(q) ?? app.store.byExotelSid(q);
+  if (direct) return [direct];
+  const byOrder = app.store.byOrder(q);
+  if (byOrder.length > 0) return byOrder;
+  return /^\d{3,10}$/.test(q) ? app.store.byPhoneEnding(q) : [];
+}
+
+function sendHtml(reply: FastifyReply, text: string) {
+  return reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(text);
+}
+

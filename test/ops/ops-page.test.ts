@@ -1,0 +1,122 @@
+// The operator's calls page: behind the API token (Basic with the token as password, or Bearer), search by
+// order id, CallSid or the number's last digits, a call's timeline, and its recording streamed from Exotel.
+// The browser test drives Debian's chromium with playwright-core; without chromium it says so (CI has it).
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const TOKEN = 'ops-test-api-token-0123456789abcdefghij';
+const basic = `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}`;
+let h: Harness;
+let callId: string;
+let callSid: string;
+
+beforeAll(async () => {
+  h = await startHarness({ API_TOKEN: TOKEN });
+  const placed = await h.trigger(order({ order_id: 'OPS-<b>12345</b>', vendor_phone: '9000765403' }), { authorization: `Bearer ${TOKEN}` });
+  callId = placed.body.call_id;
+  callSid = placed.body.call_sid;
+  await h.settled(callId, { authorization: `Bearer ${TOKEN}` });
+});
+afterAll(async () => h.close());
+
+const get = (path: string, authorization?: string) => h.app.inject({ method: 'GET', url: path, headers: authorization ? { authorization } : {} });
+
+describe('/ops', () => {
+  it('asks a browser for the token', async () => {
+    const answer = await get('/ops');
+    expect(answer.statusCode).toBe(401);
+    expect(answer.headers['www-authenticate']).toBe('Basic realm="exotel-caller ops", charset="UTF-8"');
+    expect((await get('/ops', `Basic ${Buffer.from('ops:wrong').toString('base64')}`)).statusCode).toBe(401);
+    expect((await get(`/ops/calls/${callId}/recording`)).statusCode).toBe(401);
+    expect((await get('/ops', basic)).statusCode).toBe(200);
+    expect((await get('/ops', `Bearer ${TOKEN}`)).statusCode).toBe(200);
+  });
+
+  it.each([
+    ['the order id', 'OPS-<b>12345</b>'],
+    ['the last digits of the number', '765403'],
+    ['the CallSid', () => callSid],
+  ])('finds the call by %s, escaping what it shows', async (_name, q) => {
+    const query = typeof q === 'function' ? q() : q;
+    const page = await get(`/ops?q=${encodeURIComponent(query)}`, basic);
+    expect(page.body).toContain(`<a href="/ops/calls/${callId}">OPS-&lt;b&gt;12345&lt;/b&gt;</a>`);
+    expect(page.body).not.toContain('<b>12345</b>');
+  });
+
+  it("shows a call's timeline: what was asked, the keys at each step, callbacks, attempts, delivery", async () => {
+    const page = (await get(`/ops/calls/${callId}`, basic)).body;
+    expect(page).toContain('<td id="outcome" class="outcome">accepted</td>');
+    expect(page).toContain('<td id="digits">menu: 3, prep_time: 20</td>');
+    expect(page).toContain('Exotel asked /exoml/vendor-greeting');
+    expect(page).toContain('Pressed 3 at menu');
+    expect(page).toContain('Pressed 20 at prep_time');
+    expect(page).toContain('Exotel: status completed');
+    expect(page).toContain(`<audio id="recording" controls preload="none" src="/ops/calls/${callId}/recording"></audio>`);
+  });
+
+  it('streams the recording, fetched from Exotel with the API credentials', async () => {
+    const recording = await get(`/ops/calls/${callId}/recording`, basic);
+    expect(recording.statusCode).toBe(200);
+    expect(recording.headers['content-type']).toBe('audio/mpeg');
+    expect(recording.rawPayload.subarray(0, 3).toString('ascii')).toBe('ID3');
+  });
+
+  it('never fetches a recording URL outside Exotel', async () => {
+    h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run('http://169.254.169.254/latest/meta-data', callId);
+    try {
+      expect((await get(`/ops/calls/${callId}/recording`, basic)).statusCode).toBe(404);
+    } finally {
+      h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run(h.simulator.calls.get(callSid)!.recordingUrl, callId);
+    }
+  });
+});
+
+const chromium = (() => {
+  try {
+    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined;
+  }
+})();
+if (!chromium) {
+  const message = 'The /ops browser test did not run: chromium is not installed. Enable it with: apt-get install -y chromium (.ci/run does this).';
+  console.warn(message);
+  // CI always runs it: there, a missing browser is a failure, not a skip.
+  if (process.env.CI) it('runs the /ops browser test', () => expect.fail(message));
+}
+
+describe.skipIf(!chromium)('/ops in a real browser (Debian chromium, playwright-core)', () => {
+  it('an operator finds the order, opens its call, reads what was pressed, and the recording loads', async () => {
+    const { chromium: playwright } = await import('playwright-core');
+    const browser = await playwright.launch({
+      executablePath: chromium!,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const context = await browser.newContext({ httpCredentials: { username: 'ops', password: TOKEN } });
+      const page = await context.newPage();
+      await page.goto(`${h.baseUrl}/ops`);
+      await page.fill('input[name=q]', 'OPS-<b>12345</b>');
+      await page.click('button[type=submit]');
+      await page.click('#calls a');
+      await page.waitForSelector('#outcome');
+      expect(await page.textContent('#order')).toBe('OPS-<b>12345</b>');
+      expect(await page.textContent('#outcome')).toBe('accepted');
+      expect(await page.textContent('#digits')).toBe('menu: 3, prep_time: 20');
+      expect(await page.locator('#timeline tr').count()).toBeGreaterThan(3);
+      const src = await page.getAttribute('#recording', 'src');
+      const fetched = await page.evaluate(async (url) => {
+        const response = await fetch(url!);
+        return { status: response.status, type: response.headers.get('content-type'), bytes: (await response.arrayBuffer()).byteLength };
+      }, src);
+      expect(fetched).toEqual({ status: 200, type: 'audio/mpeg', bytes: 427 });
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+
