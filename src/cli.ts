@@ -1,0 +1,155 @@
+// The ops CLI: the same answers as /ops, in a terminal. Reads the service's SQLite file (DATABASE_PATH,
+// .env) directly; `simulate` and `outbox retry` go through the running server. Exit codes: 0 done,
+// 1 not found or failed, 2 usage. `--json` prints machine-readable output.
+import 'dotenv/config';
+import { request } from 'undici';
+import { callView } from './api/call-view.js';
+import { ConfigError, loadConfig } from './config.js';
+import { Links } from './links.js';
+import { CallStore } from './store/calls.js';
+import { openDatabase } from './store/database.js';
+import { OutboxStore } from './store/outbox.js';
+
+const USAGE = `usage: exotel-caller <command> [--json]
+  calls show <call_sid | call_id | order_id>       a call's timeline
+  calls list [--since 1h] [--outcome <outcome>]     calls, newest first
+  outbox list                                      outcomes for the backend and their delivery
+  outbox retry <event_id>                          deliver a dead or pending outcome again now
+  simulate --phone <number> [--server URL]         place a call through a running server and wait for it
+  sign-url <path?query>                            a signed URL for an ExoML step (needs WEBHOOK_SECRET)`;
+
+type Out = { json: boolean; print: (text: string, data: unknown) => void };
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  const out: Out = { json, print: (text, data) => console.log(json ? JSON.stringify(data, null, 2) : text) };
+  const flag = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  const [command, sub, arg] = args;
+  if (command === 'sign-url' && sub) {
+    if (!config.webhookSecret) return fail('WEBHOOK_SECRET is not set: URLs are not signed');
+    const url = new URL(sub, config.publicBaseUrl);
+    const links = new Links(config.publicBaseUrl, config.webhookSecret);
+    const slug = /^\/exoml\/([\w-]+)$/.exec(url.pathname)?.[1];
+    if (!slug) return usage('sign-url takes an ExoML path such as /exoml/vendor-action?call=call_x&turn=1');
+    const signed = links.exomlStep(slug, { call: url.searchParams.get('call') ?? undefined, turn: url.searchParams.get('turn') ?? undefined });
+    out.print(signed, { url: signed });
+    return 0;
+  }
+  if (command === 'simulate') {
+    const phone = flag('phone');
+    if (!phone) return usage('simulate needs --phone');
+    return simulate(out, flag('server') ?? `http://127.0.0.1:${config.port}`, config.apiToken, phone);
+  }
+  if (command === 'outbox' && sub === 'retry' && arg) {
+    const db = openDatabase(config.databasePath);
+    try {
+      const done = new OutboxStore(db).retry(arg);
+      if (!done) return fail(`no undelivered outcome ${arg}`);
+      out.print(`${arg}: due now; the running server delivers it`, { event_id: arg, due: true });
+      return 0;
+    } finally {
+      db.close();
+    }
+  }
+  const db = openDatabase(config.databasePath);
+  try {
+    const store = new CallStore(db);
+    const outbox = new OutboxStore(db);
+    const view = (id: string) => {
+      const call = store.get(id)!;
+      return callView(call, store.attempts(id), store.events(id), outbox.forCall(id));
+    };
+    if (command === 'calls' && sub === 'show' && arg) {
+      const found = store.get(arg) ?? store.byExotelSid(arg);
+      const calls = found ? [found] : store.byOrder(arg);
+      if (calls.length === 0) return fail(`no call for ${arg}`);
+      const views = calls.map((c) => ({ ...view(c.id), events: store.events(c.id) }));
+      out.print(views.map(timeline).join('\n\n'), views.length === 1 ? views[0] : views);
+      return 0;
+    }
+    if (command === 'calls' && sub === 'list') {
+      const since = parseSince(flag('since') ?? '24h');
+      if (since === undefined) return usage('--since takes a duration such as 30m, 1h or 2d');
+      const outcome = flag('outcome');
+      const calls = store
+        .recent(1000)
+        .filter((c) => new Date(c.createdAt).getTime() >= Date.now() - since && (!outcome || c.outcome === outcome))
+        .map((c) => view(c.id));
+      out.print(calls.map((c) => `${c.created_at}  ${c.order_id}  ${c.flow}  ${c.status}  ${c.outcome}  ${c.call_id}`).join('\n') || 'no calls', calls);
+      return 0;
+    }
+    if (command === 'outbox' && sub === 'list') {
+      const items = outbox.list(200);
+      const state = (i: (typeof items)[number]) => (i.deliveredAt ? 'delivered' : i.deadAt ? 'dead' : i.dueAt ? 'pending' : 'not_configured');
+      out.print(items.map((i) => `${i.createdAt}  ${i.eventId}  ${state(i)}  tries ${i.tries}${i.lastError ? `  ${i.lastError}` : ''}`).join('\n') || 'no outcomes', items.map((i) => ({ ...i, state: state(i) })));
+      return 0;
+    }
+  } finally {
+    db.close();
+  }
+  return usage();
+}
+
+function timeline(call: ReturnType<typeof callView> & { events: Array<{ at: string; kind: string; route: string; step: string | null; digits: string | null; params: Record<string, string> }> }): string {
+  const lines = [
+    `${call.order_id}  ${call.flow}  ${call.vendor_phone}  call ${call.call_id}  CallSid ${call.call_sid ?? '-'}`,
+    `status ${call.status}  outcome ${call.outcome}  language ${call.language}  values ${JSON.stringify(call.values)}`,
+    `delivery ${call.delivery ? `${call.delivery.state} (${call.delivery.tries} tries)` : '-'}  recording ${call.recording_url ? 'yes' : 'no'}`,
+    ...call.attempts.map((a) => `  attempt ${a.attempt}: ${a.result} ${a.status ?? ''} ${a.error ? `${a.error.code}` : ''}`.trimEnd()),
+    ...call.events.map((e) => `  ${e.at}  ${e.digits !== null ? `pressed ${e.digits} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? ''}` : `${e.kind} ${e.route}`}`),
+  ];
+  return lines.join('\n');
+}
+
+async function simulate(out: Out, server: string, token: string | undefined, phone: string): Promise<number> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const orderId = `SIM-${Date.now()}`;
+  const placed = await request(`${server}/api/call/vendor-order`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ vendor_phone: phone, vendor_name: 'Simulated Vendor', order_id: orderId, order_amount: 550, items: 'Tomato 2kg' }),
+  }).catch((error: Error) => error);
+  if (placed instanceof Error) return fail(`cannot reach ${server}: ${placed.message}`);
+  const answer = (await placed.body.json()) as { call_id?: string; message?: string };
+  if (!answer.call_id) return fail(`the server refused: ${answer.message ?? placed.statusCode}`);
+  for (let i = 0; i < 300; i++) {
+    const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
+    const body = (await read.body.json()) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null } };
+    if (body.call?.settled_at) {
+      out.print(timeline(body.call), body.call);
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return fail(`call ${answer.call_id} did not end within 30 s`);
+}
+
+function parseSince(text: string): number | undefined {
+  const match = /^(\d+)([smhd])$/.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+function fail(message: string): number {
+  console.error(message);
+  return 1;
+}
+
+function usage(message?: string): number {
+  if (message) console.error(message);
+  console.error(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));
