@@ -16,7 +16,7 @@ const USAGE = `usage: exotel-caller <command> [--json]
   outbox list                                      outcomes for the backend and their delivery
   outbox retry <event_id>                          deliver a dead or pending outcome again now
   simulate --phone <number> [--server URL]         place a call through a running server and wait for it
-  sign-url <path?query>                            a signed URL for an ExoML step (needs WEBHOOK_SECRET)`;
+  sign-url <path?query>                            a signed URL for an ExoML step or the status webhook (needs WEBHOOK_SECRET)`;
 
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
@@ -41,8 +41,11 @@ async function main(argv: string[]): Promise<number> {
     const url = new URL(sub, config.publicBaseUrl);
     const links = new Links(config.publicBaseUrl, config.webhookSecret);
     const slug = /^\/exoml\/([\w-]+)$/.exec(url.pathname)?.[1];
-    if (!slug) return usage('sign-url takes an ExoML path such as /exoml/vendor-action?call=call_x&turn=1');
-    const signed = links.exomlStep(slug, { call: url.searchParams.get('call') ?? undefined, turn: url.searchParams.get('turn') ?? undefined });
+    const call = url.searchParams.get('call') ?? undefined;
+    let signed: string;
+    if (url.pathname === '/webhook/exotel/status' && call) signed = links.statusCallback(call, Number(url.searchParams.get('attempt') ?? 1));
+    else if (slug) signed = links.exomlStep(slug, { call, turn: url.searchParams.get('turn') ?? undefined });
+    else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1');
     out.print(signed, { url: signed });
     return 0;
   }
