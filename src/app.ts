@@ -140,7 +140,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const fromExotel = allowedNetworks(deps.config.security.exotelAllowedCidrs);
   if (fromExotel) {
     fastify.addHook('onRequest', async (request, reply) => {
-      const path = request.url.split('?')[0]!;
+      // The matched route, not the raw URL (which may be percent-encoded).
+      const path = routeOf(request);
       if (!/^\/(exoml|applet|webhook)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: path.replace(/^\/applet\/[^/]+/, '/applet/<token>') }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
       const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
@@ -186,7 +187,11 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     });
     await api.register(triggerRoutes);
     await api.register(readBackRoutes);
-    await api.register(metricsRoute);
+  });
+  // /metrics: the token, but not the backend's per-minute allowance.
+  await fastify.register(async (scrape) => {
+    scrape.addHook('onRequest', requireBearer(deps.config.apiToken));
+    await scrape.register(metricsRoute);
   });
   await fastify.register(exomlRoutes);
   await fastify.register(statusWebhookRoutes);
@@ -196,19 +201,31 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
 }
 
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
+/** The route pattern the request matched (e.g. /exoml/:slug), or its decoded path when none matched. */
+function routeOf(request: FastifyRequest): string {
+  const pattern = request.routeOptions?.url;
+  if (pattern) return pattern;
+  try {
+    return decodeURIComponent(request.url.split('?')[0]!);
+  } catch {
+    return request.url.split('?')[0]!;
+  }
+}
+
 // Requests whose handler started: an error after that is ours (500); before it, the request could not be
 // read (a multipart body without a boundary, say) and is the sender's (400).
 const reachedHandler = new WeakSet<FastifyRequest>();
 
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? (reachedHandler.has(request) ? 500 : 400);
-  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(request.url)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
+  const route = routeOf(request);
+  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(route)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
   if (applet) {
     // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.
     request.log.error({ err: error }, 'applet step failed; answering a closing');
     return appletFallback(reply.code(200), applet);
   }
-  if (request.url.startsWith('/exoml/')) {
+  if (route.startsWith('/exoml/')) {
     request.log.error({ err: error }, 'ExoML step failed; answering an apology');
     return reply.code(200).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
   }

@@ -2,6 +2,7 @@
 // .env) directly; `simulate` and `outbox retry` go through the running server. Exit codes: 0 done,
 // 1 not found or failed, 2 usage. `--json` prints machine-readable output.
 import 'dotenv/config';
+import { existsSync } from 'node:fs';
 import { request } from 'undici';
 import { callView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -54,7 +55,12 @@ async function main(argv: string[]): Promise<number> {
     if (!phone) return usage('simulate needs --phone');
     return simulate(out, flag('server') ?? `http://127.0.0.1:${config.port}`, config.apiToken, phone);
   }
+  // Reading commands never create or migrate a database: the file must be the service's own.
+  if (command !== 'simulate' && command !== 'sign-url' && !existsSync(config.databasePath)) {
+    return fail(`no database at ${config.databasePath} (set DATABASE_PATH, or run from the service's folder)`);
+  }
   if (command === 'outbox' && sub === 'retry' && arg) {
+    if (!config.outcome.webhookUrl) return fail('OUTCOME_WEBHOOK_URL is not set: there is nowhere to deliver to');
     const db = openDatabase(config.databasePath);
     try {
       const done = new OutboxStore(db).retry(arg);
@@ -125,7 +131,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
   }).catch((error: Error) => error);
   if (placed instanceof Error) return fail(`cannot reach ${server}: ${placed.message}`);
   const answer = (await placed.body.json()) as { call_id?: string; message?: string };
-  if (!answer.call_id) return fail(`the server refused: ${answer.message ?? placed.statusCode}`);
+  if (!answer.call_id || (placed.statusCode !== 200 && placed.statusCode !== 202)) return fail(`the server refused: ${answer.message ?? placed.statusCode}`);
   for (let i = 0; i < 300; i++) {
     const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
     const body = (await read.body.json()) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null } };

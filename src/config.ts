@@ -1,6 +1,7 @@
 // One zod schema over the environment, parsed once at boot. The variable names are the interface ops and
 // tests rely on; .env.example documents each one.
 import { isIP } from 'node:net';
+import { FLOWS } from './flows/registry.js';
 import { LANGUAGES, type Language } from './flows/types.js';
 import { normalisePhone } from './phone.js';
 import { z } from 'zod';
@@ -119,6 +120,14 @@ const schema = z
       for (const name of needed) {
         if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
       }
+    }
+    // The agent key must not be a key a menu already uses (its choices, or the language key).
+    if (env.AGENT_NUMBER) {
+      const taken = new Set(Object.values(FLOWS).flatMap((flow) => [
+        ...(flow.languageChoice ? [flow.languageChoice.key] : []),
+        ...Object.values(flow.steps).flatMap((step) => (step.kind === 'choice' ? Object.keys(step.choices) : [])),
+      ]));
+      if (taken.has(env.AGENT_KEY)) ctx.addIssue({ code: 'custom', path: ['AGENT_KEY'], message: `must not be a key the menus use (${[...taken].sort().join(', ')})` });
     }
     if (env.CALLING_WINDOW !== undefined && !parseWindow(env.CALLING_WINDOW, 'UTC')) {
       ctx.addIssue({ code: 'custom', path: ['CALLING_WINDOW'], message: 'must look like 09:00-21:00' });

@@ -3,7 +3,7 @@
 // Every WAV we hand Exotel has a content-addressed URL (/audio/<sha256>.wav): Exotel caches audio by URL
 // (reference §5.5), so new audio always gets a new URL, and the same audio the same one.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Language } from '../flows/types.js';
 import { readPcm, writeWav } from './wav.js';
@@ -36,8 +36,10 @@ export class ClipLibrary {
     if (!this.dir || parts.length === 0) return undefined;
     const pcm: Buffer[] = [];
     for (const part of parts) {
-      const names = 'clip' in part ? [part.clip] : [...String(context[part.digits] ?? '')].filter((c) => /\d/.test(c));
-      if (names.length === 0) return undefined;
+      // Only whole numbers are read digit by digit: "250.5" or "ORD-12A" would be read wrong, so TTS says them.
+      const value = 'clip' in part ? '' : String(context[part.digits] ?? '');
+      if (!('clip' in part) && !/^\d{1,12}$/.test(value)) return undefined;
+      const names = 'clip' in part ? [part.clip] : [...value];
       for (const name of names) {
         const clip = this.clip(language, name);
         if (!clip) return undefined;
@@ -51,9 +53,17 @@ export class ClipLibrary {
       this.files.set(hash, wav);
       if (this.cacheDir) {
         const path = join(this.cacheDir, `${hash}.wav`);
-        if (!existsSync(path)) {
-          mkdirSync(this.cacheDir, { recursive: true });
-          writeFileSync(path, wav);
+        try {
+          if (!existsSync(path)) {
+            mkdirSync(this.cacheDir, { recursive: true });
+            // Written whole or not at all: a crash never leaves a truncated file behind this URL.
+            const temporary = `${path}.${process.pid}.tmp`;
+            writeFileSync(temporary, wav);
+            renameSync(temporary, path);
+          }
+        } catch (error) {
+          // A full disk must not silence the call: the file is still served from memory.
+          process.emitWarning(`recorded prompt cache not written: ${(error as Error).message}`);
         }
       }
     }

@@ -8,7 +8,7 @@ export interface Advance {
 }
 
 export function start(flow: Flow, language: Language = 'hi-IN'): Advance {
-  const state: FlowState = { step: flow.firstStep, turn: 1, noInput: 0, invalid: 0, values: {}, language };
+  const state: FlowState = { step: flow.firstStep, turn: 1, noInput: 0, invalid: 0, values: {}, language, firstLanguage: language };
   return { state, reply: ask(flow, state, [flow.intro]) };
 }
 
@@ -35,7 +35,13 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
   if (step.kind === 'choice' && options.agentKey !== undefined && digits === options.agentKey) {
     return follow(flow, { ...state, turn }, { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } }, [], options);
   }
-  const switchTo = step.kind === 'choice' && flow.languageChoice?.key === digits ? flow.languageChoice.to[state.language] : undefined;
+  // The language key moves to the other language, and from there back to the one the call began in.
+  const switchTo =
+    step.kind === 'choice' && flow.languageChoice?.key === digits
+      ? state.firstLanguage && state.language !== state.firstLanguage
+        ? state.firstLanguage
+        : flow.languageChoice.to[state.language]
+      : undefined;
   if (switchTo) {
     const next = { ...state, turn, language: switchTo };
     return { state: next, reply: ask(flow, next, []) };

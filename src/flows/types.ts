@@ -92,6 +92,8 @@ export interface FlowState {
   values: Record<string, number>;
   /** The language the rest of the call is spoken in (the in-call choice may change it). */
   language: Language;
+  /** The language the call began in: a second press of the language key goes back to it. */
+  firstLanguage?: Language;
   outcome?: FinalOutcome;
 }
 

@@ -77,8 +77,13 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       const digits = pressedDigits(params);
       const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
       // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
-      const agentLeg = call.state.outcome === 'transferred' ? present(params.DialCallStatus ?? params.DialStatus) : undefined;
-      if (agentLeg) app.store.setAgentStatus(call.id, agentLeg.toLowerCase().slice(0, 32));
+      // Exotel's Passthru says CallType (completed / incomplete: no agent picked up / client-hangup, §5.1).
+      const callType = present(params.CallType)?.toLowerCase();
+      const agentLeg =
+        call.state.outcome === 'transferred'
+          ? (present(params.DialCallStatus ?? params.DialStatus) ?? (callType === 'incomplete' ? 'no-answer' : callType === 'call-attempt' ? undefined : callType))
+          : undefined;
+      if (agentLeg) recordAgentStatus(app, call.id, agentLeg.toLowerCase().slice(0, 32));
       const result = takeTurn(app.store, flow, call, {
         input,
         // Only an answer to the question Exotel last fetched counts; anything else is a repeat.
@@ -146,6 +151,14 @@ export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru
   if (applet === 'connect') return sendJson(reply, connectJson(undefined));
   if (applet === 'passthru') return sendText(reply.statusCode === 200 ? reply.code(302) : reply, 'end');
   return sendText(reply, closingText(apology, apologyRender));
+}
+
+/** The agent leg's end, on the call and on its outcome if the backend has not been sent it yet. */
+export function recordAgentStatus(app: FastifyInstance, callId: string, status: string): void {
+  app.store.transaction(() => {
+    app.store.setAgentStatus(callId, status);
+    app.outbox.patchUndelivered(`outcome_${callId}`, { agent_status: status });
+  });
 }
 
 function sendJson(reply: FastifyReply, body: unknown) {

@@ -11,6 +11,7 @@ import { LANGUAGES } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 import { exomlDocument, hangup } from '../transports/exoml-builder.js';
 import { apologyExoml, renderExoml } from '../transports/exoml.js';
+import { recordAgentStatus } from './applet.js';
 
 const XML = 'application/xml; charset=utf-8';
 // Where Exotel reports the agent leg of a transfer (<Dial action>): one route for every flow.
@@ -94,7 +95,7 @@ function agentStatus(app: FastifyInstance, request: FastifyRequest, callId: stri
   const status = present(params.DialCallStatus ?? params.DialStatus ?? params.Status)?.toLowerCase() ?? 'unknown';
   app.store.transaction(() => {
     app.store.recordEvent({ callId: call?.id ?? null, kind: 'agent_leg_status', route: `/exoml/${AGENT_STATUS}`, params });
-    if (call) app.store.setAgentStatus(call.id, status.slice(0, 32));
+    if (call) recordAgentStatus(app, call.id, status.slice(0, 32));
   });
   request.log.info({ call_id: call?.id, order_id: call?.orderId, agent_status: status }, `Agent leg: ${status}`);
   return exomlDocument([hangup()]);

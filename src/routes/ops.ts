@@ -10,8 +10,8 @@ import { html, page } from '../ops/html.js';
 import type { CallRecord } from '../store/calls.js';
 
 export default async function opsRoutes(app: FastifyInstance): Promise<void> {
+  // Every route of this plugin (encapsulated): never decided on the raw URL, which may be percent-encoded.
   app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/ops')) return;
     const token = app.config.apiToken;
     if (token === undefined) return;
     const header = request.headers.authorization ?? '';
@@ -99,11 +99,16 @@ function recordingHostAllowed(app: FastifyInstance, url: string): boolean {
     const parsed = new URL(url);
     if (!/^https?:$/.test(parsed.protocol)) return false;
     host = parsed.host;
+    // The simulator (or a fake Exotel in tests) answers on EXOTEL_API_BASE_URL's own host.
+    if (host === new URL(app.config.exotel.apiBaseUrl).host) return true;
+    // Anything else only over https: our Exotel credentials go with the request.
+    if (parsed.protocol !== 'https:') return false;
+    if (/(^|\.)exotel\.(com|in)$/.test(host)) return true;
+    // Exotel's recordings bucket (reference §2): only its own path.
+    return /^s3[\w.-]*\.amazonaws\.com$/.test(host) && parsed.pathname.startsWith('/exotelrecordings/');
   } catch {
     return false;
   }
-  if (host === new URL(app.config.exotel.apiBaseUrl).host) return true;
-  return /(^|\.)exotel\.(com|in)$/.test(host) || /^s3[\w.-]*\.amazonaws\.com$/.test(host);
 }
 
 function find(app: FastifyInstance, q: string): CallRecord[] {

@@ -74,7 +74,8 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
       // The Connect applet dials the agent; the next applet hears how that leg went (reference §5.1, §5.3).
       const status = agentLegStatus(agent);
       call.dialled.push({ number: agent, status });
-      agentLeg = { DialCallStatus: status, DialWhomNumber: agent, DialCallDuration: status === 'completed' ? '30' : '0' };
+      // As Exotel's Passthru says it (reference §5.1): CallType completed, or incomplete when no agent answered.
+      agentLeg = { CallType: status === 'completed' ? 'completed' : 'incomplete', DialWhomNumber: agent, DialCallDuration: status === 'completed' ? '30' : '0' };
     }
   }
   if (flow.endPassthru) await get(call, flow, flow.passthruUrl, { ...params(), ...agentLeg }, [200, 302]);

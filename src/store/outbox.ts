@@ -34,6 +34,7 @@ export class OutboxStore {
       byCall: db.prepare('SELECT * FROM outbox WHERE call_id = ? ORDER BY created_at'),
       byId: db.prepare('SELECT * FROM outbox WHERE event_id = ?'),
       backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
+      patch: db.prepare(`UPDATE outbox SET payload_json = json_patch(payload_json, @patch) WHERE event_id = @id AND delivered_at IS NULL`),
       list: db.prepare('SELECT * FROM outbox ORDER BY created_at DESC, rowid DESC LIMIT ?'),
     };
   }
@@ -57,6 +58,11 @@ export class OutboxStore {
 
   dead(eventId: string, error: string): void {
     this.q.dead.run({ id: eventId, error, now: this.now().toISOString() });
+  }
+
+  /** Adds what arrived after settling (the agent leg's end) to an outcome not yet delivered. */
+  patchUndelivered(eventId: string, patch: Record<string, unknown>): void {
+    this.q.patch.run({ id: eventId, patch: JSON.stringify(patch) });
   }
 
   /** Deliver again now (ops, after fixing the backend); false for an unknown or delivered event. */

@@ -96,6 +96,12 @@ describe('recorded prompts', () => {
     expect(call.heard.at(-1)).toBe(`[play ${greeting.body}]`);
   });
 
+  it('an amount that is not a whole number is spoken by TTS, never read digit by digit wrong', () => {
+    expect(exoml.app.audio!(vendorOrder, 'hi-IN', ['intro'], { order_id: '12', order_amount: 250.5 })).toBeUndefined();
+    expect(exoml.app.audio!(vendorOrder, 'hi-IN', ['intro'], { order_id: 'ORD-12A', order_amount: 250 })).toBeUndefined();
+    expect(exoml.app.audio!(vendorOrder, 'hi-IN', ['intro'], { order_id: '12', order_amount: 250 })).toMatch(/\/audio\/[0-9a-f]{64}\.wav$/);
+  });
+
   it('a language without recordings is spoken by TTS', async () => {
     const placed = await exoml.trigger(order({ order_id: 'EN-1', vendor_phone: '9000555501', language: 'en-IN' }));
     const call = await exoml.simulator.finished(placed.body.call_sid);

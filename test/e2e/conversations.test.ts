@@ -149,6 +149,8 @@ describe('agent transfer', () => {
       max_ringing_duration: 30,
     });
     expect(read).toMatchObject({ outcome: 'transferred', agent_status: 'no-answer' });
+    // The backend's copy says the same, even when the agent leg ended after the call settled.
+    expect(lazyAgent.app.outbox.forCall(read.call_id)[0]!.payload).toMatchObject({ outcome: 'transferred', agent_status: 'no-answer' });
   });
 
   it('too many wrong keys reach the agent too', async () => {

@@ -48,3 +48,14 @@ describe('numbers as listeners expect them', () => {
     expect(formatNumber(value, language)).toBe(text);
   });
 });
+
+describe('the language key', () => {
+  it('goes to English and back to the language the call began in, not to another', async () => {
+    const { start, advance } = await import('../../src/flows/engine.js');
+    const { vendorOrder } = await import('../../src/flows/vendor-order.js');
+    const first = start(vendorOrder, 'hi-Latn').state;
+    const english = advance(vendorOrder, first, { kind: 'digits', digits: '9' }).state;
+    expect(english.language).toBe('en-IN');
+    expect(advance(vendorOrder, english, { kind: 'digits', digits: '9' }).state.language).toBe('hi-Latn');
+  });
+});

@@ -30,6 +30,8 @@ describe('/ops', () => {
     expect(answer.headers['www-authenticate']).toBe('Basic realm="exotel-caller ops", charset="UTF-8"');
     expect((await get('/ops', `Basic ${Buffer.from('ops:wrong').toString('base64')}`)).statusCode).toBe(401);
     expect((await get(`/ops/calls/${callId}/recording`)).statusCode).toBe(401);
+    // A percent-encoded path is the same route: still behind the token.
+    for (const path of ['/%6Fps', `/%6fps/calls/${callId}`, `/%6Fps/calls/${callId}/recording`]) expect((await get(path)).statusCode, path).toBe(401);
     expect((await get('/ops', basic)).statusCode).toBe(200);
     expect((await get('/ops', `Bearer ${TOKEN}`)).statusCode).toBe(200);
   });

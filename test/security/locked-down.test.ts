@@ -32,6 +32,11 @@ describe('production refuses every open configuration', () => {
     expect(loadConfig({ ...base, API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET }).apiToken).toBe(TOKEN);
   });
 
+  it('refuses an agent key that a menu already uses', () => {
+    expect(() => loadConfig({ AGENT_NUMBER: '+919000000020', AGENT_KEY: '9' })).toThrow('AGENT_KEY must not be a key the menus use (1, 2, 3, 9)');
+    expect(loadConfig({ AGENT_NUMBER: '+919000000020' }).agent).toEqual({ number: '+919000000020', key: '0', ringTimeoutSeconds: 30 });
+  });
+
   it('refuses short secrets outside production too', () => {
     expect(() => loadConfig({ API_TOKEN: 'x'.repeat(31) })).toThrow('API_TOKEN must be at least 32 characters');
   });
@@ -123,6 +128,10 @@ describe('the running server', () => {
       expect(outside.statusCode).toBe(403);
       expect(await outside.body.text()).toContain('<Hangup/>');
       expect(proxied.app.store.get(call.id)).toMatchObject({ outcome: 'pending' });
+      // A percent-encoded path is the same route and the same refusal.
+      const encoded = await request(url.toString().replace('/exoml/', '/%65xoml/'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '198.51.100.7' }, body: 'Digits=2' });
+      expect(encoded.statusCode).toBe(403);
+      await encoded.body.dump();
       const direct = await send();
       expect(direct.statusCode).toBe(403);
       await direct.body.dump();
