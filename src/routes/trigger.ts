@@ -25,6 +25,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
         403: 'The number is not in DIAL_ALLOWLIST',
         409: 'The order already has a finished call; send recall=true',
         415: 'Not JSON, a form or query parameters',
+        422: 'The Idempotency-Key was used for another order or kind of call',
         429: 'Too many requests for this token',
         502: 'Exotel refused the call',
       },
@@ -58,7 +59,16 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
   const store = app.store;
 
   // An Idempotency-Key seen in the last 24 h, or a live call for the order: answer that call, dial nothing.
-  const known = (key && store.byIdempotencyKey(key, IDEMPOTENCY_WINDOW_MS)) || store.liveForOrder(wanted.orderId, flow.name);
+  const keyed = key ? store.byIdempotencyKey(key, IDEMPOTENCY_WINDOW_MS) : undefined;
+  if (keyed && (keyed.flow !== flow.name || keyed.orderId !== wanted.orderId)) {
+    // The same key for another request: a client bug, never a reason to answer with someone else's call.
+    return reply.code(422).send({
+      success: false,
+      code: 'IVR_ERR_IDEMPOTENCY_KEY_REUSED',
+      message: 'This Idempotency-Key was used in the last 24 h for another order or kind of call',
+    });
+  }
+  const known = keyed ?? store.liveForOrder(wanted.orderId, flow.name);
   if (known) return existing(reply, known);
   const last = store.lastForOrder(wanted.orderId, flow.name);
   if (last && !wanted.recall) {

@@ -124,6 +124,18 @@ describe('one live call per order', () => {
     expect(again.body).toMatchObject({ existing: true, call_id: first.body.call_id, outcome: 'accepted' });
   });
 
+  it('an Idempotency-Key reused for another order is refused, not answered with the other call', async () => {
+    const headers = { 'idempotency-key': 'backend-request-77' };
+    const first = await h.trigger(order({ order_id: 'IDEM-2' }), headers);
+    await h.settled(first.body.call_id);
+    const other = await h.trigger(order({ order_id: 'IDEM-3' }), headers);
+    expect(other).toEqual({
+      status: 422,
+      body: { success: false, code: 'IVR_ERR_IDEMPOTENCY_KEY_REUSED', message: 'This Idempotency-Key was used in the last 24 h for another order or kind of call' },
+    });
+    expect(h.app.store.byOrder('IDEM-3')).toEqual([]);
+  });
+
   it('a finished order is called again only with recall=true', async () => {
     const first = await h.trigger(order({ order_id: 'RECALL-1' }));
     await h.settled(first.body.call_id);

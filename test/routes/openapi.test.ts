@@ -24,7 +24,7 @@ describe('/docs', () => {
     expect(vendor.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(vendorOrderRequest));
     expect(doc.paths['/api/call/rider-delivery']!.post!.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(riderDeliveryRequest));
     expect(requestJsonSchema(vendorOrderRequest).required).toEqual(['vendor_phone', 'vendor_name', 'order_id', 'order_amount']);
-    expect(Object.keys(vendor.responses).sort()).toEqual(['200', '202', '400', '401', '403', '409', '415', '429', '502']);
+    expect(Object.keys(vendor.responses).sort()).toEqual(['200', '202', '400', '401', '403', '409', '415', '422', '429', '502']);
   });
 
   it('serves the UI', async () => {
