@@ -24,7 +24,8 @@ type Out = { json: boolean; print: (text: string, data: unknown) => void };
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const args = argv.filter((a) => a !== '--json');
-  const out: Out = { json, print: (text, data) => console.log(json ? JSON.stringify(data, null, 2) : text) };
+  // A CLI's answer is its output, not a log line: stdout for answers, stderr for problems.
+  const out: Out = { json, print: (text, data) => void process.stdout.write(`${json ? JSON.stringify(data, null, 2) : text}\n`) };
   const flag = (name: string) => {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
@@ -151,13 +152,13 @@ function parseSince(text: string): number | undefined {
 }
 
 function fail(message: string): number {
-  console.error(message);
+  process.stderr.write(`${message}\n`);
   return 1;
 }
 
 function usage(message?: string): number {
-  if (message) console.error(message);
-  console.error(USAGE);
+  if (message) process.stderr.write(`${message}\n`);
+  process.stderr.write(`${USAGE}\n`);
   return 2;
 }
 

@@ -124,3 +124,16 @@ function seconds(value: string | undefined): number | undefined {
   if (!text || !/^\d+(\.\d+)?$/.test(text)) return undefined;
   return Math.round(Number(text));
 }
+
+/**
+ * How the agent leg of a transfer ended, from what Exotel sent: DialCallStatus on an ExoML <Dial> action
+ * (reference §4.1), or the Passthru's CallType after a Connect applet (§5.1: incomplete = no agent picked up).
+ * Undefined when the request says nothing about it.
+ */
+export function agentLegStatus(params: ExotelParams): string | undefined {
+  const dial = present(params.DialCallStatus ?? params.DialStatus)?.toLowerCase();
+  if (dial) return dial.slice(0, 32);
+  const callType = present(params.CallType)?.toLowerCase();
+  if (!callType || callType === 'call-attempt') return undefined;
+  return (callType === 'incomplete' ? 'no-answer' : callType).slice(0, 32);
+}

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
 import { takeTurn } from '../calls/conversation.js';
-import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Reply } from '../flows/types.js';
@@ -77,13 +77,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       const digits = pressedDigits(params);
       const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
       // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
-      // Exotel's Passthru says CallType (completed / incomplete: no agent picked up / client-hangup, §5.1).
-      const callType = present(params.CallType)?.toLowerCase();
-      const agentLeg =
-        call.state.outcome === 'transferred'
-          ? (present(params.DialCallStatus ?? params.DialStatus) ?? (callType === 'incomplete' ? 'no-answer' : callType === 'call-attempt' ? undefined : callType))
-          : undefined;
-      if (agentLeg) recordAgentStatus(app, call.id, agentLeg.toLowerCase().slice(0, 32));
+      const agentLeg = call.state.outcome === 'transferred' ? agentLegStatus(params) : undefined;
+      if (agentLeg) recordAgentStatus(app, call.id, agentLeg);
       const result = takeTurn(app.store, flow, call, {
         input,
         // Only an answer to the question Exotel last fetched counts; anything else is a repeat.

@@ -3,7 +3,7 @@
 // Whatever happens, Exotel gets a 200 with a valid document (an apology when we cannot go on).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { takeTurn } from '../calls/conversation.js';
-import { exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -92,10 +92,10 @@ function step(
 /** Exotel's report of the agent leg after a transfer (DialCallStatus): stored, then the call ends. */
 function agentStatus(app: FastifyInstance, request: FastifyRequest, callId: string | undefined, params: Record<string, string>): string {
   const call = callId ? app.store.get(callId) : undefined;
-  const status = present(params.DialCallStatus ?? params.DialStatus ?? params.Status)?.toLowerCase() ?? 'unknown';
+  const status = agentLegStatus(params) ?? 'unknown';
   app.store.transaction(() => {
     app.store.recordEvent({ callId: call?.id ?? null, kind: 'agent_leg_status', route: `/exoml/${AGENT_STATUS}`, params });
-    if (call) recordAgentStatus(app, call.id, status.slice(0, 32));
+    if (call) recordAgentStatus(app, call.id, status);
   });
   request.log.info({ call_id: call?.id, order_id: call?.orderId, agent_status: status }, `Agent leg: ${status}`);
   return exomlDocument([hangup()]);
@@ -124,15 +124,8 @@ function render(
 
 function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<string, string>, input: Input | undefined, options: EngineOptions): string {
   const language = (LANGUAGES as readonly string[]).includes(params.language ?? '') ? (params.language as Language) : app.config.defaultLanguage;
-  const context = {
-    vendor_name: params.vendor_name,
-    rider_name: params.rider_name,
-    order_id: params.order_id,
-    order_amount: params.order_amount ?? params.amount,
-    items: params.items,
-    pickup: params.pickup,
-    drop: params.drop,
-  };
+  // The prompts take whatever the query names (the seed's check said `amount` for order_amount).
+  const context = { ...params, order_amount: params.order_amount ?? params.amount };
   const stepId = stepBySlug(flow, slug) ?? flow.firstStep;
   const fresh: FlowState = { step: stepId, turn: 1, noInput: 0, invalid: 0, values: {}, language };
   const next = input === undefined ? start(flow, language) : advance(flow, fresh, input, options);

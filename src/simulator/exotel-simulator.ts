@@ -4,6 +4,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FormData, request } from 'undici';
+import { create } from 'xmlbuilder2';
 import { normalisePhone } from '../phone.js';
 import { playAppletCall, type DashboardFlow } from './applet-call.js';
 import { playExomlCall } from './exoml-call.js';
@@ -354,11 +355,11 @@ function restException(reply: FastifyReply, status: number, message: string, cod
   return reply.code(status).send({ RestException: { Status: status, Message: message, Code: code } });
 }
 
+/** Exotel's XML answer (`<TwilioResponse><Call>…`, reference §1.6), built with xmlbuilder2, which escapes. */
 function callXml(call: Record<string, unknown>): string {
-  const fields = Object.entries(call)
-    .map(([key, value]) => `<${key}>${value === null ? '' : String(value).replace(/&/g, '&amp;').replace(/</g, '&lt;')}</${key}>`)
-    .join('');
-  return `<?xml version="1.0" encoding="UTF-8"?><TwilioResponse><Call>${fields}</Call></TwilioResponse>`;
+  const node = create({ version: '1.0', encoding: 'UTF-8' }).ele('TwilioResponse').ele('Call');
+  for (const [key, value] of Object.entries(call)) node.ele(key).txt(value === null ? '' : String(value));
+  return node.end({ prettyPrint: false });
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -205,6 +205,23 @@ describe('the simulator as Exotel', () => {
     }
   });
 
+  it('answers Calls/connect without .json in XML, as Exotel does by default', async () => {
+    const h = await startHarness();
+    try {
+      const { request } = await import('undici');
+      const response = await request(`${h.simulator.url}/v1/Accounts/test-account/Calls/connect`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from('test-key:test-token-not-a-secret').toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'From=09000000007&CallerId=08000000000&Url=http%3A%2F%2F127.0.0.1%3A1%2Fx',
+      });
+      const xml = await response.body.text();
+      expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?><TwilioResponse><Call><Sid>sim[0-9a-f]{28}<\/Sid><ParentCallSid><\/ParentCallSid>/);
+      expect(xml).toContain('<From>09000000007</From><PhoneNumberSid>08000000000</PhoneNumberSid>');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('with StatusCallbackEvents=terminal the callback carries the extended fields, and a whole call completes', async () => {
     const h = await startHarness({ EXOTEL_STATUS_CALLBACK_EVENTS: 'terminal' });
     try {
