@@ -36,6 +36,7 @@ import readBackRoutes from './routes/read-back.js';
 import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
 import appletRoutes, { appletFallback } from './routes/applet.js';
+import voicebotRoutes from './routes/voicebot.js';
 
 export interface AppDeps {
   config: Config;
@@ -46,6 +47,8 @@ export interface AppDeps {
   random?: () => number;
   /** False: the app does not run its scheduler loop (tests drive `scheduler.tick()` themselves). */
   runScheduler?: boolean;
+  /** Multiplies a Voicebot stream's waits for keys (tests shorten them; 1 in service). */
+  voicebotWaitScale?: number;
 }
 
 declare module 'fastify' {
@@ -142,7 +145,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     fastify.addHook('onRequest', async (request, reply) => {
       // The matched route, not the raw URL (which may be percent-encoded).
       const path = routeOf(request);
-      if (!/^\/(exoml|applet|webhook)\//.test(path) || fromExotel(request.ip)) return;
+      if (!/^\/(exoml|applet|webhook|voicebot)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: path.replace(/^\/applet\/[^/]+/, '/applet/<token>') }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
       const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
       if (applet) return appletFallback(reply.code(403), applet);
@@ -196,6 +199,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   await fastify.register(exomlRoutes);
   await fastify.register(statusWebhookRoutes);
   await fastify.register(appletRoutes);
+  await fastify.register(voicebotRoutes, { waitScale: deps.voicebotWaitScale ?? 1 });
   await fastify.register(audioRoutes);
   await fastify.register(opsRoutes);
 }

@@ -52,7 +52,10 @@ const schema = z
     ),
     EXOTEL_HTTP_TIMEOUT_MS: integer(100, 60_000, 10_000),
     // exoml: the Url is our /exoml greeting. applet: the Url is a dashboard flow whose applets call /applet/*.
-    EXOTEL_FLOW_MODE: z.preprocess(emptyAsUndefined, z.enum(['exoml', 'applet'], { error: 'must be exoml or applet' }).default('exoml')),
+    // voicebot: the Url is a dashboard flow whose Voicebot applet streams the call to /voicebot/<token>.
+    EXOTEL_FLOW_MODE: z.preprocess(emptyAsUndefined, z.enum(['exoml', 'applet', 'voicebot'], { error: 'must be exoml, applet or voicebot' }).default('exoml')),
+    // The sample rate our stream URL asks the Voicebot applet for (reference §6.1); 8000 is Exotel's default.
+    VOICEBOT_SAMPLE_RATE: z.preprocess(emptyAsUndefined, z.enum(['8000', '16000', '24000'], { error: 'must be 8000, 16000 or 24000' }).default('8000')),
     EXOTEL_APP_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[\w-]{1,64}$/, 'must be the flow\'s app id from the dashboard').optional()),
     // The secret path segment of the applet URLs typed into the dashboard (/applet/<token>/gather).
     APPLET_PATH_TOKEN: z.preprocess(
@@ -116,7 +119,7 @@ const schema = z
     // Production never runs open: our API and every URL Exotel calls must be locked.
     if (env.NODE_ENV === 'production') {
       const needed: Array<'API_TOKEN' | 'WEBHOOK_SECRET' | 'APPLET_PATH_TOKEN'> = ['API_TOKEN', 'WEBHOOK_SECRET'];
-      if (env.EXOTEL_FLOW_MODE === 'applet') needed.push('APPLET_PATH_TOKEN');
+      if (env.EXOTEL_FLOW_MODE !== 'exoml') needed.push('APPLET_PATH_TOKEN');
       for (const name of needed) {
         if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
       }
@@ -129,6 +132,10 @@ const schema = z
       ]));
       if (taken.has(env.AGENT_KEY)) ctx.addIssue({ code: 'custom', path: ['AGENT_KEY'], message: `must not be a key the menus use (${[...taken].sort().join(', ')})` });
     }
+    // A stream has no TTS: every prompt must be a recording (checked clip by clip at boot).
+    if (env.EXOTEL_FLOW_MODE === 'voicebot' && !env.PROMPTS_DIR) {
+      ctx.addIssue({ code: 'custom', path: ['PROMPTS_DIR'], message: 'is required when EXOTEL_FLOW_MODE=voicebot (the stream plays only recorded prompts)' });
+    }
     if (env.CALLING_WINDOW !== undefined && !parseWindow(env.CALLING_WINDOW, 'UTC')) {
       ctx.addIssue({ code: 'custom', path: ['CALLING_WINDOW'], message: 'must look like 09:00-21:00' });
     }
@@ -136,9 +143,9 @@ const schema = z
     for (const name of ['EXOTEL_ACCOUNT_SID', 'EXOTEL_API_KEY', 'EXOTEL_API_TOKEN', 'EXOTEL_CALLER_ID', 'PUBLIC_BASE_URL'] as const) {
       if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_MODE=live' });
     }
-    if (env.EXOTEL_FLOW_MODE !== 'applet') return;
+    if (env.EXOTEL_FLOW_MODE === 'exoml') return;
     for (const name of ['EXOTEL_APP_ID', 'APPLET_PATH_TOKEN'] as const) {
-      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when EXOTEL_FLOW_MODE=applet with a live Exotel' });
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: `is required when EXOTEL_FLOW_MODE=${env.EXOTEL_FLOW_MODE} with a live Exotel` });
     }
   });
 
@@ -151,7 +158,7 @@ export interface Config {
     mode: 'live' | 'simulator';
     ringTimeoutSeconds: number;
     timeLimitSeconds: number;
-    flowMode: 'exoml' | 'applet';
+    flowMode: 'exoml' | 'applet' | 'voicebot';
     /** The dashboard flow applet mode runs (the simulator's own in simulator mode). */
     appId: string;
   };
@@ -183,6 +190,7 @@ export interface Config {
   agent: { number: string; key: string; ringTimeoutSeconds: number } | undefined;
   /** The secret path segment of /applet/<token>/…; the applet routes exist only when it is set. */
   appletPathToken: string | undefined;
+  voicebotSampleRate: 8_000 | 16_000 | 24_000;
   databasePath: string;
   apiToken: string | undefined;
   webhookSecret: string | undefined;
@@ -276,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },
     appletPathToken: e.APPLET_PATH_TOKEN ?? (mode === 'simulator' ? SIMULATOR_ACCOUNT.appletPathToken : undefined),
+    voicebotSampleRate: Number(e.VOICEBOT_SAMPLE_RATE) as 8_000 | 16_000 | 24_000,
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     docsEnabled: e.DOCS_ENABLED ? e.DOCS_ENABLED === 'true' : e.NODE_ENV !== 'production',
     defaultLanguage: e.DEFAULT_LANGUAGE,

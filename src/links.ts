@@ -43,8 +43,18 @@ export class Links {
   }
 
   /** The applet URLs an operator types into the dashboard flow once (README, "Applet mode"). */
-  applet(name: 'gather' | 'passthru' | 'greeting' | 'connect', pathToken: string): string {
+  applet(name: 'gather' | 'passthru' | 'greeting' | 'connect' | 'voicebot', pathToken: string): string {
     return `${this.publicBaseUrl}/applet/${pathToken}/${name}`;
+  }
+
+  /**
+   * The Voicebot applet's stream URL (reference §6.1): ws(s) on our host, the secret in the path. With a call id
+   * (the answer of /applet/<token>/voicebot) it rides as a custom parameter, so the stream finds its call even
+   * before our Connect answer is stored.
+   */
+  voicebotStream(pathToken: string, sampleRate: number, callId?: string): string {
+    const query = new URLSearchParams({ 'sample-rate': String(sampleRate), ...(callId ? { call_id: callId } : {}) });
+    return `${this.publicBaseUrl.replace(/^http/, 'ws')}/voicebot/${pathToken}?${query.toString()}`;
   }
 
   /** Per attempt: a late report for an earlier dial of the same call is told apart from the current one. */

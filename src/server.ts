@@ -35,9 +35,9 @@ async function main(): Promise<void> {
   const server = Fastify({ loggerInstance: logger, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
   await server.register(app, { config, db, exotel });
   if (simulator && config.appletPathToken) {
-    // The simulated dashboard holds the README's recipe, so EXOTEL_FLOW_MODE=applet works out of the box.
+    // The simulated dashboard holds the README's recipe, so EXOTEL_FLOW_MODE=applet|voicebot works out of the box.
     const token = config.appletPathToken;
-    simulator.installRecipe(config.exotel.appId, (applet) => server.links.applet(applet, token));
+    simulator.installReadmeFlow(config.exotel.appId, config.exotel.flowMode, (applet) => server.links.applet(applet, token));
   }
   await server.listen({ port: config.port, host: config.host });
   logger.info(

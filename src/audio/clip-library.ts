@@ -33,20 +33,9 @@ export class ClipLibrary {
 
   /** The WAV for these parts, and its hash; undefined when a clip (or a value) is missing: speak text instead. */
   render(language: Language, parts: AudioPart[], context: Record<string, string | number | undefined>): { hash: string; wav: Buffer } | undefined {
-    if (!this.dir || parts.length === 0) return undefined;
-    const pcm: Buffer[] = [];
-    for (const part of parts) {
-      // Only whole numbers are read digit by digit: "250.5" or "ORD-12A" would be read wrong, so TTS says them.
-      const value = 'clip' in part ? '' : String(context[part.digits] ?? '');
-      if (!('clip' in part) && !/^\d{1,12}$/.test(value)) return undefined;
-      const names = 'clip' in part ? [part.clip] : [...value];
-      for (const name of names) {
-        const clip = this.clip(language, name);
-        if (!clip) return undefined;
-        pcm.push(clip);
-      }
-    }
-    const wav = writeWav(Buffer.concat(pcm));
+    const pcm = this.stitch(language, parts, context);
+    if (!pcm) return undefined;
+    const wav = writeWav(pcm);
     const hash = createHash('sha256').update(wav).digest('hex');
     if (!this.files.has(hash)) {
       if (this.files.size >= MAX_CACHED) this.files.delete(this.files.keys().next().value!);
@@ -68,6 +57,37 @@ export class ClipLibrary {
       }
     }
     return { hash, wav };
+  }
+
+  /**
+   * The samples of these parts, one after another; undefined when a clip is missing. A value that cannot be
+   * read digit by digit makes the whole passage undefined, or with `skipUnreadable` is left out (a stream
+   * has no TTS to fall back on).
+   */
+  stitch(language: Language, parts: AudioPart[], context: Record<string, string | number | undefined>, skipUnreadable = false): Buffer | undefined {
+    if (!this.dir || parts.length === 0) return undefined;
+    const pcm: Buffer[] = [];
+    for (const part of parts) {
+      // Only whole numbers are read digit by digit: "250.5" or "ORD-12A" would be read wrong.
+      const value = 'clip' in part ? '' : String(context[part.digits] ?? '');
+      if (!('clip' in part) && !/^\d{1,12}$/.test(value)) {
+        if (skipUnreadable) continue;
+        return undefined;
+      }
+      const names = 'clip' in part ? [part.clip] : [...value];
+      for (const name of names) {
+        const clip = this.clip(language, name);
+        if (!clip) return undefined;
+        pcm.push(clip);
+      }
+    }
+    return Buffer.concat(pcm);
+  }
+
+  /** The clips these parts need that are missing in this language (digits count as the clips 0-9). */
+  missing(language: Language, parts: AudioPart[]): string[] {
+    const names = parts.flatMap((part) => ('clip' in part ? [part.clip] : [...'0123456789']));
+    return [...new Set(names)].filter((name) => !this.clip(language, name));
   }
 
   /** A stitched or single-clip WAV served at /audio/<hash>.wav. */

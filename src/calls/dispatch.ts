@@ -129,6 +129,7 @@ function giveUp(deps: CallDeps, call: CallRecord, attempt: number, error: Exotel
 }
 
 function flowUrl(deps: CallDeps, call: CallRecord): string {
-  if (call.transport === 'applet') return dashboardFlowUrl(deps.config.exotel.accountSid, deps.config.exotel.appId);
+  // Applet and voicebot calls run the dashboard flow; its applets (or its stream) call us.
+  if (call.transport !== 'exoml') return dashboardFlowUrl(deps.config.exotel.accountSid, deps.config.exotel.appId);
   return deps.links.exomlStep(flowNamed(call.flow)!.startSlug, { call: call.id });
 }

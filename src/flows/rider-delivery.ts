@@ -15,6 +15,23 @@ export const riderDelivery: Flow<Prompt> = {
   apology: 'apology',
   agentConnecting: 'agent_connecting',
   languageChoice: LANGUAGE_KEY,
+  // Recorded prompts (PROMPTS_DIR/<language>/<clip>.wav): names and addresses have no clip, so the intro says
+  // the order number only; the Voicebot transport can speak nothing else.
+  audio: {
+    intro: [{ clip: 'rider_delivery' }, { clip: 'order_number' }, { digits: 'order_id' }],
+    menu: [{ clip: 'rider_menu' }],
+    menu_no_input: [{ clip: 'menu_no_input' }],
+    menu_invalid: [{ clip: 'menu_invalid' }],
+    delay: [{ clip: 'delay' }],
+    delay_no_input: [{ clip: 'delay_no_input' }],
+    delay_invalid: [{ clip: 'delay_invalid' }],
+    picked_up: [{ clip: 'picked_up' }],
+    delay_set: [{ clip: 'delay_is' }, { digits: 'delay_minutes' }, { clip: 'minutes_recorded' }],
+    problem_noted: [{ clip: 'problem_noted' }],
+    no_response: [{ clip: 'no_response' }],
+    apology: [{ clip: 'apology' }],
+    agent_connecting: [{ clip: 'agent_connecting' }],
+  },
   firstStep: 'menu',
   steps: {
     menu: {

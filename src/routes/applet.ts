@@ -22,6 +22,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
 
   /** The call this request is about, or undefined (logged and stored) when it is not an applet call of ours. */
   function locate(request: FastifyRequest<{ Params: Params }>, route: string): { call: CallRecord; flow: Flow; params: Record<string, string> } | undefined {
+    // A Voicebot flow ends in the same Connect and Passthru applets (README, "Voicebot mode").
+    const transports = /\/(connect|passthru)$/.test(route) ? ['applet', 'voicebot'] : ['applet'];
     const params = exotelParams(request.query, request.body);
     if (!tokenMatches(request.params.token, token!)) {
       request.log.error({ route }, 'applet request with a wrong path token: check APPLET_PATH_TOKEN in the dashboard flow');
@@ -31,7 +33,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
     const custom = present(params.CustomField);
     const call = (sid && app.store.byExotelSid(sid)) || (custom && app.store.get(custom)) || undefined;
     const flow = call && flowNamed(call.flow);
-    if (!call || !flow || call.transport !== 'applet') {
+    if (!call || !flow || !transports.includes(call.transport)) {
       app.store.recordEvent({ callId: null, kind: 'applet_request_unknown_call', route, params });
       request.log.warn({ route, call_sid: sid }, 'applet request for an unknown call; answering a polite closing');
       return undefined;

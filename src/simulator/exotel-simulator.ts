@@ -7,6 +7,7 @@ import { FormData, request } from 'undici';
 import { create } from 'xmlbuilder2';
 import { normalisePhone } from '../phone.js';
 import { playAppletCall, type DashboardFlow } from './applet-call.js';
+import { playVoicebotCall, type StreamPeer, type VoicebotFlow } from './voicebot-call.js';
 import { playExomlCall } from './exoml-call.js';
 import { istStamp, type SimulatedCall } from './simulated-call.js';
 import { vendorBehaviour } from './vendors.js';
@@ -65,7 +66,9 @@ export class ExotelSimulator {
   private random = seeded(1);
   private readonly now: () => Date;
   /** Flows built in the simulated dashboard, by app id (applet mode). */
-  readonly dashboardFlows = new Map<string, DashboardFlow>();
+  readonly dashboardFlows = new Map<string, DashboardFlow | VoicebotFlow>();
+  /** Streams driven by a test (a Voicebot flow installed `byHand`), by CallSid. */
+  private readonly handStreams = new Map<string, StreamPeer>();
   private readonly app: FastifyInstance;
   private baseUrl = '';
 
@@ -126,6 +129,27 @@ export class ExotelSimulator {
       connectUrl: appletUrl('connect'),
       ...options,
     });
+  }
+
+  /** The flow the README tells an operator to build for this flow mode, at a server's applet URLs. */
+  installReadmeFlow(appId: string, flowMode: 'exoml' | 'applet' | 'voicebot', appletUrl: (applet: 'gather' | 'passthru' | 'greeting' | 'connect' | 'voicebot') => string): void {
+    if (flowMode !== 'voicebot') return this.installRecipe(appId, appletUrl);
+    this.installVoicebotRecipe(appId, { streamUrl: appletUrl('voicebot'), connectUrl: appletUrl('connect'), passthruUrl: appletUrl('passthru') });
+  }
+
+  /** The README's Voicebot recipe: [Voicebot (stream URL)] → [Connect] → [Passthru] → [Hangup]. */
+  installVoicebotRecipe(appId: string, flow: VoicebotFlow): void {
+    this.dashboardFlows.set(appId, flow);
+  }
+
+  /** The stream of a call whose Voicebot flow is driven by hand, once Exotel's side has opened it. */
+  async streamOf(sid: string): Promise<StreamPeer> {
+    for (let i = 0; i < 250; i++) {
+      const peer = this.handStreams.get(sid);
+      if (peer) return peer;
+      await delay(20);
+    }
+    throw new Error(`no stream opened for ${sid}`);
   }
 
   /** Resolves when the call has ended and its status callback has been delivered (or given up on). */
@@ -276,7 +300,12 @@ export class ExotelSimulator {
       call.problem = `no dashboard flow ${dashboard[2]} in account ${dashboard[1]}`;
       call.status = 'failed';
     } else if (behaviour.answers) {
-      if (flow) await playAppletCall(call, flow, dashboard![2]!);
+      if (flow && 'streamUrl' in flow) {
+        await playVoicebotCall(call, flow, dashboard![2]!, async (peer) => {
+          this.handStreams.set(call.sid, peer);
+          await peer.closed();
+        });
+      } else if (flow) await playAppletCall(call, flow, dashboard![2]!);
       else
         await playExomlCall(call, {
           CallSid: call.sid,

@@ -1,6 +1,7 @@
 // What the simulator knows of one call: how it was requested, how the vendor behaves, and a transcript of
 // everything that happened, for tests, the CLI and the developer reading the logs.
 import type { VendorBehaviour } from './vendors.js';
+import type { StreamReport } from './voicebot-call.js';
 
 export interface SimulatedRequest {
   method: 'GET' | 'POST' | 'HEAD';
@@ -34,6 +35,8 @@ export interface SimulatedCall {
   pressed: Array<string | null>;
   requests: SimulatedRequest[];
   callbacks: Array<{ status: number | 'unreachable' | 'dropped'; params: Record<string, string> }>;
+  /** Voicebot mode: what the stream received (chunk sizes, pacing, marks). */
+  stream?: StreamReport;
   /** Why the simulated Exotel gave up on the call, when it did (a bad document, an unreachable URL). */
   problem: string | undefined;
   done: Promise<void>;

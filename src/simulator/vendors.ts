@@ -6,7 +6,7 @@ import { normalisePhone } from '../phone.js';
 export type Presses = Array<string | null>;
 
 export type VendorBehaviour =
-  | { answers: true; presses: Presses; description: string }
+  | { answers: true; presses: Presses; description: string; /** Presses the first keys while the greeting plays. */ bargeIn?: boolean }
   | { answers: false; status: 'busy' | 'no-answer' | 'failed'; description: string };
 
 export const TEST_VENDORS: Record<string, VendorBehaviour> = {
@@ -24,6 +24,7 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
   '+919000000012': { answers: true, presses: ['3'], description: 'rider: reports a problem (3)' },
   '+919000000013': { answers: true, presses: ['9', '1'], description: 'switches the language (9), then presses 1' },
   '+919000000014': { answers: true, presses: ['7', '7', '7'], description: 'presses a wrong key three times' },
+  '+919000000015': { answers: true, presses: ['1'], bargeIn: true, description: 'accepts (presses 1) while the greeting still plays' },
 };
 
 /** Simulated human agents, for AGENT_NUMBER: whether they pick up a transferred call. */

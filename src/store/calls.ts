@@ -5,7 +5,7 @@ import type { Db } from './database.js';
 import type { FlowState, Language, Outcome, Reply } from '../flows/types.js';
 import { FINAL_STATUSES } from '../exotel/inbound.js';
 
-export type Transport = 'exoml' | 'applet';
+export type Transport = 'exoml' | 'applet' | 'voicebot';
 
 export interface CallRecord {
   id: string;

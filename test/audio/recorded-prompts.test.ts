@@ -1,37 +1,26 @@
 // Recorded prompts: clips stitched into one WAV per passage, served content-addressed with correct HEAD
 // answers, played with <Play> in ExoML and audio_url in applet mode; TTS where a recording is missing.
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPcm, SAMPLE_RATE, writeWav } from '../../src/audio/wav.js';
+import { readPcm, writeWav } from '../../src/audio/wav.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
+import { samplesOf, testPrompts } from '../helpers/prompts.js';
 
-// Synthetic clips: a tone each, of a length of its own, so a stitched file's length proves what is in it.
-const CLIPS = [...new Set(Object.values(vendorOrder.audio!).flat().flatMap((p) => ('clip' in p ? [p.clip] : [])))];
-const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
-const samplesOf = (name: string) => 400 + (([...name].reduce((a, c) => a + c.charCodeAt(0), 0) * 7) % 800);
-function tone(samples: number, hz: number): Buffer {
-  const pcm = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * hz * i) / SAMPLE_RATE)), i * 2);
-  return writeWav(pcm);
-}
-
-let dir: string;
+// Synthetic clips (test/helpers/prompts.ts): a tone each, of a length of its own, so a stitched file's length
+// proves what is in it.
+let prompts: ReturnType<typeof testPrompts>;
 let exoml: Harness;
 let applet: Harness;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'exotel-caller-prompts-'));
-  mkdirSync(join(dir, 'hi-IN'));
-  for (const name of [...CLIPS, ...DIGITS]) writeFileSync(join(dir, 'hi-IN', `${name}.wav`), tone(samplesOf(name), 440));
+  prompts = testPrompts();
+  const dir = prompts.dir;
   [exoml, applet] = await Promise.all([startHarness({ PROMPTS_DIR: dir }), startHarness({ PROMPTS_DIR: dir, ...APPLET_MODE })]);
 });
 afterAll(async () => {
   await Promise.all([exoml.close(), applet.close()]);
-  rmSync(dir, { recursive: true, force: true });
+  prompts.remove();
 });
 
 async function fetchWav(url: string) {

@@ -45,6 +45,8 @@ export interface HarnessOptions {
   now?: () => Date;
   /** How long the simulated phone rings before the vendor answers. */
   ringDelayMs?: number;
+  /** Voicebot mode: multiplies the waits for keys (default 0.1: a 6 s wait takes 0.6 s). */
+  voicebotWaitScale?: number;
 }
 
 export async function startHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
@@ -77,13 +79,13 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
   const db = openDatabase(config.databasePath);
   const exotel = new ExotelClient(config.exotel);
   const server = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
-  await server.register(app, { config, db, exotel, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
+  await server.register(app, { config, db, exotel, voicebotWaitScale: options.voicebotWaitScale ?? 0.1, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;
   if (config.appletPathToken) {
     // The simulated dashboard holds the README's recipe for the configured app.
     const token = config.appletPathToken;
-    simulator.installRecipe(config.exotel.appId, (applet) => server.links.applet(applet, token));
+    simulator.installReadmeFlow(config.exotel.appId, config.exotel.flowMode, (applet) => server.links.applet(applet, token));
   }
 
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -121,6 +123,9 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
     },
   };
 }
+
+/** The settings that switch a harness to voicebot mode (PROMPTS_DIR: see `testPrompts`). */
+export const voicebotMode = (promptsDir: string) => ({ ...APPLET_MODE, EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: promptsDir });
 
 /** The settings that switch a harness to applet mode. */
 export const APPLET_MODE = { EXOTEL_FLOW_MODE: 'applet', EXOTEL_APP_ID: 'test-app', APPLET_PATH_TOKEN: 'test-applet-path-token-0123456789abcdef' };

@@ -20,6 +20,7 @@ export const SCENARIOS: Expected[] = [
     digits: [{ step: 'menu', digits: '3' }, { step: 'prep_time', digits: '999' }, { step: 'prep_time', digits: '25' }],
   },
   { phone: '9000000006', status: 'completed', outcome: 'no_response', prep_time_minutes: null, digits: [] },
+  { phone: '9000000015', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
   { phone: '9000000007', status: 'busy', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000008', status: 'no-answer', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000009', status: 'failed', outcome: 'not_reached', prep_time_minutes: null, digits: [] },

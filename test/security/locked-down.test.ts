@@ -19,6 +19,7 @@ describe('production refuses every open configuration', () => {
     [{ API_TOKEN: TOKEN }, 'WEBHOOK_SECRET is required when NODE_ENV=production'],
     [{ WEBHOOK_SECRET: SECRET }, 'API_TOKEN is required when NODE_ENV=production'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, EXOTEL_FLOW_MODE: 'applet' }, 'APPLET_PATH_TOKEN is required when NODE_ENV=production'],
+    [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: '/prompts' }, 'APPLET_PATH_TOKEN is required when NODE_ENV=production'],
     [{ API_TOKEN: 'short-token', WEBHOOK_SECRET: SECRET }, 'API_TOKEN must be at least 32 characters'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET must be at least 32 characters'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, WEBHOOK_SECRET_PREVIOUS: 'old' }, 'WEBHOOK_SECRET_PREVIOUS must be at least 32 characters'],
