@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { request } from 'undici';
+import { startSimulator } from '../src/simulator/exotel-simulator.js';
+import { testPrompts } from '../test/helpers/prompts.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const SOAK = Number(process.env.BENCH_SOAK_REQUESTS ?? 1_000_000);
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 100);
 const CONNECTIONS = 50;
 const TOKEN = 'bench-api-token-0123456789abcdefghijkl';
 const SECRET = 'bench-webhook-secret-0123456789abcdefgh';
@@ -51,15 +54,7 @@ async function main() {
     { PORT: String(port), DATABASE_PATH: join(dir, 'bench.db'), API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'error', API_RATE_LIMIT_PER_MINUTE: '1000000', DOTENV_CONFIG_PATH: join(dir, 'none') },
     () => false,
   );
-  for (let i = 0; i < 200; i++) {
-    try {
-      const health = await request(`${base}/health`);
-      await health.body.dump();
-      if (health.statusCode === 200) break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitForHealth(base);
   const ceilingPort = await freePort();
   const ceiling = await startProcess(
     ['--input-type=module', '-e', `import Fastify from 'fastify'; const a = Fastify(); a.get('/', async () => ({ ok: true })); await a.listen({ port: ${ceilingPort}, host: '127.0.0.1' }); console.log('ready');`],
@@ -109,6 +104,7 @@ async function main() {
   server.kill('SIGTERM');
   ceiling.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
+  const streams = await streamLoad();
 
   const ceilingRps = results[0]!.rps;
   const greet = results[1]!;
@@ -117,6 +113,11 @@ async function main() {
     { target: 'greeting ≥ 0.5× ceiling req/s', met: greet.rps >= 0.5 * ceilingRps, value: `${(greet.rps / ceilingRps).toFixed(2)}×` },
     { target: 'greeting p99 ≤ 10 ms at 50 connections', met: greet.p99 <= 10, value: `${greet.p99} ms` },
     { target: 'status webhook ≥ 5,000 durable writes/s', met: webhook.rps >= 5_000, value: `${Math.round(webhook.rps)}/s` },
+    {
+      target: `${STREAMS} concurrent Voicebot streams hold pacing (lead ≤ 700 ms, no gap > 100 ms, aligned chunks, right outcomes)`,
+      met: streams.problems.length === 0 && streams.maxLeadMs <= 700 && streams.maxGapMs <= 100 && streams.correct === STREAMS,
+      value: `lead ${Math.round(streams.maxLeadMs)} ms, gap ${Math.round(streams.maxGapMs)} ms, ${streams.correct}/${STREAMS} right, ${streams.problems.length} problems`,
+    },
     { target: `RSS after ${SOAK.toLocaleString('en')} within 10 % of RSS after ${(SOAK / 10).toLocaleString('en')}`, met: rssLate <= rssEarly * 1.1, value: `${rssEarly.toFixed(0)} → ${rssLate.toFixed(0)} MB` },
   ];
   const table = [
@@ -133,6 +134,72 @@ async function main() {
   console.log(table);
   const missed = targets.filter((t) => !t.met);
   console.log(missed.length ? `\nMissed: ${missed.map((t) => t.target).join('; ')}` : '\nAll targets met.');
+}
+
+/**
+ * 100 calls at once in voicebot mode: the server as its own process, Exotel simulated in this one, so the
+ * streams' pacing is measured by the peer, as Exotel would hear it. Each vendor sets a preparation time
+ * (3, then 2 0 #): three prompts per call, paced at real time.
+ */
+async function streamLoad() {
+  const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-bench-streams-'));
+  const prompts = testPrompts();
+  const account = { accountSid: 'bench-account', apiKey: 'bench-key', apiToken: 'bench-token-not-a-secret' };
+  const simulator = await startSimulator({ account });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const pathToken = 'bench-applet-path-token-0123456789abcdef';
+  const server = await startProcess(['--import', 'tsx', 'src/server.ts'], {
+    PORT: String(port), PUBLIC_BASE_URL: base, DATABASE_PATH: join(dir, 'streams.db'), API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'error',
+    EXOTEL_MODE: 'live', EXOTEL_API_BASE_URL: simulator.url, EXOTEL_ACCOUNT_SID: account.accountSid, EXOTEL_API_KEY: account.apiKey,
+    EXOTEL_API_TOKEN: account.apiToken, EXOTEL_CALLER_ID: '08000000000', EXOTEL_FLOW_MODE: 'voicebot', EXOTEL_APP_ID: 'bench-app',
+    APPLET_PATH_TOKEN: pathToken, PROMPTS_DIR: prompts.dir, CALLING_WINDOW: '00:00-24:00', EXOTEL_CALLS_PER_MINUTE: '10000',
+    API_RATE_LIMIT_PER_MINUTE: '1000000', DOTENV_CONFIG_PATH: join(dir, 'none'),
+  }, () => false);
+  try {
+    await waitForHealth(base);
+    const applet = (name: string) => `${base}/applet/${pathToken}/${name}`;
+    simulator.installVoicebotRecipe('bench-app', { streamUrl: applet('voicebot'), connectUrl: applet('connect'), passthruUrl: applet('passthru') });
+    const calls = await Promise.all(
+      Array.from({ length: STREAMS }, async (_, i) => {
+        const placed = await request(`${base}/api/call/vendor-order`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          // 9000 NNNN 03 acts as 9000000003; one number per call (one live call per vendor).
+          body: JSON.stringify({ vendor_phone: `9000${String(1000 + i).padStart(4, '0')}03`, vendor_name: 'Bench Vendor', order_id: String(70_000 + i), order_amount: 550, items: 'x' }),
+        });
+        const { call_sid: sid, call_id: id } = (await placed.body.json()) as { call_sid: string; call_id: string };
+        const simulated = await simulator.finished(sid);
+        const read = await request(`${base}/api/calls/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        const view = (await read.body.json()) as { call: { outcome: string; prep_time_minutes: number | null } };
+        return { simulated, right: view.call.outcome === 'accepted' && view.call.prep_time_minutes === 20 };
+      }),
+    );
+    const reports = calls.map((c) => c.simulated.stream).filter((r) => r !== undefined);
+    return {
+      maxLeadMs: Math.max(0, ...reports.map((r) => r.maxLeadMs)),
+      maxGapMs: Math.max(0, ...reports.map((r) => r.maxGapMs)),
+      correct: calls.filter((c) => c.right).length,
+      problems: calls.flatMap((c) => (c.simulated.problem ? [c.simulated.problem] : [])),
+    };
+  } finally {
+    server.kill('SIGTERM');
+    await simulator.close();
+    prompts.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function waitForHealth(base: string) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const health = await request(`${base}/health`);
+      await health.body.dump();
+      if (health.statusCode === 200) return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 function spawnSyncText(args: string[], env: Record<string, string>): string {

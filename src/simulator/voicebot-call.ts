@@ -33,6 +33,8 @@ export interface StreamReport {
   prompts: Array<{ mark: string; audioMs: number; sentOverMs: number; echoed: boolean; cleared: boolean }>;
   /** The furthest the received audio ran ahead of real-time playback. */
   maxLeadMs: number;
+  /** The longest silence inside a prompt because its next chunk came late (an underrun). */
+  maxGapMs: number;
   clears: number;
   /** How the socket closed: by our server (its code), or by the simulator. */
   closedBy: 'server' | 'simulator' | undefined;
@@ -71,7 +73,7 @@ export class StreamPeer {
     private readonly sampleRate: number,
     customParameters: Record<string, string>,
   ) {
-    this.report = { url, customParameters, sampleRate, chunkBytes: [], prompts: [], maxLeadMs: 0, clears: 0, closedBy: undefined, closeCode: undefined };
+    this.report = { url, customParameters, sampleRate, chunkBytes: [], prompts: [], maxLeadMs: 0, maxGapMs: 0, clears: 0, closedBy: undefined, closeCode: undefined };
     this.closedSignal = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -181,6 +183,8 @@ export class StreamPeer {
       if (!this.promptStart) {
         this.promptStart = { audioMs: 0, firstAt: now };
         this.onPromptStarted();
+      } else if (now > this.playhead) {
+        this.report.maxGapMs = Math.max(this.report.maxGapMs, now - this.playhead);
       }
       this.promptStart.audioMs += ms;
       this.playhead = Math.max(this.playhead, now) + ms;
