@@ -75,6 +75,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const outbox = new OutboxStore(deps.db, now);
   const metrics = new Metrics({ queueDepth: () => store.queueDepth(), outboxBacklog: () => outbox.backlog(), now });
   deps.exotel.observer = (operation, result, seconds) => metrics.exotelRequest(operation, result, seconds);
+  // A Connect request must never leave before the attempt row that describes it is on disk.
+  deps.exotel.beforeRequest = () => store.group.flush();
   const callDeps: CallDeps = {
     config: deps.config,
     store,
@@ -104,6 +106,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.decorate('callDeps', callDeps);
   fastify.decorate('scheduler', scheduler);
   fastify.decorate('metrics', metrics);
+  fastify.addHook('onClose', async () => store.group.flush());
   // Response latency by route template (never the raw URL: it holds tokens and signatures).
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';

@@ -58,6 +58,8 @@ export class ExotelClient {
   private readonly authorization: string;
   /** Told of every request's operation, result and seconds (metrics). */
   observer: ((operation: string, result: string, seconds: number) => void) | undefined;
+  /** Runs before every request leaves: what we wrote about it must be on disk first (the group commit). */
+  beforeRequest: (() => void) | undefined;
 
   constructor(private readonly account: ExotelAccount) {
     const timeout = account.httpTimeoutMs;
@@ -110,6 +112,7 @@ export class ExotelClient {
   }
 
   private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<unknown> {
+    this.beforeRequest?.();
     const started = performance.now();
     const operation = path.startsWith('/Calls/connect') ? 'connect' : path.startsWith('/Calls.json') ? 'list' : 'details';
     try {

@@ -23,6 +23,8 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
   const headers: Record<string, string> = { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [EVENT_ID_HEADER]: item.eventId };
   if (webhookSecret) headers[SIGNATURE_HEADER] = outcomeSignature(webhookSecret, timestamp, body);
   let problem: string;
+  // The outcome the backend hears must be one that is on disk (an open group commit holds recent ones).
+  deps.store.group.flush();
   try {
     const response = await request(webhookUrl, { method: 'POST', headers, body, headersTimeout: 10_000, bodyTimeout: 10_000 });
     await response.body.dump();

@@ -44,25 +44,30 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   const context = (call: CallRecord, values: Record<string, number>) => ({ ...call.context, ...values });
   const render = (call: CallRecord, flow: Flow, state: FlowState) => ({ flow, language: state.language, context: context(call, state.values), audio: app.audio });
   const options: EngineOptions = { agentKey: app.config.agent?.key };
+  // Stored before answered: the work joins the group commit of this moment's requests (store/group-commit.ts)
+  // and says how to answer; the answer goes once the group is on disk.
+  const afterCommit = async (work: () => () => FastifyReply) => (await app.store.grouped(work))();
 
   app.route<{ Params: Params }>({
     method: ['GET', 'POST'],
     url: '/applet/:token/gather',
     exposeHeadRoute: true,
     handler: async (request, reply) => {
-      const route = '/applet/gather';
-      const found = locate(request, route);
-      const wrongToken = !tokenMatches(request.params.token, token);
-      if (!found) return appletFallback(reply.code(wrongToken ? 403 : 200), 'gather');
-      const { call, flow, params } = found;
-      const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
-      if (request.method === 'HEAD') {
-        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
-        return sendJson(reply, gatherJson(call.lastReply ?? start(flow, call.state.language).reply, render(call, flow, call.state)));
-      }
-      if (call.lastReply === null) log.info('Gather applet: greeting requested');
-      const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) }, options);
-      return sendJson(reply, gatherJson(result.reply, render(call, flow, result.state)));
+      return afterCommit(() => {
+        const route = '/applet/gather';
+        const found = locate(request, route);
+        const wrongToken = !tokenMatches(request.params.token, token);
+        if (!found) return () => appletFallback(reply.code(wrongToken ? 403 : 200), 'gather');
+        const { call, flow, params } = found;
+        const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        if (request.method === 'HEAD') {
+          app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
+          return () => sendJson(reply, gatherJson(call.lastReply ?? start(flow, call.state.language).reply, render(call, flow, call.state)));
+        }
+        if (call.lastReply === null) log.info('Gather applet: greeting requested');
+        const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) }, options);
+        return () => sendJson(reply, gatherJson(result.reply, render(call, flow, result.state)));
+      });
     },
   });
 
@@ -70,72 +75,78 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
     method: ['GET', 'POST'],
     url: '/applet/:token/passthru',
     handler: async (request, reply) => {
-      const route = '/applet/passthru';
-      const found = locate(request, route);
-      if (!found) return appletFallback(reply.code(tokenMatches(request.params.token, token) ? 302 : 403), 'passthru');
-      const { call, flow, params } = found;
-      const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
-      // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
-      const digits = pressedDigits(params);
-      const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
-      // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
-      const agentLeg = call.state.outcome === 'transferred' ? agentLegStatus(params) : undefined;
-      if (agentLeg) recordAgentStatus(app, call.id, agentLeg);
-      const result = takeTurn(app.store, flow, call, {
-        input,
-        // Only an answer to the question Exotel last fetched counts; anything else is a repeat.
-        turn: call.askedTurn ?? 0,
-        route,
-        params,
-        exotelCallSid: present(params.CallSid),
-      }, options);
-      if (result.applied) {
-        log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
-        if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
-      } else {
-        log.info('repeated or late Passthru: nothing changed');
-      }
-      const status = passthruStatus(result.reply);
-      return sendText(reply.code(status), status === 200 ? 'ask' : 'end');
+      return afterCommit(() => {
+        const route = '/applet/passthru';
+        const found = locate(request, route);
+        if (!found) return () => appletFallback(reply.code(tokenMatches(request.params.token, token) ? 302 : 403), 'passthru');
+        const { call, flow, params } = found;
+        const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
+        const digits = pressedDigits(params);
+        const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };
+        // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
+        const agentLeg = call.state.outcome === 'transferred' ? agentLegStatus(params) : undefined;
+        if (agentLeg) recordAgentStatus(app, call.id, agentLeg);
+        const result = takeTurn(app.store, flow, call, {
+          input,
+          // Only an answer to the question Exotel last fetched counts; anything else is a repeat.
+          turn: call.askedTurn ?? 0,
+          route,
+          params,
+          exotelCallSid: present(params.CallSid),
+        }, options);
+        if (result.applied) {
+          log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+          if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+        } else {
+          log.info('repeated or late Passthru: nothing changed');
+        }
+        const status = passthruStatus(result.reply);
+        return () => sendText(reply.code(status), status === 200 ? 'ask' : 'end');
+      });
     },
   });
 
   // GET and HEAD (Exotel probes the Greeting URL with HEAD first, §5.5): the same headers, no body on HEAD.
   app.get<{ Params: Params }>('/applet/:token/greeting', async (request, reply) => {
-    const route = '/applet/greeting';
-    const found = locate(request, route);
-    if (!found) return appletFallback(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), 'greeting');
-    const { call, flow, params } = found;
-    let ending: Reply;
-    let state = call.state;
-    if (call.state.outcome !== undefined && call.lastReply !== null) {
-      ending = call.lastReply;
-      app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
-    } else if (request.method === 'HEAD') {
-      // What a GET would say, without settling anything.
-      ending = advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
-      app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
-    } else {
-      // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
-      const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params }, options);
-      ending = result.reply;
-      state = result.state;
-      request.log.info({ call_id: call.id, order_id: call.orderId, outcome: call.state.outcome }, 'Greeting reached before the conversation ended');
-    }
-    return sendText(reply, closingText(ending, render(call, flow, state)));
+    return afterCommit(() => {
+      const route = '/applet/greeting';
+      const found = locate(request, route);
+      if (!found) return () => appletFallback(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), 'greeting');
+      const { call, flow, params } = found;
+      let ending: Reply;
+      let state = call.state;
+      if (call.state.outcome !== undefined && call.lastReply !== null) {
+        ending = call.lastReply;
+        app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
+      } else if (request.method === 'HEAD') {
+        // What a GET would say, without settling anything.
+        ending = advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
+        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
+      } else {
+        // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
+        const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params }, options);
+        ending = result.reply;
+        state = result.state;
+        request.log.info({ call_id: call.id, order_id: call.orderId, outcome: call.state.outcome }, 'Greeting reached before the conversation ended');
+      }
+      return () => sendText(reply, closingText(ending, render(call, flow, state)));
+    });
   });
 
   // The Connect applet after the Greeting (README recipe): the agent after a transfer, else nobody.
   app.get<{ Params: Params }>('/applet/:token/connect', async (request, reply) => {
-    const route = '/applet/connect';
-    const found = locate(request, route);
-    if (!found) return sendJson(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), connectJson(undefined));
-    const { call, params } = found;
-    app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
-    const agent = app.config.agent;
-    const transfer = call.state.outcome === 'transferred' && agent;
-    if (transfer) request.log.info({ call_id: call.id, order_id: call.orderId }, 'Connecting the caller to an agent');
-    return sendJson(reply, connectJson(transfer ? { number: agent.number, callerId: app.config.exotel.callerId, timeoutSeconds: agent.ringTimeoutSeconds } : undefined));
+    return afterCommit(() => {
+      const route = '/applet/connect';
+      const found = locate(request, route);
+      if (!found) return () => sendJson(reply.code(tokenMatches(request.params.token, token) ? 200 : 403), connectJson(undefined));
+      const { call, params } = found;
+      app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
+      const agent = app.config.agent;
+      const transfer = call.state.outcome === 'transferred' && agent;
+      if (transfer) request.log.info({ call_id: call.id, order_id: call.orderId }, 'Connecting the caller to an agent');
+      return () => sendJson(reply, connectJson(transfer ? { number: agent.number, callerId: app.config.exotel.callerId, timeoutSeconds: agent.ringTimeoutSeconds } : undefined));
+    });
   });
 }
 

@@ -35,7 +35,8 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
       }
       const params = exotelParams(query, request.body);
       const callId = typeof query.call === 'string' ? query.call : undefined;
-      if (slug === AGENT_STATUS) return sendXml(reply, agentStatus(app, request, callId, params));
+      // Stored before answered, in a group commit shared with the requests of the same moment.
+      if (slug === AGENT_STATUS) return sendXml(reply, await app.store.grouped(() => agentStatus(app, request, callId, params)));
       const input = slug === flow.startSlug ? undefined : inputFrom(params);
       if (callId === undefined) {
         // Without a secret (simulator, development) a step can be rendered straight from the query, as the
@@ -43,7 +44,7 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
         if (app.links.signing) return sendXml(reply, apologyExoml(flow, 'hi-IN'));
         return sendXml(reply, preview(app, flow, slug, params, input, options));
       }
-      return sendXml(reply, step(app, request, flow, slug, callId, params, input, options));
+      return sendXml(reply, await app.store.grouped(() => step(app, request, flow, slug, callId, params, input, options)));
     },
   });
 }

@@ -14,28 +14,31 @@ export default async function statusWebhookRoutes(app: FastifyInstance): Promise
       return reply.code(403).send({ success: false, code: 'IVR_ERR_BAD_SIGNATURE', message: 'Missing or invalid URL signature' });
     }
     const params = exotelParams(query, request.body);
-    const report = statusReport(params);
-    const callId = typeof query.call === 'string' ? query.call : undefined;
-    const call =
-      (callId && app.store.get(callId)) ||
-      (report.callSid && app.store.byExotelSid(report.callSid)) ||
-      (report.customField && app.store.get(report.customField)) ||
-      undefined;
-    const event = { kind: 'status_callback', route: '/webhook/exotel/status', params };
-    // Which dial of the call this is about: from our URL, else from the CallSid, else the current one.
-    const attemptParam = typeof query.attempt === 'string' && /^\d{1,3}$/.test(query.attempt) ? Number(query.attempt) : undefined;
-    const attempt = attemptParam ?? (report.callSid && app.store.attemptNumberOf(report.callSid)) ?? call?.currentAttempt ?? undefined;
-    if (!call || !attempt) {
-      // Kept, never dropped: ops can match it later by CallSid.
-      app.store.recordEvent({ ...event, callId: null });
-      request.log.warn({ call_sid: report.callSid, status: report.status }, 'status callback for an unknown call (stored)');
-      return { success: true, matched: false };
-    }
-    const updated = applyStatusReport(app.callDeps, call, attempt, report, event);
-    request.log.info(
-      { call_id: call.id, call_sid: updated.exotelCallSid, order_id: call.orderId, status: updated.status, outcome: updated.outcome, phone: maskPhone(call.phone) },
-      `Call status: ${report.status ?? 'unknown'}`,
-    );
-    return { success: true, matched: true };
+    // Stored before answered, in a group commit shared with the requests of the same moment.
+    return app.store.grouped(() => {
+      const report = statusReport(params);
+      const callId = typeof query.call === 'string' ? query.call : undefined;
+      const call =
+        (callId && app.store.get(callId)) ||
+        (report.callSid && app.store.byExotelSid(report.callSid)) ||
+        (report.customField && app.store.get(report.customField)) ||
+        undefined;
+      const event = { kind: 'status_callback', route: '/webhook/exotel/status', params };
+      // Which dial of the call this is about: from our URL, else from the CallSid, else the current one.
+      const attemptParam = typeof query.attempt === 'string' && /^\d{1,3}$/.test(query.attempt) ? Number(query.attempt) : undefined;
+      const attempt = attemptParam ?? (report.callSid && app.store.attemptNumberOf(report.callSid)) ?? call?.currentAttempt ?? undefined;
+      if (!call || !attempt) {
+        // Kept, never dropped: ops can match it later by CallSid.
+        app.store.recordEvent({ ...event, callId: null });
+        request.log.warn({ call_sid: report.callSid, status: report.status }, 'status callback for an unknown call (stored)');
+        return { success: true, matched: false };
+      }
+      const updated = applyStatusReport(app.callDeps, call, attempt, report, event);
+      request.log.info(
+        { call_id: call.id, call_sid: updated.exotelCallSid, order_id: call.orderId, status: updated.status, outcome: updated.outcome, phone: maskPhone(call.phone) },
+        `Call status: ${report.status ?? 'unknown'}`,
+      );
+      return { success: true, matched: true };
+    });
   });
 }

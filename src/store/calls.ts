@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
 import type { FlowState, Language, Outcome, Reply } from '../flows/types.js';
 import { FINAL_STATUSES } from '../exotel/inbound.js';
+import { GroupCommit } from './group-commit.js';
 
 export type Transport = 'exoml' | 'applet' | 'voicebot';
 
@@ -95,6 +96,8 @@ const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 
 export class CallStore {
   private readonly q;
+  /** One per database: every write of an Exotel request joins it (group-commit.ts). */
+  readonly group: GroupCommit;
 
   constructor(
     private readonly db: Db,
@@ -102,7 +105,8 @@ export class CallStore {
     /** How soon a call whose CallSid we adopted is looked up, if no final status comes first. */
     private readonly reconcileAfterMs = 300_000,
   ) {
-    this.q = {
+    this.group = GroupCommit.of(db);
+    this.q = GroupCommit.of(db).guardWrites({
       insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
         status, dispatch_due_at, created_at, updated_at)
         VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),
@@ -222,11 +226,18 @@ export class CallStore {
       dueForReconcile: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
         ORDER BY reconcile_due_at, rowid LIMIT ?`),
       scheduleReconcile: db.prepare(`UPDATE calls SET reconcile_due_at = @dueAt, reconcile_tries = @tries, updated_at = @now WHERE id = @id`),
-    };
+    });
   }
 
   transaction<T>(work: () => T): T {
+    // Not part of an open group: commit it first, so this commit is on disk on its own when it returns.
+    if (this.group.mustFlushFirst) this.group.flush();
     return this.db.transaction(work)();
+  }
+
+  /** Exotel-facing requests: `work` joins the group commit; resolves once it is on disk (group-commit.ts). */
+  grouped<T>(work: () => T): Promise<T> {
+    return this.group.run(work);
   }
 
   create(call: NewCall, dueAt: Date, idempotencyKey?: string): CallRecord {

@@ -1,6 +1,7 @@
 // Every request we make to Exotel's API, kept in SQLite so the rolling per-minute limit (reference §1.8:
 // 200 a minute, 429 past it) holds across restarts, and the pause a 429 asked for is remembered too.
 import type { Db } from './database.js';
+import { GroupCommit } from './group-commit.js';
 
 export type ExotelRequestKind = 'connect' | 'details' | 'list';
 
@@ -13,7 +14,7 @@ export class ExotelLedger {
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.q = {
+    this.q = GroupCommit.of(db).guardWrites({
       record: db.prepare('INSERT INTO exotel_requests (at, kind) VALUES (?, ?)'),
       // The k-th most recent request inside the window (OFFSET k-1), to know when a slot frees up.
       // A request exactly 60 s old still counts: no closed 60 s window may hold more than the limit.
@@ -23,7 +24,7 @@ export class ExotelLedger {
       getState: db.prepare('SELECT value FROM service_state WHERE key = ?'),
       setState: db.prepare('INSERT OR REPLACE INTO service_state (key, value) VALUES (?, ?)'),
       all: db.prepare('SELECT at FROM exotel_requests ORDER BY at'),
-    };
+    });
   }
 
   /**

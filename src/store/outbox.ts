@@ -1,6 +1,7 @@
 // The outcomes waiting for the backend: rows with a due time, delivered at least once, never dropped
 // silently (a delivery that keeps failing past its age limit is marked dead, and shows as such).
 import type { Db } from './database.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface OutboxRecord {
   eventId: string;
@@ -23,7 +24,7 @@ export class OutboxStore {
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.q = {
+    this.q = GroupCommit.of(db).guardWrites({
       insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
         VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
       due: db.prepare('SELECT * FROM outbox WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, rowid LIMIT ?'),
@@ -36,7 +37,7 @@ export class OutboxStore {
       backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
       patch: db.prepare(`UPDATE outbox SET payload_json = json_patch(payload_json, @patch) WHERE event_id = @id AND delivered_at IS NULL`),
       list: db.prepare('SELECT * FROM outbox ORDER BY created_at DESC, rowid DESC LIMIT ?'),
-    };
+    });
   }
 
   /** Written inside the transaction that settles the call; `dueAt` null when there is nowhere to deliver. */
