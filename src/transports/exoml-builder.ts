@@ -1,6 +1,7 @@
 // The one place that builds ExoML. One typed function per verb (after twilio-node's TwiML builder); the
-// types say what may nest (a Gather holds only Say and Play). xmlbuilder2 escapes every text and attribute,
-// and characters XML cannot carry at all are dropped here, so no input can break the document.
+// types say what may nest (a Gather holds only Say and Play). xmlbuilder2 builds the markup (once per shape
+// of document, see exomlDocument); every text and URL is escaped into it here, and characters XML cannot
+// carry at all are dropped, so no input can break the document.
 // Verbs and attributes: reference §4.1 (exotel/goexoml).
 import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
@@ -37,11 +38,106 @@ export const dial = (attrs: Omit<Dial, 'verb'>): Dial => ({ verb: 'Dial', ...att
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 export const xmlSafe = (text: string): string => text.replace(NOT_XML_CHAR, '');
 
+/**
+ * The document for these verbs. xmlbuilder2 builds each shape of document once (the verbs and their fixed
+ * attributes, with a marker where each text or URL goes); a request then only escapes its own texts and
+ * URLs into that compiled template. Building the whole tree per request cost more than the rest of a step.
+ */
 export function exomlDocument(verbs: Verb[]): string {
-  const response = create({ version: '1.0', encoding: 'UTF-8' }).ele('Response');
-  for (const verb of verbs) append(response, verb);
-  return response.end({ prettyPrint: false });
+  const values: string[] = [];
+  const shape = verbs.map((verb) => shapeOf(verb, values)).join('|');
+  let template = templates.get(shape);
+  if (!template) {
+    template = compile(verbs);
+    if (templates.size >= MAX_TEMPLATES) templates.clear();
+    templates.set(shape, template);
+  }
+  let document = template.parts[0]!;
+  for (let i = 0; i < values.length; i++) {
+    const value = xmlSafe(values[i]!);
+    document += (template.inAttribute[i] ? escapeAttribute(value) : escapeText(value)) + template.parts[i + 1]!;
+  }
+  return document;
 }
+
+interface Template {
+  /** The document cut at each slot: slots + 1 pieces. */
+  parts: string[];
+  /** Whether slot i is inside an attribute value (else a text node). */
+  inAttribute: boolean[];
+}
+
+// Shapes are few (flows × languages × kinds of reply); the bound only guards against a bug making many.
+const MAX_TEMPLATES = 1_000;
+const templates = new Map<string, Template>();
+// Private-use characters: valid XML that xmlbuilder2 leaves alone, and never in a shape's fixed parts.
+const SLOT = /\uE000(\d+)\uE001/g;
+const slot = (i: number) => `\uE000${i}\uE001`;
+
+/** The verbs' structure and fixed attributes; their texts and URLs go to `values`, in document order. */
+function shapeOf(verb: Verb, values: string[]): string {
+  switch (verb.verb) {
+    case 'Say':
+      values.push(verb.text);
+      return `S:${verb.language}:${verb.voice ?? ''}`;
+    case 'Play':
+      values.push(verb.url);
+      return 'P';
+    case 'Gather':
+      values.push(verb.action);
+      return `G:${verb.method}:${verb.numDigits}:${verb.timeout}:${verb.finishOnKey ?? '-'}[${verb.prompts.map((p) => shapeOf(p, values)).join(',')}]`;
+    case 'Redirect':
+      values.push(verb.url);
+      return `R:${verb.method}`;
+    case 'Hangup':
+      return 'H';
+    case 'Dial':
+      values.push(verb.action, verb.callerId, verb.number);
+      return `D:${verb.method}:${verb.timeout}:${verb.record}`;
+  }
+}
+
+/** Builds the document once with xmlbuilder2, markers in place of the values, and cuts it at the markers. */
+function compile(verbs: Verb[]): Template {
+  let next = 0;
+  const marked = (verb: Verb): Verb => {
+    switch (verb.verb) {
+      case 'Say':
+        return { ...verb, text: slot(next++) };
+      case 'Play':
+        return { ...verb, url: slot(next++) };
+      case 'Gather': {
+        const action = slot(next++);
+        return { ...verb, action, prompts: verb.prompts.map((p) => marked(p) as Say | Play) };
+      }
+      case 'Redirect':
+        return { ...verb, url: slot(next++) };
+      case 'Hangup':
+        return verb;
+      case 'Dial':
+        return { ...verb, action: slot(next++), callerId: slot(next++), number: slot(next++) };
+    }
+  };
+  const response = create({ version: '1.0', encoding: 'UTF-8' }).ele('Response');
+  for (const verb of verbs) append(response, marked(verb));
+  const xml = response.end({ prettyPrint: false });
+  const parts: string[] = [];
+  const inAttribute: boolean[] = [];
+  let last = 0;
+  for (const match of xml.matchAll(SLOT)) {
+    const before = xml.slice(last, match.index);
+    parts.push(before);
+    // Inside an attribute when the last quote opened after the last tag end.
+    inAttribute.push(before.lastIndexOf('"') > before.lastIndexOf('>'));
+    last = match.index + match[0].length;
+  }
+  parts.push(xml.slice(last));
+  return { parts, inAttribute };
+}
+
+const escapeText = (text: string) => text.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+const escapeAttribute = (text: string) =>
+  text.replace(/[&<>"\t\n\r]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#x9;', '\n': '&#xA;', '\r': '&#xD;' })[c]!);
 
 function append(parent: XMLBuilder, verb: Verb): void {
   switch (verb.verb) {
