@@ -7,6 +7,7 @@ import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { createHash } from 'node:crypto';
 import { allowedNetworks } from './exotel/allowed-networks.js';
+import { safeUrl } from './logging.js';
 import type { Config } from './config.js';
 import type { ExotelClient } from './exotel/client.js';
 import { Links } from './links.js';
@@ -149,7 +150,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       // The matched route, not the raw URL (which may be percent-encoded).
       const path = routeOf(request);
       if (!/^\/(exoml|applet|webhook|voicebot)\//.test(path) || fromExotel(request.ip)) return;
-      request.log.warn({ ip: request.ip, route: path.replace(/^\/applet\/[^/]+/, '/applet/<token>') }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
+      request.log.warn({ ip: request.ip, route: safeUrl(path) }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
       const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
       if (applet) return appletFallback(reply.code(403), applet);
       if (path.startsWith('/exoml/')) return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));

@@ -28,8 +28,8 @@ export function loggerOptions(level: string): LoggerOptions {
 
 export const withoutQuery = (url: string): string => url.split('?')[0] ?? url;
 
-/** A request URL fit for a log line: no query string (signatures), no applet path token. */
-export const safeUrl = (url: string): string => withoutQuery(url).replace(/^\/applet\/[^/]+/, '/applet/<token>');
+/** A request URL fit for a log line: no query string (signatures), no applet or Voicebot path token. */
+export const safeUrl = (url: string): string => withoutQuery(url).replace(/^\/(applet|voicebot)\/[^/]+/, '/$1/<token>');
 
 /** +919812345678 → ******5678 */
 export function maskPhone(phone: string | undefined): string | undefined {

@@ -4,6 +4,7 @@
 // Each socket is one VoicebotSession; a call has at most one.
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { tokenMatches } from '../api/auth.js';
 import { present, exotelParams } from '../exotel/inbound.js';
 import { FLOWS } from '../flows/registry.js';
@@ -16,12 +17,16 @@ type Params = { token: string };
 // Exotel's frames are small (100 ms of audio is a few KB): anything near this is not a frame of a call.
 export const MAX_FRAME_BYTES = 256 * 1024;
 
+// On shutdown, live streams get this long to finish their conversation before they are closed (1001).
+// exotel-caller.service gives the process more than this to stop (TimeoutStopSec).
+const DRAIN_MS = 60_000;
+
 export interface VoicebotOptions {
   /** Multiplies the waits for keys; tests shorten them. */
   waitScale?: number;
 }
 
-export default async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): Promise<void> {
+async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): Promise<void> {
   const token = app.config.appletPathToken;
   if (!token || app.config.exotel.flowMode !== 'voicebot') return;
   // A stream can only play recordings: refuse to start rather than leave a vendor in silence.
@@ -41,7 +46,21 @@ export default async function voicebotRoutes(app: FastifyInstance, options: Voic
     waitScale: options.waitScale ?? 1,
   };
 
-  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
+  let stopping = false;
+  // Registered for the whole server (this plugin is not encapsulated): an upgrade request to any other route
+  // is answered and its socket closed by the plugin's hooks, never left open.
+  await app.register(websocket, {
+    options: { maxPayload: MAX_FRAME_BYTES },
+    // A deploy must not cut vendors off mid-answer: new streams are refused, live ones get DRAIN_MS to end.
+    preClose: async function drain() {
+      stopping = true;
+      const deadline = Date.now() + DRAIN_MS;
+      if (live.size > 0) app.log.info({ streams: live.size }, 'shutting down: waiting for live Voicebot streams to end');
+      while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const session of [...live.values()]) session.shutDown();
+      for (const client of app.websocketServer.clients) client.close(1001, 'server shutting down');
+    },
+  });
 
   const refuseWrongToken = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     if (tokenMatches(request.params.token, token)) return;
@@ -56,7 +75,13 @@ export default async function voicebotRoutes(app: FastifyInstance, options: Voic
     handler: async (_request, reply) =>
       reply.code(426).header('upgrade', 'websocket').send({ success: false, code: 'IVR_ERR_UPGRADE_REQUIRED', message: 'This is a WebSocket endpoint for Exotel\'s Voicebot applet' }),
     wsHandler: (socket, request) => {
-      const session = new VoicebotSession(socket, { ...deps, log: request.log });
+      if (stopping) return socket.close(1013, 'server shutting down');
+      const query = (request.query ?? {}) as Record<string, unknown>;
+      const rate = Number(query['sample-rate']);
+      const session = new VoicebotSession(socket, { ...deps, log: request.log }, {
+        callId: typeof query.call_id === 'string' ? query.call_id : undefined,
+        sampleRate: rate === 16_000 || rate === 24_000 || rate === 8_000 ? rate : app.config.voicebotSampleRate,
+      });
       // Handlers attached at once: no frame is missed (@fastify/websocket README).
       socket.on('message', (data, isBinary) => {
         if (isBinary) return; // the protocol is JSON text frames only
@@ -81,3 +106,6 @@ export default async function voicebotRoutes(app: FastifyInstance, options: Voic
     },
   });
 }
+
+// Not encapsulated: the WebSocket plugin's hooks must cover every route (see the registration above).
+export default fp(voicebotRoutes, { name: 'voicebot-routes', fastify: '5.x' });

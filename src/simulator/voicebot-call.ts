@@ -30,7 +30,7 @@ export interface StreamReport {
   /** The size in bytes of every audio chunk received, in order. */
   chunkBytes: number[];
   /** One entry per mark received: how much audio came before it, over how long it was sent, and its fate. */
-  prompts: Array<{ mark: string; audioMs: number; sentOverMs: number; echoed: boolean; cleared: boolean }>;
+  prompts: Array<{ mark: string; audioMs: number; sentOverMs: number; echoed: boolean; cleared: boolean; startedAt: number; echoedAt?: number }>;
   /** The furthest the received audio ran ahead of real-time playback. */
   maxLeadMs: number;
   /** The longest silence inside a prompt because its next chunk came late (an underrun). */
@@ -193,13 +193,21 @@ export class StreamPeer {
       if (lead > MAX_LEAD_MS) this.call.problem ??= `audio arrived ${Math.round(lead)} ms ahead of real time: dumped, not streamed`;
     } else if (message.event === 'mark') {
       const mark = String(message.mark?.name ?? '');
-      const prompt = { mark, audioMs: this.promptStart?.audioMs ?? 0, sentOverMs: this.promptStart ? now - this.promptStart.firstAt : 0, echoed: false, cleared: false };
+      const prompt: StreamReport['prompts'][number] = {
+        mark,
+        audioMs: this.promptStart?.audioMs ?? 0,
+        sentOverMs: this.promptStart ? now - this.promptStart.firstAt : 0,
+        echoed: false,
+        cleared: false,
+        startedAt: this.promptStart?.firstAt ?? now,
+      };
       this.report.prompts.push(prompt);
       this.promptStart = undefined;
       // Echoed when the audio before it has played.
       const timer = setTimeout(() => {
         this.pending = this.pending.filter((p) => p.timer !== timer);
         prompt.echoed = true;
+        prompt.echoedAt = Date.now();
         this.send({ event: 'mark', sequence_number: ++this.sequence, stream_sid: this.streamSid, mark: { name: mark } });
         this.call.heard.push(`[stream audio ${Math.round(prompt.audioMs)} ms]`);
         this.onPlayed(mark);
@@ -216,7 +224,7 @@ export class StreamPeer {
       this.pending = [];
       if (this.promptStart) {
         // The prompt being sent was cut before its mark.
-        this.report.prompts.push({ mark: '', audioMs: this.promptStart.audioMs, sentOverMs: now - this.promptStart.firstAt, echoed: false, cleared: true });
+        this.report.prompts.push({ mark: '', audioMs: this.promptStart.audioMs, sentOverMs: now - this.promptStart.firstAt, echoed: false, cleared: true, startedAt: this.promptStart.firstAt });
         this.promptStart = undefined;
       }
       this.call.heard.push('[stream audio cut by a key]');

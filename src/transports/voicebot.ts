@@ -13,7 +13,8 @@ export type StreamMessage =
       from: string | undefined;
       to: string | undefined;
       customParameters: Record<string, string>;
-      format: MediaFormat;
+      /** The sample rate is undefined when `start` names none we can play (the stream URL's then applies). */
+      format: StartFormat;
     }
   | { event: 'media' }
   | { event: 'dtmf'; digit: string }
@@ -22,6 +23,8 @@ export type StreamMessage =
   | { event: 'other'; name: string };
 
 export type Unreadable = { error: string };
+
+export type StartFormat = { encoding: MediaFormat['encoding']; sampleRate: MediaFormat['sampleRate'] | undefined };
 
 const KEYS = /^[0-9*#]$/;
 
@@ -75,15 +78,13 @@ export function readStreamMessage(text: string): StreamMessage | Unreadable {
   }
 }
 
-/**
- * PCM16 unless the stream says μ-law (the extension guide's default, §6.2); 8 kHz unless it says 16 or 24 kHz.
- */
-export function mediaFormat(format: Record<string, unknown>): MediaFormat {
+/** PCM16 unless the stream says μ-law (the extension guide's default, §6.2); 8, 16 or 24 kHz if it says so. */
+export function mediaFormat(format: Record<string, unknown>): StartFormat {
   const encoding = text_(format.encoding) ?? '';
   const rate = Number(text_(format.sample_rate) ?? text_(format.sampleRate));
   return {
     encoding: /mu-?law|ulaw|pcmu/i.test(encoding) ? 'mulaw' : 'pcm16',
-    sampleRate: rate === 16_000 || rate === 24_000 ? rate : 8_000,
+    sampleRate: rate === 8_000 || rate === 16_000 || rate === 24_000 ? rate : undefined,
   };
 }
 

@@ -38,6 +38,14 @@ export interface SessionDeps {
   waitScale: number;
 }
 
+/** What the socket's own URL said (our stream URL's query), for when `start` leaves it out. */
+export interface StreamUrl {
+  /** Our call id, as the stream URL we answered carried it (reference §6.1). */
+  callId?: string | undefined;
+  /** The sample rate the URL asked for: the audio's rate when `start.media_format` names none. */
+  sampleRate: MediaFormat['sampleRate'];
+}
+
 // Sent ahead of real time, so a late timer never leaves a gap; more was seen to hang calls up (§6.2).
 const LEAD_CHUNKS = 2;
 // Exotel echoes our mark once the audio before it has played; if it never does, we go on this much later.
@@ -74,6 +82,7 @@ export class VoicebotSession {
   constructor(
     private readonly socket: StreamSocket,
     private readonly deps: SessionDeps,
+    private readonly url: StreamUrl = { sampleRate: 8_000 },
   ) {
     this.log = deps.log;
     this.startTimer = setTimeout(() => {
@@ -106,6 +115,17 @@ export class VoicebotSession {
     this.end(expected ? 'we hung up' : 'the socket closed without stop');
   }
 
+  /**
+   * The server is stopping and this stream outlived the wait for it: closed (1001) without deciding anything
+   * for the vendor. The conversation stays open, so Exotel's status settles the call as in every mode.
+   */
+  shutDown(): void {
+    if (this.phase === 'ended') return;
+    if (this.call) this.record('voicebot_stream_closed', { reason: 'server_shutdown' });
+    this.end('server shutdown', false);
+    this.socket.close(1001, 'server shutting down');
+  }
+
   private handle(message: StreamMessage): void {
     switch (message.event) {
       case 'start':
@@ -134,25 +154,32 @@ export class VoicebotSession {
     this.phase = 'live';
     this.streamSid = start.streamSid;
     this.callSid = start.callSid;
-    this.format = start.format;
+    // A start that names no rate plays at the rate our stream URL asked for.
+    this.format = { encoding: start.format.encoding, sampleRate: start.format.sampleRate ?? this.url.sampleRate };
     const { store } = this.deps;
-    // By Exotel's CallSid; before our Connect answer stored it, by the call id our stream URL carried (§6.1).
-    const custom = start.customParameters.call_id;
+    // By Exotel's CallSid; before our Connect answer stored it, by the call id our stream URL carried (§6.1):
+    // in the custom parameters, or in the socket's own URL if Exotel did not copy it there.
+    const custom = start.customParameters.call_id ?? this.url.callId;
     const call = (start.callSid && store.byExotelSid(start.callSid)) || (custom && store.get(custom)) || undefined;
     const flow = call && flowNamed(call.flow);
     this.log = this.deps.log.child({ stream_sid: start.streamSid, call_sid: start.callSid, ...(call ? { call_id: call.id, order_id: call.orderId } : {}) });
-    const params = { stream_sid: start.streamSid, call_sid: start.callSid ?? '', encoding: start.format.encoding, sample_rate: String(start.format.sampleRate), ...start.customParameters };
+    // At most 3 custom parameters of 256 characters (§6.1); ours after them, so none can pose as ours.
+    const customKept = Object.fromEntries(Object.entries(start.customParameters).slice(0, 3).map(([k, v]) => [k.slice(0, 64), v.slice(0, 256)]));
+    const params = { ...customKept, stream_sid: start.streamSid, call_sid: start.callSid ?? '', encoding: this.format.encoding, sample_rate: String(this.format.sampleRate) };
     if (!call || !flow || call.transport !== 'voicebot') {
       store.recordEvent({ callId: null, kind: 'voicebot_unknown_call', route: ROUTE, params });
       this.log.warn('Voicebot stream for an unknown call: apologising and hanging up');
       const apology: Reply = { kind: 'end', outcome: 'no_response', say: [this.deps.fallbackFlow.apology] };
       return this.present(apology, this.deps.fallbackFlow, this.deps.defaultLanguage, {});
     }
-    if (this.deps.live.has(call.id)) {
-      store.recordEvent({ callId: call.id, kind: 'voicebot_stream_refused', route: ROUTE, params });
-      this.log.warn('a second Voicebot stream for a call that has one: refused');
+    // One stream per call, and only the call Exotel says it is: a stream naming our call id with another
+    // CallSid than the one Exotel gave the call is not that call's.
+    const otherCall = start.callSid !== undefined && call.exotelCallSid !== null && call.exotelCallSid !== start.callSid;
+    if (this.deps.live.has(call.id) || otherCall) {
+      store.recordEvent({ callId: call.id, kind: 'voicebot_stream_refused', route: ROUTE, params: { ...params, why: otherCall ? 'another CallSid' : 'a stream is open' } });
+      this.log.warn(otherCall ? 'a Voicebot stream for our call id with another CallSid: refused' : 'a second Voicebot stream for a call that has one: refused');
       this.phase = 'ended';
-      return this.socket.close(1008, 'this call already has a stream');
+      return this.socket.close(1008, 'not this call\'s stream');
     }
     this.deps.live.set(call.id, this);
     this.call = { id: call.id, flow };
@@ -174,6 +201,11 @@ export class VoicebotSession {
     }, this.deps.options);
     if (input && result.applied) this.log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
     if (result.reply.kind === 'end' && result.applied) this.log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
+    if (!result.applied && result.reply.kind === 'ask' && (call.settledAt !== null || call.state.outcome !== undefined)) {
+      // The call was settled meanwhile (its status came first): nothing more can be asked, so no loop of re-asks.
+      this.log.info('Voicebot turn for a settled call: hanging up');
+      return this.hangUp(1000, 'call settled');
+    }
     this.speakReply(call, result.reply, result.state);
   }
 
@@ -204,11 +236,13 @@ export class VoicebotSession {
     const mark = `prompt-${++this.marks}`;
     const playback: Playback = { mark, timer: undefined, then };
     this.playback = playback;
-    const started = Date.now();
+    let started = Date.now();
     let next = 0;
     const due = (index: number) => started + (index - LEAD_CHUNKS) * chunkMs;
     const pump = () => {
       if (this.playback !== playback) return;
+      // Fallen behind (the loop stalled): go on from now rather than send the missed audio at once.
+      if (Date.now() - due(next) > chunkMs) started = Date.now() - next * chunkMs;
       while (next < pieces.length && Date.now() >= due(next)) {
         this.socket.send(mediaMessage(this.streamSid, pieces[next]!, ++this.chunk, this.audioMs));
         this.audioMs += chunkMs;
@@ -273,8 +307,11 @@ export class VoicebotSession {
     this.turn(call, input);
   }
 
-  /** The stream is over: a conversation still open ends as if the vendor had said nothing more. */
-  private end(why: string): void {
+  /**
+   * The stream is over: a conversation still open ends as if the vendor had said nothing more (the vendor
+   * hung up, or Exotel stopped the applet), unless the stream ended for a reason of ours (`decide` false).
+   */
+  private end(why: string, decide = true): void {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
     clearTimeout(this.startTimer);
@@ -282,6 +319,7 @@ export class VoicebotSession {
     this.stopPlaying(false);
     if (!this.call) return;
     if (this.deps.live.get(this.call.id) === this) this.deps.live.delete(this.call.id);
+    if (!decide) return void this.log.info(`Voicebot stream ended (${why})`);
     try {
       const call = this.deps.store.get(this.call.id);
       if (call && call.state.outcome === undefined && call.settledAt === null) {
@@ -309,8 +347,13 @@ export class VoicebotSession {
     this.socket.close(code, reason);
   }
 
+  /** Logs to the call's timeline; a failing database must not take the socket handler (and the process) down. */
   private record(kind: string, params: Record<string, string>): void {
-    this.deps.store.recordEvent({ callId: this.call!.id, kind, route: ROUTE, params: { stream_sid: this.streamSid, ...params } });
+    try {
+      this.deps.store.recordEvent({ callId: this.call!.id, kind, route: ROUTE, params: { stream_sid: this.streamSid, ...params } });
+    } catch (error) {
+      this.log.error({ err: error, kind }, 'could not store a Voicebot stream event');
+    }
   }
 
   private safely(work: () => void): void {

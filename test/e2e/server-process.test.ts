@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { testPrompts } from '../helpers/prompts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/harness.js';
 
@@ -102,6 +103,39 @@ describe('npm start on its embedded default', () => {
       expect(out).not.toContain('simulated-applet-path-token-not-a-secret');
     } finally {
       applet.kill('SIGTERM');
+    }
+  });
+
+  it('places a simulated call in voicebot mode too (EXOTEL_FLOW_MODE=voicebot PROMPTS_DIR=… npm start)', async () => {
+    const port = await freePort();
+    const prompts = testPrompts();
+    const voicebot = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { PATH: process.env.PATH, PORT: String(port), DATABASE_PATH: join(dir, 'voicebot', 'calls.db'), EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: prompts.dir, DOTENV_CONFIG_PATH: join(dir, 'no.env') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    voicebot.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    try {
+      for (let i = 0; i < 150 && !out.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
+      const placed = await request(`http://127.0.0.1:${port}/api/call/vendor-order?vendor_phone=9000000003&vendor_name=Test&order_id=9101&order_amount=1`, { method: 'POST' });
+      const { call_sid } = (await placed.body.json()) as { call_sid: string };
+      let call: Record<string, unknown> = {};
+      for (let i = 0; i < 200 && call.status !== 'completed'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        call = ((await (await request(`http://127.0.0.1:${port}/api/calls/${call_sid}`)).body.json()) as { call: Record<string, unknown> }).call;
+      }
+      expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 20 });
+      expect(out).toContain('"flow_mode":"voicebot"');
+      expect(out).toContain('Voicebot stream started');
+      // The path token is a secret: the stream's request line shows /voicebot/<token>.
+      expect(out).toContain('/voicebot/<token>');
+      expect(out).not.toContain('simulated-applet-path-token-not-a-secret');
+      const exited = new Promise<number | null>((resolve) => voicebot.once('exit', (code) => resolve(code)));
+      voicebot.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      voicebot.kill('SIGKILL');
+      prompts.remove();
     }
   });
 

@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { loggerOptions } from '../../src/logging.js';
 import { request } from 'undici';
 import app from '../../src/app.js';
 import { fastifyTrustProxy, loadConfig, type Config } from '../../src/config.js';
@@ -47,6 +49,8 @@ export interface HarnessOptions {
   ringDelayMs?: number;
   /** Voicebot mode: multiplies the waits for keys (default 0.1: a 6 s wait takes 0.6 s). */
   voicebotWaitScale?: number;
+  /** The server's log lines (as journald would get them) are collected here; without it, nothing is logged. */
+  logLines?: string[];
 }
 
 export async function startHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<Harness> {
@@ -78,7 +82,10 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
   });
   const db = openDatabase(config.databasePath);
   const exotel = new ExotelClient(config.exotel);
-  const server = Fastify({ logger: false, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
+  const logging = options.logLines
+    ? { loggerInstance: pino(loggerOptions(config.logLevel), { write: (line: string) => void options.logLines!.push(line) }) as FastifyBaseLogger }
+    : { logger: false };
+  const server = Fastify({ ...logging, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
   await server.register(app, { config, db, exotel, voicebotWaitScale: options.voicebotWaitScale ?? 0.1, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;

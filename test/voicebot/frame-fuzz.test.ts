@@ -4,7 +4,7 @@
 // The seed is printed: FUZZ_SEED=<seed> npm test replays a failure; FUZZ_RUNS scales the run.
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { streamSpeaker } from '../../src/voicebot/speaker.js';
 import { VoicebotSession, type SessionDeps } from '../../src/voicebot/session.js';
@@ -19,18 +19,11 @@ console.log(`voicebot frame fuzz seed ${seed}, ${runs} runs (replay: FUZZ_SEED=$
 let prompts: ReturnType<typeof testPrompts>;
 let h: Harness;
 let deps: SessionDeps;
-const sids: string[] = [];
 // Whatever the session logs at error level: one of our own turns failed.
 const errors: string[] = [];
-const ids: string[] = [];
 beforeAll(async () => {
   prompts = testPrompts();
   h = await startHarness(voicebotMode(prompts.dir));
-  for (let i = 0; i < 3; i++) {
-    const sid = `fuzzstream${i}000000000000000000000`;
-    ids.push(storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: sid }).id);
-    sids.push(sid);
-  }
   deps = {
     store: h.app.store,
     log: pino({ level: 'error' }, { write: (line: string) => void errors.push(line) }),
@@ -39,16 +32,19 @@ beforeAll(async () => {
     live: new Map(),
     defaultLanguage: 'hi-IN',
     fallbackFlow: vendorOrder,
-    waitScale: 0,
+    waitScale: 1,
   };
 });
 afterAll(async () => {
+  vi.useRealTimers();
   await h.close();
   prompts.remove();
 });
 
+// Placeholders a run replaces with the CallSids and ids of calls it creates fresh, so every run talks to
+// live conversations, not to calls an earlier run ended.
+const SID = ['<sid0>', '<sid1>'];
 const anything = fc.oneof(fc.string({ maxLength: 12 }), fc.integer(), fc.constant(null), fc.boolean(), fc.constantFrom('1', '#', '*', '12', '', 'stopped', 'callended'));
-const sid = fc.oneof(fc.constantFrom(...[0, 1, 2].map((i) => `fuzzstream${i}000000000000000000000`)), fc.string({ maxLength: 8 }));
 const start = fc.record({
   event: fc.constant('start'),
   sequence_number: anything,
@@ -56,26 +52,44 @@ const start = fc.record({
   start: fc.record(
     {
       stream_sid: fc.oneof(fc.string({ maxLength: 8 }), anything),
-      call_sid: sid,
-      custom_parameters: fc.oneof(fc.dictionary(fc.string({ maxLength: 8 }), anything, { maxKeys: 4 }), anything),
+      call_sid: fc.oneof(fc.constantFrom(...SID, ...SID, ...SID), fc.string({ maxLength: 8 })),
+      custom_parameters: fc.oneof(fc.record({ call_id: fc.constantFrom('<id0>', '<id1>', 'call_nope') }), fc.dictionary(fc.string({ maxLength: 8 }), anything, { maxKeys: 5 }), anything),
       media_format: fc.oneof(fc.record({ encoding: fc.constantFrom('base64', 'audio/x-mulaw', 'raw/slin', ''), sample_rate: fc.constantFrom(8000, '16000', 24000, 44100, 'x') }), anything),
     },
     { requiredKeys: [] },
   ),
 });
+const key = fc.record({ event: fc.constant('dtmf'), dtmf: fc.record({ digit: fc.constantFrom('1', '2', '3', '7', '9', '0', '#', '*', '2', '5') }) });
 const frame = fc.oneof(
-  start.map((f) => JSON.stringify(f)),
-  fc.record({ event: fc.constantFrom('dtmf'), dtmf: fc.record({ digit: anything, duration: anything }, { requiredKeys: [] }) }).map((f) => JSON.stringify(f)),
-  fc.record({ event: fc.constantFrom('mark'), mark: fc.record({ name: fc.oneof(anything, fc.constantFrom('prompt-1', 'prompt-2', 'prompt-3')) }, { requiredKeys: [] }) }).map((f) => JSON.stringify(f)),
-  fc.record({ event: fc.constantFrom('stop', 'media', 'connected', 'clear', 'x'), stop: fc.record({ reason: anything }, { requiredKeys: [] }), media: fc.record({ payload: anything, chunk: anything }, { requiredKeys: [] }) }, { requiredKeys: ['event'] }).map((f) => JSON.stringify(f)),
-  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-  fc.string({ maxLength: 40 }),
+  { arbitrary: start.map((f) => JSON.stringify(f)), weight: 2 },
+  { arbitrary: key.map((f) => JSON.stringify(f)), weight: 4 },
+  { arbitrary: fc.record({ event: fc.constantFrom('dtmf'), dtmf: fc.record({ digit: anything, duration: anything }, { requiredKeys: [] }) }).map((f) => JSON.stringify(f)), weight: 1 },
+  { arbitrary: fc.record({ event: fc.constantFrom('mark'), mark: fc.record({ name: fc.oneof(anything, fc.constantFrom('prompt-1', 'prompt-2', 'prompt-3', 'prompt-4')) }, { requiredKeys: [] }) }).map((f) => JSON.stringify(f)), weight: 3 },
+  {
+    arbitrary: fc
+      .record({ event: fc.constantFrom('stop', 'media', 'connected', 'clear', 'x'), stop: fc.record({ reason: anything }, { requiredKeys: [] }), media: fc.record({ payload: anything, chunk: anything }, { requiredKeys: [] }) }, { requiredKeys: ['event'] })
+      .map((f) => JSON.stringify(f)),
+    weight: 1,
+  },
+  { arbitrary: fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)), weight: 1 },
+  { arbitrary: fc.string({ maxLength: 40 }), weight: 1 },
 );
+// Between frames, time passes: prompts play out, waits for keys run out, marks never come.
+const step = fc.oneof({ arbitrary: frame, weight: 4 }, { arbitrary: fc.integer({ min: 0, max: 8_000 }).map((ms) => ({ wait: ms })), weight: 1 });
 
 describe('fuzzing Voicebot frames', () => {
-  it('any frame sequence: no exception, only our frames back, only our close codes (never an internal error)', async () => {
+  it('any frame sequence over time: no exception, only our frames back, only our close codes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    let turnsTaken = 0;
+    let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(frame, { maxLength: 15 }), fc.boolean(), async (frames, endsWithClose) => {
+      // Most runs open with a well-formed start for a fresh call, so the rest reaches a live conversation.
+      fc.asyncProperty(fc.option(fc.constant(JSON.stringify({ event: 'start', start: { stream_sid: 'fuzz', call_sid: '<sid0>' } })), { freq: 4 }), fc.array(step, { maxLength: 20 }), async (opening, rest) => {
+        const steps = opening === null ? rest : [opening, ...rest];
+        run++;
+        const calls = [0, 1].map((i) => storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: `fuzzstream${run}x${i}` }));
+        const fill = (text: string) =>
+          text.replace(/<sid(\d)>/g, (_, i: string) => calls[Number(i)]!.exotelCallSid!).replace(/<id(\d)>/g, (_, i: string) => calls[Number(i)]!.id);
         const sent: string[] = [];
         const closes: number[] = [];
         let session!: VoicebotSession;
@@ -86,11 +100,14 @@ describe('fuzzing Voicebot frames', () => {
             session.closed(code);
           },
         };
-        session = new VoicebotSession(socket, deps);
-        for (const text of frames) session.receive(text);
-        await new Promise((resolve) => setImmediate(resolve));
-        if (endsWithClose) session.closed(1006);
-        else socket.close(1000);
+        session = new VoicebotSession(socket, deps, { sampleRate: 8_000 });
+        for (const item of steps) {
+          if (typeof item === 'string') session.receive(fill(item));
+          else vi.advanceTimersByTime(item.wait);
+        }
+        // Long enough for any prompt, wait and re-ask to run its course.
+        vi.advanceTimersByTime(120_000);
+        if (closes.length === 0) socket.close(1006);
         for (const text of sent) {
           const message = JSON.parse(text) as { event: string; stream_sid: unknown; streamSid: unknown };
           expect(['media', 'mark', 'clear']).toContain(message.event);
@@ -99,12 +116,52 @@ describe('fuzzing Voicebot frames', () => {
         }
         // 1011 would mean one of our own turns threw.
         for (const code of closes) expect([1000, 1008]).toContain(code);
+        for (const call of calls) turnsTaken += h.app.store.events(call.id).filter((e) => e.digits !== null).length;
       }),
       { seed, numRuns: runs },
     );
-    // Every stream ended: no call is left holding a stream, and each call is still readable.
+    vi.useRealTimers();
     expect(errors).toEqual([]);
+    // Every stream ended: no call is left holding a stream.
     expect(deps.live.size).toBe(0);
-    for (const id of ids) expect(h.app.store.get(id)).toBeDefined();
+    // The frames reached live conversations: keys were taken as answers in many runs, not only refused.
+    expect(turnsTaken).toBeGreaterThan(runs / 10);
   }, 600_000);
+});
+
+describe('what the stream URL says', () => {
+  function open(url: { callId?: string; sampleRate: 8_000 | 16_000 }, start: Record<string, unknown>) {
+    const sent: Array<{ event: string; media?: { payload: string } }> = [];
+    const session = new VoicebotSession({ send: (text) => void sent.push(JSON.parse(text)), close: () => {} }, deps, url);
+    session.receive(JSON.stringify({ event: 'start', start }));
+    return { sent, session };
+  }
+
+  it('finds the call by the URL\'s call_id when start carries neither a known CallSid nor the custom parameter', () => {
+    const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null });
+    const { sent, session } = open({ callId: call.id, sampleRate: 8_000 }, { stream_sid: 'url-1' });
+    expect(sent[0]?.event).toBe('media');
+    expect(h.app.store.events(call.id).map((e) => e.kind)).toContain('voicebot_stream_started');
+    session.closed(1000);
+  });
+
+  it('plays at the URL\'s sample rate when start names none: the same greeting in twice the chunks at 16 kHz', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const chunksAt = (sampleRate: 8_000 | 16_000) => {
+      const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null });
+      const { sent, session } = open({ callId: call.id, sampleRate }, { stream_sid: `rate-${sampleRate}` });
+      vi.advanceTimersByTime(5_000);
+      session.closed(1000);
+      // The greeting: every chunk before its mark.
+      const media = sent.slice(0, sent.findIndex((m) => m.event === 'mark'));
+      expect(media.every((m) => m.event === 'media')).toBe(true);
+      expect(new Set(media.map((m) => Buffer.from(m.media!.payload, 'base64').length))).toEqual(new Set([3_200]));
+      return media.length;
+    };
+    const narrow = chunksAt(8_000);
+    const wide = chunksAt(16_000);
+    vi.useRealTimers();
+    expect(wide).toBeGreaterThanOrEqual(2 * narrow - 1);
+    expect(wide).toBeLessThanOrEqual(2 * narrow);
+  });
 });

@@ -34,8 +34,10 @@ describe('reading Exotel frames', () => {
 
   it('camelCase ids, μ-law, odd rates and missing formats are all understood', () => {
     const start = readStreamMessage(JSON.stringify({ event: 'start', streamSid: 's1', start: { callSid: 'c1', media_format: { encoding: 'audio/x-mulaw', sample_rate: 11025 } } }));
-    expect(start).toMatchObject({ event: 'start', streamSid: 's1', callSid: 'c1', customParameters: {}, format: { encoding: 'mulaw', sampleRate: 8_000 } });
-    expect(readStreamMessage('{"event":"start","start":{"stream_sid":"s2"}}')).toMatchObject({ format: { encoding: 'pcm16', sampleRate: 8_000 } });
+    // A rate we cannot play, or none: the session uses the rate its stream URL asked for.
+    expect(start).toMatchObject({ event: 'start', streamSid: 's1', callSid: 'c1', customParameters: {}, format: { encoding: 'mulaw', sampleRate: undefined } });
+    expect(readStreamMessage('{"event":"start","start":{"stream_sid":"s2"}}')).toMatchObject({ format: { encoding: 'pcm16', sampleRate: undefined } });
+    expect(readStreamMessage('{"event":"start","start":{"stream_sid":"s3","media_format":{"sample_rate":8000}}}')).toMatchObject({ format: { sampleRate: 8_000 } });
   });
 
   it('keys, marks and stops; numbers or strings', () => {

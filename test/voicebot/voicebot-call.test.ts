@@ -104,7 +104,11 @@ describe('voicebot mode', () => {
     const simulated = await h.simulator.finished(placed.call_sid);
     expectWellPaced(simulated, 200);
     // Greeting+menu, two re-asks, the closing.
-    expect(simulated.stream!.prompts.map((p) => p.echoed)).toEqual([true, true, true, true]);
+    const prompts = simulated.stream!.prompts;
+    expect(prompts.map((p) => p.echoed)).toEqual([true, true, true, true]);
+    // Each wait for keys starts when the prompt has played (its mark came back), not when it was sent:
+    // the next prompt comes at least the step's 6 s (× the test's 0.1) after the previous mark's echo.
+    for (let i = 1; i < prompts.length; i++) expect(prompts[i]!.startedAt - prompts[i - 1]!.echoedAt!).toBeGreaterThanOrEqual(600 - 30);
     expect(await h.settled(placed.call_id)).toMatchObject({ outcome: 'no_response', digits: [] });
   });
 
@@ -249,6 +253,49 @@ describe('voicebot streams driven frame by frame', () => {
     expect(unknown.map((row) => JSON.parse(row.params_json).call_sid)).toContain('sim-not-ours');
   });
 
+  it('a stream naming our call id with another CallSid is refused; the call\'s own stream goes on', async () => {
+    const { placed, peer, simulated } = await stream({ order_id: '4089' });
+    await played(peer, 1);
+    const impostor = new StreamPeer({ ...simulated, sid: 'sim-impostor-sid', problem: undefined } as SimulatedCall, peer.report.url, 8_000, { call_id: placed.call_id });
+    await impostor.open(undefined);
+    await impostor.closed();
+    expect(impostor.report).toMatchObject({ closedBy: 'server', closeCode: 1008, chunkBytes: [] });
+    await peer.press('1');
+    await peer.closed();
+    expect(await byHand.settled(placed.call_id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('a call settled while its question waits (the status came first) is hung up, not re-asked forever', async () => {
+    const { placed, peer } = await stream({ order_id: '4090' });
+    await played(peer, 1);
+    const status = new URL(byHand.app.links.statusCallback(placed.call_id, 1));
+    const settled = await request(`${byHand.baseUrl}${status.pathname}${status.search}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `CallSid=${placed.call_sid}&Status=completed`,
+    });
+    expect(settled.statusCode).toBe(200);
+    await settled.body.dump();
+    await peer.closed();
+    expect(peer.report).toMatchObject({ closedBy: 'server', closeCode: 1000 });
+    // The greeting only: the wait for keys ran out on a settled call, and the stream closed.
+    expect(peer.report.prompts).toHaveLength(1);
+  });
+
+  it('an upgrade request to any other route is answered and its socket closed, not left open', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(Number(new URL(byHand.baseUrl).port), '127.0.0.1');
+    const closed = new Promise<string>((resolve) => {
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk.toString()));
+      socket.on('close', () => resolve(answer));
+    });
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const answer = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 3_000))]);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+  });
+
   it('a wrong path token is refused before the upgrade; a plain GET is told to upgrade', async () => {
     const wrong = new StreamPeer({ sid: 'x', heard: [], problem: undefined } as unknown as SimulatedCall, byHand.app.links.voicebotStream('wrong-token-wrong-token-wrong-token', 8_000), 8_000, {});
     expect(await wrong.open(undefined)).toBe(false);
@@ -258,6 +305,30 @@ describe('voicebot streams driven frame by frame', () => {
     const forbidden = await request(`${byHand.baseUrl}/voicebot/wrong-token-wrong-token-wrong-token`);
     expect(forbidden.statusCode).toBe(403);
     await forbidden.body.dump();
+  });
+});
+
+describe('voicebot shutdown', () => {
+  it('a deploy waits for a live stream to finish its conversation, then stops; the log never shows the token', async () => {
+    const lines: string[] = [];
+    const h2 = await startHarness({ ...voicebotMode(prompts.dir), LOG_LEVEL: 'info' }, { logLines: lines });
+    h2.simulator.installVoicebotRecipe('test-app', { streamUrl: h2.app.links.applet('voicebot', TOKEN), connectUrl: h2.app.links.applet('connect', TOKEN), byHand: true });
+    const placed = await place(h2, { vendor_phone: '9000000001', order_id: '4091' });
+    const peer = await h2.simulator.streamOf(placed.call_sid);
+    await new Promise<void>((resolve) => (peer.onPlayed = () => resolve()));
+    const stopped = h2.app.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The vendor answers while the server is stopping: the answer counts, then the server stops.
+    await peer.press('2');
+    await peer.closed();
+    await stopped;
+    const call = h2.app.store.get(placed.call_id)!;
+    expect(call.state.outcome).toBe('cancelled');
+    expect(h2.app.store.events(placed.call_id).map((e) => e.kind)).not.toContain('voicebot_stream_closed');
+    const log = lines.join('\n');
+    expect(log).toContain('/voicebot/<token>');
+    expect(log).not.toContain(TOKEN);
+    await h2.close();
   });
 });
 
