@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
 import { takeTurn } from '../calls/conversation.js';
+import { callLog } from '../logging.js';
 import { agentLegStatus, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
@@ -59,7 +60,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const wrongToken = !tokenMatches(request.params.token, token);
         if (!found) return () => appletFallback(reply.code(wrongToken ? 403 : 200), 'gather');
         const { call, flow, params } = found;
-        const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
         if (request.method === 'HEAD') {
           app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
           return () => sendJson(reply, gatherJson(call.lastReply ?? start(flow, call.state.language).reply, render(call, flow, call.state)));
@@ -80,7 +81,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const found = locate(request, route);
         if (!found) return () => appletFallback(reply.code(tokenMatches(request.params.token, token) ? 302 : 403), 'passthru');
         const { call, flow, params } = found;
-        const log = request.log.child({ call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
         // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
         const digits = pressedDigits(params);
         const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: true };

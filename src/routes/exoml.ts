@@ -3,6 +3,7 @@
 // Whatever happens, Exotel gets a 200 with a valid document (an apology when we cannot go on).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { takeTurn } from '../calls/conversation.js';
+import { callLog } from '../logging.js';
 import { agentLegStatus, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
@@ -61,7 +62,7 @@ function step(
 ): string {
   const call = app.store.get(callId);
   const exotelCallSid = present(params.CallSid);
-  const log = request.log.child({ call_id: callId, call_sid: exotelCallSid, order_id: call?.orderId });
+  const log = callLog(request.log, { call_id: callId, call_sid: exotelCallSid, order_id: call?.orderId });
   if (!call || call.flow !== flow.name || call.transport !== 'exoml') {
     app.store.recordEvent({ callId: null, kind: 'exotel_request_unknown_call', route: slug, params });
     log.warn({ route: slug }, 'ExoML request for an unknown call; answering an apology');

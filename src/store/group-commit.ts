@@ -21,7 +21,17 @@ export class GroupCommit {
   private inside = 0;
   private waiters: Array<(committed: boolean) => void> = [];
 
-  private constructor(private readonly db: Db) {}
+  /** One reusable better-sqlite3 transaction (a savepoint when nested): making one per call costs more. */
+  private readonly atomic: (work: () => unknown) => unknown;
+
+  private constructor(private readonly db: Db) {
+    this.atomic = db.transaction((work: () => unknown) => work());
+  }
+
+  /** Runs `work` all or nothing: its own transaction, or a savepoint inside the open one. */
+  atomically<T>(work: () => T): T {
+    return this.atomic(work) as T;
+  }
 
   /**
    * Makes these statements' writes safe outside a group: a write that is not part of the open group commits
@@ -53,7 +63,7 @@ export class GroupCommit {
     this.inside++;
     let result: T;
     try {
-      result = this.db.transaction(work)();
+      result = this.atomically(work);
     } finally {
       this.inside--;
     }
