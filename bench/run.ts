@@ -4,7 +4,7 @@
 // the status webhook (durable writes). Then a soak for memory. Prints a table, writes BENCHMARKS.md, and
 // says which target is missed. BENCH_SECONDS (10) and BENCH_SOAK_REQUESTS (1,000,000) bound it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +130,9 @@ async function main() {
     ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`),
   ].join('\n');
   const report = `# Benchmarks\n\nMeasured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: loopback, ${CONNECTIONS} connections, ${SECONDS} s a step, node ${process.version}, this machine's 2 cores shared by the server, the ceiling and autocannon.\n\n${table}\n`;
-  writeFileSync('BENCHMARKS.md', report);
+  // The measured part is rewritten each run; what the numbers mean is kept by hand in bench/analysis.md.
+  const analysis = existsSync('bench/analysis.md') ? `\n${readFileSync('bench/analysis.md', 'utf8')}` : '';
+  writeFileSync('BENCHMARKS.md', report + analysis);
   console.log(table);
   const missed = targets.filter((t) => !t.met);
   console.log(missed.length ? `\nMissed: ${missed.map((t) => t.target).join('; ')}` : '\nAll targets met.');
