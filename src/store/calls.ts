@@ -106,7 +106,7 @@ export class CallStore {
     private readonly reconcileAfterMs = 300_000,
   ) {
     this.group = GroupCommit.of(db);
-    this.q = GroupCommit.of(db).guardWrites({
+    this.q = GroupCommit.of(db).guarded({
       insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
         status, dispatch_due_at, created_at, updated_at)
         VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),

@@ -14,7 +14,7 @@ export class ExotelLedger {
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.q = GroupCommit.of(db).guardWrites({
+    this.q = GroupCommit.of(db).guarded({
       record: db.prepare('INSERT INTO exotel_requests (at, kind) VALUES (?, ?)'),
       // The k-th most recent request inside the window (OFFSET k-1), to know when a slot frees up.
       // A request exactly 60 s old still counts: no closed 60 s window may hold more than the limit.

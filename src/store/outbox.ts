@@ -24,7 +24,7 @@ export class OutboxStore {
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.q = GroupCommit.of(db).guardWrites({
+    this.q = GroupCommit.of(db).guarded({
       insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
         VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
       due: db.prepare('SELECT * FROM outbox WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, rowid LIMIT ?'),

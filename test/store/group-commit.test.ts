@@ -67,6 +67,49 @@ describe('group commit', () => {
     expect(reader.prepare("SELECT kind FROM call_events WHERE kind LIKE 'test_%'").all()).toEqual([{ kind: 'test_kept' }]);
   });
 
+  it('a read outside the group commits it first: our API never answers with what is not on disk', async () => {
+    const grouped = store.grouped(() => store.recordEvent(event('test_settled')));
+    expect(store.events('nobody')).toEqual([]);
+    expect(onDisk()).toBe(1);
+    await grouped;
+  });
+
+  it('after a failed commit, a read or write outside the group fails too instead of acting on lost data', async () => {
+    const lost = store.grouped(() => store.recordEvent(event('test_lost')));
+    db.exec('ROLLBACK');
+    const warned = new Promise((resolve) => process.once('warning', resolve));
+    expect(() => store.events('nobody')).toThrow('the group commit failed');
+    await expect(lost).rejects.toThrow('the group commit failed');
+    await warned;
+    // The next request starts a group of its own, and is stored.
+    await store.grouped(() => store.recordEvent(event('test_next')));
+    expect(onDisk()).toBe(1);
+  });
+
+  it('grouped work never nests, and cannot commit the group from inside', async () => {
+    const outer = store.grouped(() => {
+      expect(() => store.grouped(() => 1)).toThrow('grouped work cannot nest');
+      expect(() => store.group.flush()).toThrow('cannot be committed from inside grouped work');
+      store.recordEvent(event('test_outer'));
+    });
+    await outer;
+    expect(onDisk()).toBe(1);
+  });
+
+  it('when SQLite itself ends the group\'s transaction, its requests fail and the next ones are stored', async () => {
+    const first = store.grouped(() => store.recordEvent(event('test_first')));
+    const warned = new Promise((resolve) => process.once('warning', resolve));
+    // As after a disk-full or I/O error: the transaction is gone under the work.
+    expect(() => store.grouped(() => {
+      db.exec('ROLLBACK');
+      throw new Error('SQLITE_FULL');
+    })).toThrow();
+    await expect(first).rejects.toThrow('the group commit failed');
+    await warned;
+    await store.grouped(() => store.recordEvent(event('test_after')));
+    expect(reader.prepare("SELECT kind FROM call_events WHERE kind LIKE 'test_%'").all()).toEqual([{ kind: 'test_after' }]);
+  });
+
   it('a commit that fails is an error for every request of the group, never a silent answer', async () => {
     const a = store.grouped(() => store.recordEvent(event('test_a')));
     const b = store.grouped(() => store.recordEvent(event('test_b')));
