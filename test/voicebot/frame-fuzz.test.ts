@@ -165,3 +165,46 @@ describe('what the stream URL says', () => {
     expect(wide).toBeLessThanOrEqual(2 * narrow);
   });
 });
+
+describe('a session under trouble', () => {
+  it('after the event loop stalls, pacing goes on from now: the missed audio is not sent at once', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      // A long greeting (a 12-digit order id is read digit by digit): many chunks still to send after the stall.
+      const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null, context: { vendor_name: 'V', order_id: '123456789012', order_amount: 987654, items: '' } });
+      const sent: string[] = [];
+      const session = new VoicebotSession({ send: (text) => void sent.push(text), close: () => {} }, deps, { callId: call.id, sampleRate: 8_000 });
+      session.receive(JSON.stringify({ event: 'start', start: { stream_sid: 'stall' } }));
+      // Three chunks go at once (the lead); then the loop stalls for a second without running any timer.
+      expect(sent).toHaveLength(3);
+      vi.setSystemTime(Date.now() + 1_000);
+      vi.advanceTimersToNextTimer();
+      // When the loop wakes, the lead a prompt starts with (three chunks) and no more: not the second of audio
+      // it missed on top of it. Then real time again.
+      expect(sent.filter((m) => JSON.parse(m).event === 'media')).toHaveLength(6);
+      vi.advanceTimersByTime(200);
+      expect(sent.filter((m) => JSON.parse(m).event === 'media')).toHaveLength(7);
+      session.closed(1000);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a database that fails while the socket closes is logged, never thrown into the socket handler', () => {
+    const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null });
+    const session = new VoicebotSession({ send: () => {}, close: () => {} }, deps, { callId: call.id, sampleRate: 8_000 });
+    session.receive(JSON.stringify({ event: 'start', start: { stream_sid: 'broken-db' } }));
+    const { recordEvent } = h.app.store;
+    h.app.store.recordEvent = () => {
+      throw new Error('SQLITE_IOERR');
+    };
+    const before = errors.length;
+    try {
+      expect(() => session.closed(1006)).not.toThrow();
+    } finally {
+      h.app.store.recordEvent = recordEvent;
+    }
+    expect(errors.length).toBeGreaterThan(before);
+    errors.length = before;
+  });
+});
