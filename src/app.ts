@@ -19,8 +19,8 @@ import { ExotelLedger } from './store/exotel-ledger.js';
 import type { CallDeps } from './calls/deps.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { dirname, join } from 'node:path';
-import { ClipLibrary, type AudioPart } from './audio/clip-library.js';
-import type { AudioRenderer } from './flows/prompts.js';
+import { ClipLibrary } from './audio/clip-library.js';
+import { recordingScript, type AudioRenderer } from './flows/prompts.js';
 import type { Flow, Language } from './flows/types.js';
 import audioRoutes from './routes/audio.js';
 import metricsRoute from './routes/metrics.js';
@@ -120,9 +120,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     'audio',
     clips.enabled
       ? (flow: Flow, language: Language, names: string[], context: Record<string, string | number | undefined>) => {
-          const parts = names.map((name) => (flow.audio as Record<string, AudioPart[] | undefined> | undefined)?.[name]);
-          if (parts.some((p) => p === undefined)) return undefined;
-          const made = clips.render(language, parts.flat() as AudioPart[], context);
+          const parts = recordingScript(flow, names);
+          const made = parts && clips.render(language, parts, context);
           return made && `${deps.config.publicBaseUrl}/audio/${made.hash}.wav`;
         }
       : undefined,

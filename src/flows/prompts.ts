@@ -1,6 +1,7 @@
 // Turns prompt names into the words a transport speaks. `{name}` is filled from the call's context and
 // values; `{name|money}` and `{name|number}` are numbers written the way a listener of that language
 // expects them (Indian digit grouping; Devanagari digits for Marathi), so TTS reads them naturally.
+import type { AudioPart } from '../audio/clip-library.js';
 import type { Flow, Language } from './types.js';
 
 export type PromptContext = Record<string, string | number | undefined>;
@@ -23,6 +24,12 @@ export function promptText(flow: Flow, language: Language, name: string, context
     if (format && value !== undefined && value !== '' && Number.isFinite(Number(value))) return formatNumber(Number(value), language);
     return String(value ?? '');
   });
+}
+
+/** The clips (and values) a passage of these prompts is recorded as; undefined when one has no recording script. */
+export function recordingScript(flow: Flow, names: string[]): AudioPart[] | undefined {
+  const parts = names.map((name) => (flow.audio as Record<string, AudioPart[] | undefined> | undefined)?.[name]);
+  return parts.some((p) => p === undefined) ? undefined : (parts.flat() as AudioPart[]);
 }
 
 /** Makes one recorded passage of these prompts, as a URL to play; undefined when any part has no recording. */

@@ -31,8 +31,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       return undefined;
     }
     const sid = present(params.CallSid);
-    const custom = present(params.CustomField);
-    const call = (sid && app.store.byExotelSid(sid)) || (custom && app.store.get(custom)) || undefined;
+    const call = app.store.byExotelRequest(sid, present(params.CustomField));
     const flow = call && flowNamed(call.flow);
     if (!call || !flow || !transports.includes(call.transport)) {
       app.store.recordEvent({ callId: null, kind: 'applet_request_unknown_call', route, params });

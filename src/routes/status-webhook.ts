@@ -20,9 +20,7 @@ export default async function statusWebhookRoutes(app: FastifyInstance): Promise
       const callId = typeof query.call === 'string' ? query.call : undefined;
       const call =
         (callId && app.store.get(callId)) ||
-        (report.callSid && app.store.byExotelSid(report.callSid)) ||
-        (report.customField && app.store.get(report.customField)) ||
-        undefined;
+        app.store.byExotelRequest(report.callSid, report.customField);
       const event = { kind: 'status_callback', route: '/webhook/exotel/status', params };
       // Which dial of the call this is about: from our URL, else from the CallSid, else the current one.
       const attemptParam = typeof query.attempt === 'string' && /^\d{1,3}$/.test(query.attempt) ? Number(query.attempt) : undefined;

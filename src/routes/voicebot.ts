@@ -99,8 +99,7 @@ async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): P
     preValidation: refuseWrongToken,
     handler: async (request, reply) => {
       const params = exotelParams(request.query, request.body);
-      const sid = present(params.CallSid);
-      const call = (sid && app.store.byExotelSid(sid)) || (present(params.CustomField) && app.store.get(params.CustomField!)) || undefined;
+      const call = app.store.byExotelRequest(present(params.CallSid), present(params.CustomField));
       app.store.recordEvent({ callId: call?.id ?? null, kind: call ? 'exotel_request' : 'voicebot_url_unknown_call', route: '/applet/voicebot', params });
       return reply.header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ url: app.links.voicebotStream(token, app.config.voicebotSampleRate, call?.id) })));
     },

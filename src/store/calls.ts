@@ -264,6 +264,14 @@ export class CallStore {
     return toCall(this.q.byId.get(id) as Row | undefined);
   }
 
+  /**
+   * The call an Exotel request is about: by its CallSid, else by our call id (CustomField, or a stream's
+   * call_id) before the Connect answer that carries the CallSid is stored.
+   */
+  byExotelRequest(callSid: string | undefined, callId: string | undefined): CallRecord | undefined {
+    return (callSid ? this.byExotelSid(callSid) : undefined) ?? (callId ? this.get(callId) : undefined);
+  }
+
   /** The call any of whose attempts has this CallSid. */
   byExotelSid(sid: string): CallRecord | undefined {
     return toCall(this.q.bySid.get(sid) as Row | undefined);

@@ -159,8 +159,7 @@ export class VoicebotSession {
     const { store } = this.deps;
     // By Exotel's CallSid; before our Connect answer stored it, by the call id our stream URL carried (§6.1):
     // in the custom parameters, or in the socket's own URL if Exotel did not copy it there.
-    const custom = start.customParameters.call_id ?? this.url.callId;
-    const call = (start.callSid && store.byExotelSid(start.callSid)) || (custom && store.get(custom)) || undefined;
+    const call = store.byExotelRequest(start.callSid, start.customParameters.call_id ?? this.url.callId);
     const flow = call && flowNamed(call.flow);
     this.log = this.deps.log.child({ stream_sid: start.streamSid, call_sid: start.callSid, ...(call ? { call_id: call.id, order_id: call.orderId } : {}) });
     // At most 3 custom parameters of 256 characters (§6.1); ours after them, so none can pose as ours.
