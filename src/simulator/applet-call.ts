@@ -2,9 +2,7 @@
 // JSON, say its prompt, wait for keys, repeat it `repeat_menu` times on silence, pass the keys (quoted) to
 // the sync Passthru, follow 200 back to the Gather or 302 on to the Greeting (HEAD, then GET), optionally
 // an async Passthru, then hang up. What Exotel was seen to refuse, the simulator refuses too.
-import { request } from 'undici';
-import { withoutQuery } from '../logging.js';
-import { istStamp, type SimulatedCall, type SimulatedRequest } from './simulated-call.js';
+import { istStamp, requestApplet, type SimulatedCall, type SimulatedRequest } from './simulated-call.js';
 import { agentLegStatus } from './vendors.js';
 
 /** A flow built in the simulated dashboard, for one app id. */
@@ -130,21 +128,7 @@ async function get(
   accept: number[] = [200],
   method: 'GET' | 'HEAD' = 'GET',
 ): Promise<SimulatedRequest | undefined> {
+  // Exotel was seen to drop the query string of configured applet URLs (reference §13).
   const target = flow.dropQueryStrings ? configured.split('?')[0]! : configured;
-  const url = `${target}${target.includes('?') ? '&' : '?'}${new URLSearchParams(params).toString()}`;
-  try {
-    // Exotel sends this header on dynamic-URL applets (reference §5).
-    const response = await request(url, { method, headers: { 'exotel-version': '1.0' }, headersTimeout: 5_000, bodyTimeout: 5_000 });
-    const body = await response.body.text();
-    const recorded: SimulatedRequest = { method, url: configured, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body };
-    call.requests.push(recorded);
-    if (!accept.includes(response.statusCode)) {
-      call.problem = `${withoutQuery(configured)} answered HTTP ${response.statusCode}: Exotel drops the caller`;
-      return undefined;
-    }
-    return recorded;
-  } catch (error) {
-    call.problem = `${withoutQuery(configured)} unreachable: ${(error as Error).message}`;
-    return undefined;
-  }
+  return requestApplet(call, configured, params, { accept, method, target });
 }

@@ -1,5 +1,7 @@
 // What the simulator knows of one call: how it was requested, how the vendor behaves, and a transcript of
 // everything that happened, for tests, the CLI and the developer reading the logs.
+import { request } from 'undici';
+import { withoutQuery } from '../logging.js';
 import type { VendorBehaviour } from './vendors.js';
 import type { StreamReport } from './voicebot-call.js';
 
@@ -44,3 +46,31 @@ export interface SimulatedCall {
 
 /** Exotel's time format: `YYYY-MM-DD HH:mm:ss`, IST, no zone (reference §1.6). */
 export { istWallClock as istStamp } from '../exotel/client.js';
+
+/**
+ * Exotel calling one of our applet URLs (reference §5): Exotel's parameters in the query, its version header,
+ * a 5 s patience. The exchange is kept on the call; an answer outside `accept`, or no answer, is the problem
+ * that drops the caller. `configured` is the URL as typed in the dashboard; `target`, the one requested.
+ */
+export async function requestApplet(
+  call: SimulatedCall,
+  configured: string,
+  params: Record<string, string>,
+  { accept = [200], method = 'GET', target = configured }: { accept?: number[]; method?: 'GET' | 'HEAD'; target?: string } = {},
+): Promise<SimulatedRequest | undefined> {
+  const url = `${target}${target.includes('?') ? '&' : '?'}${new URLSearchParams(params).toString()}`;
+  try {
+    const response = await request(url, { method, headers: { 'exotel-version': '1.0' }, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    const body = await response.body.text();
+    const recorded: SimulatedRequest = { method, url: configured, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body };
+    call.requests.push(recorded);
+    if (!accept.includes(response.statusCode)) {
+      call.problem = `${withoutQuery(configured)} answered HTTP ${response.statusCode}: Exotel drops the caller`;
+      return undefined;
+    }
+    return recorded;
+  } catch (error) {
+    call.problem = `${withoutQuery(configured)} unreachable: ${(error as Error).message}`;
+    return undefined;
+  }
+}

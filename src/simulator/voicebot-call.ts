@@ -5,9 +5,9 @@
 // played, drops unplayed audio on `clear`, presses the vendor's keys as `dtmf` (after a prompt, or during
 // one for a barge-in), and sends `stop` if the vendor hangs up. It measures what it receives: chunk sizes,
 // alignment, how far ahead of real time the audio came, marks.
-import { request, WebSocket } from 'undici';
+import { WebSocket } from 'undici';
 import { withoutQuery } from '../logging.js';
-import { istStamp, type SimulatedCall } from './simulated-call.js';
+import { istStamp, requestApplet, type SimulatedCall } from './simulated-call.js';
 import { agentLegStatus } from './vendors.js';
 
 /** A dashboard flow with a Voicebot applet (reference §6.1). */
@@ -238,14 +238,12 @@ export class StreamPeer {
 async function streamTarget(call: SimulatedCall, flow: VoicebotFlow, params: Record<string, string>): Promise<{ url: string; authorization: string | undefined } | string> {
   let url = flow.streamUrl;
   if (/^https?:\/\//.test(url)) {
+    const answer = await requestApplet(call, flow.streamUrl, params);
+    if (!answer) return call.problem ?? 'no stream URL';
     try {
-      const response = await request(`${url}?${new URLSearchParams(params).toString()}`, { headers: { 'exotel-version': '1.0' }, headersTimeout: 5_000, bodyTimeout: 5_000 });
-      const body = await response.body.text();
-      call.requests.push({ method: 'GET', url: flow.streamUrl, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body });
-      if (response.statusCode !== 200) return `${withoutQuery(flow.streamUrl)} answered HTTP ${response.statusCode}`;
-      url = String((JSON.parse(body) as { url?: unknown }).url ?? '');
-    } catch (error) {
-      return `${withoutQuery(flow.streamUrl)}: ${(error as Error).message}`;
+      url = String((JSON.parse(answer.body) as { url?: unknown }).url ?? '');
+    } catch {
+      return `${withoutQuery(flow.streamUrl)} did not answer JSON`;
     }
   }
   if (!/^wss?:\/\//.test(url)) return `stream URL ${withoutQuery(url)} is not ws:// or wss://`;
@@ -330,19 +328,8 @@ async function followScript(call: SimulatedCall, peer: StreamPeer): Promise<void
 }
 
 async function getJson(call: SimulatedCall, url: string, params: Record<string, string>, accept = [200]): Promise<unknown> {
-  try {
-    const response = await request(`${url}?${new URLSearchParams(params).toString()}`, { headers: { 'exotel-version': '1.0' }, headersTimeout: 5_000, bodyTimeout: 5_000 });
-    const body = await response.body.text();
-    call.requests.push({ method: 'GET', url, params, status: response.statusCode, contentType: String(response.headers['content-type'] ?? ''), body });
-    if (!accept.includes(response.statusCode)) {
-      call.problem = `${withoutQuery(url)} answered HTTP ${response.statusCode}: Exotel drops the caller`;
-      return undefined;
-    }
-    return response.statusCode === 200 && body.startsWith('{') ? JSON.parse(body) : undefined;
-  } catch (error) {
-    call.problem = `${withoutQuery(url)} unreachable: ${(error as Error).message}`;
-    return undefined;
-  }
+  const answer = await requestApplet(call, url, params, { accept });
+  return answer?.status === 200 && answer.body.startsWith('{') ? JSON.parse(answer.body) : undefined;
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -45,10 +45,12 @@ export const xmlSafe = (text: string): string => text.replace(NOT_XML_CHAR, '');
  */
 export function exomlDocument(verbs: Verb[]): string {
   const values: string[] = [];
-  const shape = verbs.map((verb) => shapeOf(verb, values)).join('|');
+  // The shape: the verbs with every text and URL emptied (those go to `values`, in document order).
+  const shape = JSON.stringify(verbs.map((verb) => withValues(verb, (value) => (values.push(value), ''))));
   let template = templates.get(shape);
   if (!template) {
-    template = compile(verbs);
+    let next = 0;
+    template = compile(verbs.map((verb) => withValues(verb, () => slot(next++))));
     if (templates.size >= MAX_TEMPLATES) templates.clear();
     templates.set(shape, template);
   }
@@ -74,52 +76,33 @@ const templates = new Map<string, Template>();
 const SLOT = /\uE000(\d+)\uE001/g;
 const slot = (i: number) => `\uE000${i}\uE001`;
 
-/** The verbs' structure and fixed attributes; their texts and URLs go to `values`, in document order. */
-function shapeOf(verb: Verb, values: string[]): string {
+/** The verb with each of its texts and URLs replaced by `value(it)`, taken in document order. */
+function withValues(verb: Verb, value: (text: string) => string): Verb {
   switch (verb.verb) {
     case 'Say':
-      values.push(verb.text);
-      return `S:${verb.language}:${verb.voice ?? ''}`;
+      return { ...verb, text: value(verb.text) };
     case 'Play':
-      values.push(verb.url);
-      return 'P';
-    case 'Gather':
-      values.push(verb.action);
-      return `G:${verb.method}:${verb.numDigits}:${verb.timeout}:${verb.finishOnKey ?? '-'}[${verb.prompts.map((p) => shapeOf(p, values)).join(',')}]`;
+      return { ...verb, url: value(verb.url) };
+    case 'Gather': {
+      const action = value(verb.action);
+      return { ...verb, action, prompts: verb.prompts.map((p) => withValues(p, value) as Say | Play) };
+    }
     case 'Redirect':
-      values.push(verb.url);
-      return `R:${verb.method}`;
+      return { ...verb, url: value(verb.url) };
     case 'Hangup':
-      return 'H';
-    case 'Dial':
-      values.push(verb.action, verb.callerId, verb.number);
-      return `D:${verb.method}:${verb.timeout}:${verb.record}`;
+      return verb;
+    case 'Dial': {
+      const action = value(verb.action);
+      const callerId = value(verb.callerId);
+      return { ...verb, action, callerId, number: value(verb.number) };
+    }
   }
 }
 
-/** Builds the document once with xmlbuilder2, markers in place of the values, and cuts it at the markers. */
+/** Builds the document once with xmlbuilder2 (markers in place of the values) and cuts it at the markers. */
 function compile(verbs: Verb[]): Template {
-  let next = 0;
-  const marked = (verb: Verb): Verb => {
-    switch (verb.verb) {
-      case 'Say':
-        return { ...verb, text: slot(next++) };
-      case 'Play':
-        return { ...verb, url: slot(next++) };
-      case 'Gather': {
-        const action = slot(next++);
-        return { ...verb, action, prompts: verb.prompts.map((p) => marked(p) as Say | Play) };
-      }
-      case 'Redirect':
-        return { ...verb, url: slot(next++) };
-      case 'Hangup':
-        return verb;
-      case 'Dial':
-        return { ...verb, action: slot(next++), callerId: slot(next++), number: slot(next++) };
-    }
-  };
   const response = create({ version: '1.0', encoding: 'UTF-8' }).ele('Response');
-  for (const verb of verbs) append(response, marked(verb));
+  for (const verb of verbs) append(response, verb);
   const xml = response.end({ prettyPrint: false });
   const parts: string[] = [];
   const inAttribute: boolean[] = [];
