@@ -94,18 +94,28 @@ export class Links {
 
   private build(path: string, params: OwnParams): string {
     const own: OwnParams = this.secret ? { ...params, ts: String(Math.floor(this.now().getTime() / 1000)) } : params;
-    const query = new URLSearchParams(canonicalEntries(own));
-    if (this.secret) query.set('sig', sign(this.secret, path, own));
-    const qs = query.toString();
+    const canonical = canonicalQuery(own);
+    const qs = this.secret ? `${canonical}${canonical ? '&' : ''}sig=${sign(this.secret, path, own)}` : canonical;
     return `${this.publicBaseUrl}${path}${qs ? `?${qs}` : ''}`;
   }
 }
 
+/** base64url: never escaped in a query string. */
 function sign(secret: string, path: string, params: OwnParams): string {
-  const canonical = `${path}?${new URLSearchParams(canonicalEntries(params)).toString()}`;
-  return createHmac('sha256', secret).update(canonical).digest('base64url');
+  return createHmac('sha256', secret).update(`${path}?${canonicalQuery(params)}`).digest('base64url');
 }
 
-function canonicalEntries(params: OwnParams): Array<[string, string]> {
-  return OWN_PARAMS.flatMap((key) => (params[key] === undefined ? [] : [[key, params[key]!] as [string, string]]));
+// What application/x-www-form-urlencoded (URLSearchParams) leaves as it is: our ids, turns and times always.
+const PLAIN = /^[A-Za-z0-9*._-]*$/;
+
+/** Our parameters in a fixed order, encoded as URLSearchParams would (signed URLs already issued stay valid). */
+function canonicalQuery(params: OwnParams): string {
+  let query = '';
+  for (const key of OWN_PARAMS) {
+    const value = params[key];
+    if (value === undefined) continue;
+    const pair = PLAIN.test(value) ? `${key}=${value}` : new URLSearchParams([[key, value]]).toString();
+    query = query ? `${query}&${pair}` : pair;
+  }
+  return query;
 }

@@ -96,6 +96,8 @@ const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 
 export class CallStore {
   private readonly q;
+  /** Reads a call row: rows come as arrays (better-sqlite3's raw mode makes no object per row). */
+  private readonly toCall: (row: unknown[] | undefined) => CallRecord | undefined;
   /** One per database: every write of an Exotel request joins it (group-commit.ts). */
   readonly group: GroupCommit;
 
@@ -110,19 +112,19 @@ export class CallStore {
       insertCall: db.prepare(`INSERT INTO calls (id, flow, order_id, phone, language, context_json, state_json, transport,
         status, dispatch_due_at, created_at, updated_at)
         VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),
-      byId: db.prepare('SELECT * FROM calls WHERE id = ?'),
-      bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?'),
-      byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid'),
-      byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50"),
-      recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?'),
-      liveForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? AND settled_at IS NULL'),
-      lastForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
+      byId: db.prepare('SELECT * FROM calls WHERE id = ?').raw(true),
+      bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?').raw(true),
+      byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
+      byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
+      recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
+      liveForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? AND settled_at IS NULL').raw(true),
+      lastForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').raw(true),
       keyLookup: db.prepare('SELECT call_id FROM idempotency_keys WHERE key = ? AND created_at > ?'),
       keySave: db.prepare('INSERT OR REPLACE INTO idempotency_keys (key, call_id, created_at) VALUES (?, ?, ?)'),
       keyPrune: db.prepare('DELETE FROM idempotency_keys WHERE created_at <= ?'),
 
       dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
-        ORDER BY dispatch_due_at, rowid LIMIT ?`),
+        ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line.
       vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND settled_at IS NULL
@@ -224,9 +226,10 @@ export class CallStore {
         reconcile_due_at = NULL, updated_at = @now WHERE id = @id AND settled_at IS NULL`),
 
       dueForReconcile: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
-        ORDER BY reconcile_due_at, rowid LIMIT ?`),
+        ORDER BY reconcile_due_at, rowid LIMIT ?`).raw(true),
       scheduleReconcile: db.prepare(`UPDATE calls SET reconcile_due_at = @dueAt, reconcile_tries = @tries, updated_at = @now WHERE id = @id`),
     });
+    this.toCall = callReader(this.q.byId.columns().map((column) => column.name));
   }
 
   transaction<T>(work: () => T): T {
@@ -261,7 +264,7 @@ export class CallStore {
   }
 
   get(id: string): CallRecord | undefined {
-    return toCall(this.q.byId.get(id) as Row | undefined);
+    return this.toCall(this.q.byId.get(id) as unknown[] | undefined);
   }
 
   /**
@@ -274,7 +277,7 @@ export class CallStore {
 
   /** The call any of whose attempts has this CallSid. */
   byExotelSid(sid: string): CallRecord | undefined {
-    return toCall(this.q.bySid.get(sid) as Row | undefined);
+    return this.toCall(this.q.bySid.get(sid) as unknown[] | undefined);
   }
 
   attemptNumberOf(sid: string): number | undefined {
@@ -282,24 +285,24 @@ export class CallStore {
   }
 
   byOrder(orderId: string): CallRecord[] {
-    return (this.q.byOrder.all(orderId) as Row[]).map((row) => toCall(row)!);
+    return (this.q.byOrder.all(orderId) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   /** Calls to numbers ending in these digits, newest first (ops search). */
   byPhoneEnding(digits: string): CallRecord[] {
-    return (this.q.byPhoneEnding.all(digits) as Row[]).map((row) => toCall(row)!);
+    return (this.q.byPhoneEnding.all(digits) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   recent(limit: number): CallRecord[] {
-    return (this.q.recent.all(limit) as Row[]).map((row) => toCall(row)!);
+    return (this.q.recent.all(limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   liveForOrder(orderId: string, flow: string): CallRecord | undefined {
-    return toCall(this.q.liveForOrder.get(orderId, flow) as Row | undefined);
+    return this.toCall(this.q.liveForOrder.get(orderId, flow) as unknown[] | undefined);
   }
 
   lastForOrder(orderId: string, flow: string): CallRecord | undefined {
-    return toCall(this.q.lastForOrder.get(orderId, flow) as Row | undefined);
+    return this.toCall(this.q.lastForOrder.get(orderId, flow) as unknown[] | undefined);
   }
 
   /** The call an Idempotency-Key named within the last `maxAgeMs`. */
@@ -316,7 +319,7 @@ export class CallStore {
   // ---- dispatch -------------------------------------------------------------------------------------
 
   dueForDispatch(limit: number): CallRecord[] {
-    return (this.q.dueForDispatch.all(this.stamp(), limit) as Row[]).map((row) => toCall(row)!);
+    return (this.q.dueForDispatch.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   nextDispatchDue(): string | null {
@@ -546,7 +549,7 @@ export class CallStore {
   }
 
   dueForReconcile(limit: number): CallRecord[] {
-    return (this.q.dueForReconcile.all(this.stamp(), limit) as Row[]).map((row) => toCall(row)!);
+    return (this.q.dueForReconcile.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   scheduleReconcile(callId: string, dueAt: Date | null, tries: number): void {
@@ -558,38 +561,78 @@ export class CallStore {
   }
 }
 
-function toCall(row: Row | undefined): CallRecord | undefined {
-  if (!row) return undefined;
-  return {
-    id: row.id as string,
-    flow: row.flow as string,
-    orderId: row.order_id as string,
-    phone: row.phone as string,
-    language: row.language as Language,
-    context: JSON.parse(row.context_json as string) as CallRecord['context'],
-    state: JSON.parse(row.state_json as string) as FlowState,
-    transport: row.transport as Transport,
-    lastReply: row.last_reply === null ? null : (JSON.parse(row.last_reply as string) as Reply),
-    askedTurn: row.asked_turn as number | null,
-    status: row.status as string,
-    outcome: row.outcome as Outcome,
-    prepTimeMinutes: row.prep_time_minutes as number | null,
-    agentStatus: row.agent_status as string | null,
-    exotelCallSid: row.exotel_call_sid as string | null,
-    currentAttempt: row.current_attempt as number | null,
-    durationSeconds: row.duration_seconds as number | null,
-    recordingUrl: row.recording_url as string | null,
-    failureCode: row.failure_code as string | null,
-    failureReason: row.failure_reason as string | null,
-    failureMessage: row.failure_message as string | null,
-    dispatchDueAt: row.dispatch_due_at as string | null,
-    dispatchRetries: row.dispatch_retries as number,
-    redials: row.redials as number,
-    reconcileDueAt: row.reconcile_due_at as string | null,
-    reconcileTries: row.reconcile_tries as number,
-    createdAt: row.created_at as string,
-    updatedAt: row.updated_at as string,
-    endedAt: row.ended_at as string | null,
-    settledAt: row.settled_at as string | null,
+/** A call row (as an array, in the order of these columns) as a CallRecord. */
+function callReader(columns: string[]): (row: unknown[] | undefined) => CallRecord | undefined {
+  const at = (name: string): number => {
+    const index = columns.indexOf(name);
+    if (index < 0) throw new Error(`calls has no column ${name}`);
+    return index;
+  };
+  const c = {
+    agent_status: at('agent_status'),
+    asked_turn: at('asked_turn'),
+    context_json: at('context_json'),
+    created_at: at('created_at'),
+    current_attempt: at('current_attempt'),
+    dispatch_due_at: at('dispatch_due_at'),
+    dispatch_retries: at('dispatch_retries'),
+    duration_seconds: at('duration_seconds'),
+    ended_at: at('ended_at'),
+    exotel_call_sid: at('exotel_call_sid'),
+    failure_code: at('failure_code'),
+    failure_message: at('failure_message'),
+    failure_reason: at('failure_reason'),
+    flow: at('flow'),
+    id: at('id'),
+    language: at('language'),
+    last_reply: at('last_reply'),
+    order_id: at('order_id'),
+    outcome: at('outcome'),
+    phone: at('phone'),
+    prep_time_minutes: at('prep_time_minutes'),
+    reconcile_due_at: at('reconcile_due_at'),
+    reconcile_tries: at('reconcile_tries'),
+    recording_url: at('recording_url'),
+    redials: at('redials'),
+    settled_at: at('settled_at'),
+    state_json: at('state_json'),
+    status: at('status'),
+    transport: at('transport'),
+    updated_at: at('updated_at')
+  };
+  return (row) => {
+    if (!row) return undefined;
+    return {
+      id: row[c.id] as string,
+      flow: row[c.flow] as string,
+      orderId: row[c.order_id] as string,
+      phone: row[c.phone] as string,
+      language: row[c.language] as Language,
+      context: JSON.parse(row[c.context_json] as string) as CallRecord['context'],
+      state: JSON.parse(row[c.state_json] as string) as FlowState,
+      transport: row[c.transport] as Transport,
+      lastReply: row[c.last_reply] === null ? null : (JSON.parse(row[c.last_reply] as string) as Reply),
+      askedTurn: row[c.asked_turn] as number | null,
+      status: row[c.status] as string,
+      outcome: row[c.outcome] as Outcome,
+      prepTimeMinutes: row[c.prep_time_minutes] as number | null,
+      agentStatus: row[c.agent_status] as string | null,
+      exotelCallSid: row[c.exotel_call_sid] as string | null,
+      currentAttempt: row[c.current_attempt] as number | null,
+      durationSeconds: row[c.duration_seconds] as number | null,
+      recordingUrl: row[c.recording_url] as string | null,
+      failureCode: row[c.failure_code] as string | null,
+      failureReason: row[c.failure_reason] as string | null,
+      failureMessage: row[c.failure_message] as string | null,
+      dispatchDueAt: row[c.dispatch_due_at] as string | null,
+      dispatchRetries: row[c.dispatch_retries] as number,
+      redials: row[c.redials] as number,
+      reconcileDueAt: row[c.reconcile_due_at] as string | null,
+      reconcileTries: row[c.reconcile_tries] as number,
+      createdAt: row[c.created_at] as string,
+      updatedAt: row[c.updated_at] as string,
+      endedAt: row[c.ended_at] as string | null,
+      settledAt: row[c.settled_at] as string | null,
+    };
   };
 }

@@ -1,6 +1,7 @@
 // What an attacker with network access but no secret can do: nothing. Production refuses to boot open;
 // signed URLs expire, survive a rotation and cannot be moved; Exotel's routes answer only Exotel's
 // networks when told to; the API limits each token and dials only allowed numbers.
+import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -75,6 +76,22 @@ describe('signed URLs', () => {
     const future = new Links('https://caller.example.test', SECRET, { ...policy, now: () => new Date(t + 3_600_000) });
     expect(rotated.check('/exoml/vendor-action', query(future.exomlStep('vendor-action', { call: 'call_a', turn: '1' })))).toBe('expired');
     expect(rotated.check('/exoml/vendor-action', { call: 'call_a', turn: '1' })).toBe('unsigned');
+  });
+
+  it('keep the form that URLs already handed to Exotel were signed in (URLSearchParams), whatever the values hold', () => {
+    t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const links = new Links('https://caller.example.test', SECRET, policy);
+    // Signed as the first release did: our parameters in order, encoded by URLSearchParams, HMAC-SHA256.
+    const signedBefore = (path: string, own: Array<[string, string]>) => {
+      const canonical = new URLSearchParams(own).toString();
+      return `${path}?${canonical}&sig=${createHmac('sha256', SECRET).update(`${path}?${canonical}`).digest('base64url')}`;
+    };
+    const ts = String(t / 1000);
+    for (const call of ['call_Ab-9_x.*', 'call~tilde', "call!'()", 'call with space', 'call+plus/slash&amp;é']) {
+      const before = signedBefore('/exoml/vendor-action', [['call', call], ['turn', '2'], ['ts', ts]]);
+      expect(links.check('/exoml/vendor-action', query(`https://caller.example.test${before}`))).toBe('ok');
+      expect(links.exomlStep('vendor-action', { call, turn: '2' })).toBe(`https://caller.example.test${before}`);
+    }
   });
 });
 
