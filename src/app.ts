@@ -78,6 +78,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   deps.exotel.observer = (operation, result, seconds) => metrics.exotelRequest(operation, result, seconds);
   // A Connect request must never leave before the attempt row that describes it is on disk.
   deps.exotel.beforeRequest = () => store.group.flush();
+  // Stitched prompts are kept beside the database, so URLs handed to Exotel outlive a restart.
+  const clips = new ClipLibrary(deps.config.promptsDir, deps.config.databasePath === ':memory:' ? undefined : join(dirname(deps.config.databasePath), 'audio'), now);
   const callDeps: CallDeps = {
     config: deps.config,
     store,
@@ -93,6 +95,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       now,
     }),
     log: fastify.log,
+    clips,
     now,
     random: deps.random ?? Math.random,
   };
@@ -113,8 +116,6 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     const route = request.routeOptions.url ?? 'unmatched';
     if (route !== '/metrics') metrics.response(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
   });
-  // Stitched prompts are kept beside the database, so URLs handed to Exotel outlive a restart.
-  const clips = new ClipLibrary(deps.config.promptsDir, deps.config.databasePath === ':memory:' ? undefined : join(dirname(deps.config.databasePath), 'audio'));
   fastify.decorate('clips', clips);
   fastify.decorate(
     'audio',

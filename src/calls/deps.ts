@@ -1,5 +1,6 @@
 // What the call's life needs, handed to the functions of src/calls and src/jobs (built once in app.ts).
 import type { FastifyBaseLogger } from 'fastify';
+import type { ClipLibrary } from '../audio/clip-library.js';
 import type { Config } from '../config.js';
 import type { ExotelClient } from '../exotel/client.js';
 import type { Links } from '../links.js';
@@ -17,6 +18,8 @@ export interface CallDeps {
   links: Links;
   log: FastifyBaseLogger;
   metrics: Metrics;
+  /** Recorded prompts and the stitched files kept for them (pruned by the scheduler). */
+  clips: ClipLibrary;
   now: () => Date;
   /** 0 ≤ r < 1, for jittered backoff; injectable so tests can pin it. */
   random: () => number;

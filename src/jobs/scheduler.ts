@@ -1,6 +1,7 @@
 // The one loop that works every row with a due time: calls waiting to be dialled (queue, retry, redial),
 // ambiguous Connects to verify, calls waiting for a final status, and outcomes waiting for the backend.
 // Nothing lives only in memory: a restart finds the same rows and carries on.
+import { STITCHED_KEEP_MS } from '../audio/clip-library.js';
 import { type CallDeps } from '../calls/deps.js';
 import { dispatch } from '../calls/dispatch.js';
 import { verify } from '../calls/verify.js';
@@ -80,6 +81,12 @@ export class Scheduler {
       this.lastPrune = now;
       this.deps.ledger.prune();
       store.pruneIdempotencyKeys(24 * 3_600_000);
+      started.push(
+        this.run('prune:stitched-audio', async () => {
+          const removed = await this.deps.clips.prune();
+          if (removed > 0) this.deps.log.info({ removed, keep_days: STITCHED_KEEP_MS / 86_400_000 }, 'Stitched prompts no call has used for a while removed');
+        }),
+      );
     }
     return Promise.allSettled(started).then(() => {});
   }
