@@ -30,6 +30,9 @@ async function main(argv: string[]): Promise<number> {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
+  // Every flag but --json takes a value: `--since` alone is a mistake to say, not "the last 24 h".
+  const bare = args.find((a, i) => a.startsWith('--') && (args[i + 1] === undefined || args[i + 1]!.startsWith('--')));
+  if (bare) return usage(`${bare} needs a value`);
   let config;
   try {
     config = loadConfig();

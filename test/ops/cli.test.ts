@@ -71,5 +71,9 @@ describe('npx exotel-caller', () => {
     expect(cli('calls', 'show', 'NO-SUCH-ORDER')).toMatchObject({ code: 1, err: 'no call for NO-SUCH-ORDER\n' });
     expect(cli('frobnicate').code).toBe(2);
     expect(cli('calls', 'list', '--since', 'forever').code).toBe(2);
+    // A flag without its value is a usage error, never a default.
+    expect(cli('calls', 'list', '--since')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
+    expect(cli('calls', 'list', '--since', '--outcome', 'accepted')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
+    expect(cli('calls', 'list', '--outcome', '--json')).toMatchObject({ code: 2, err: expect.stringContaining('--outcome needs a value') });
   });
 });
