@@ -51,6 +51,14 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     store.recordReplay({ ...event, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
   }
+  if (call.settledAt !== null) {
+    // Settled before the vendor heard anything (we gave up learning whether the dial was placed, and told
+    // the backend `not_reached`), yet the call rings through: the outcome is given, so the vendor is asked
+    // nothing. They hear the apology ("we will contact you again") and the call ends.
+    store.recordReplay({ ...event, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
+    const outcome = call.outcome === 'pending' ? 'not_reached' : call.outcome;
+    return { reply: { kind: 'end', outcome, say: [flow.apology] }, state: call.state, applied: false };
+  }
   const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, options);
   store.transaction(() => {
     store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);

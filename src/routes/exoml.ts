@@ -86,7 +86,7 @@ function step(
     },
     options,
   );
-  if (!result.applied) log.info('repeated ExoML request: answered as before, nothing changed');
+  if (!result.applied) log.info('repeated or late ExoML request: nothing changed');
   else if (result.reply.kind !== 'ask') log.info({ outcome: result.state.outcome }, `Call outcome: ${result.state.outcome}`);
   return render(app, flow, result.state.language, { ...call.context, ...result.state.values }, result.reply, call.id);
 }

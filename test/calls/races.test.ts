@@ -1,6 +1,8 @@
 // Orders of events the network can produce, each of which once left a call stuck or its outcome wrong.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusReport } from '../../src/exotel/inbound.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { apologyExoml } from '../../src/transports/exoml.js';
 import { storedCall } from '../helpers/calls.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -34,6 +36,9 @@ describe('races', () => {
     expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', settledAt: expect.any(String) });
     const late = await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${call.id}&turn=1`, payload: { Digits: '1' } });
     expect(late.statusCode).toBe(200);
+    // Not "order accepted": the call is over, so the vendor hears the apology and the call ends.
+    expect(late.body).toBe(apologyExoml(vendorOrder, 'hi-IN'));
+    expect(h.app.store.get(call.id)!.state).toMatchObject({ step: 'menu', turn: 1 });
     expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
     expect(h.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'no_response' });
   });

@@ -1,6 +1,9 @@
 // Nothing lost, nothing twice, under the simulated Exotel's faults: a Connect that hangs after creating the
 // call, refused connections, dropped, duplicated and late callbacks, and a backend that is down for a while.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { promptText } from '../../src/flows/prompts.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -78,6 +81,43 @@ describe('faults', () => {
       expect(call.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: expect.any(String), error: null }]);
       expect([...slow.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id)).toHaveLength(1);
       expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'cancelled' });
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('a call we gave up on rings through anyway: the vendor hears the apology, is asked nothing, and the backend keeps not_reached', async () => {
+    // The Connect hangs after creating the call, and the Calls list cannot be asked: we cannot learn whether
+    // the phone rings, so the call settles not_reached (verify.ts). Then the vendor picks up.
+    const slow = await startHarness(
+      { EXOTEL_HTTP_TIMEOUT_MS: '300', DISPATCH_MAX_RETRIES: '0', OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET },
+      { ringDelayMs: 1_500 },
+    );
+    try {
+      slow.simulator.setFaults({ connect: ['hang'], hangMs: 2_000 });
+      const placed = await slow.trigger(order({ order_id: 'GAVEUP-1', vendor_phone: '9000000003' }));
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      await slow.simulator.refuseConnectionsFor(1_000);
+      expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'not_reached', failure: { code: 'EXOTEL_ERR_UNREACHABLE' } });
+
+      const [dial] = [...slow.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id);
+      const sim = await slow.simulator.finished(dial!.sid);
+      // This vendor would press 3 and 2 0 #; asked nothing, they press nothing.
+      expect(sim.heard).toEqual([promptText(vendorOrder, 'hi-IN', 'apology', {})]);
+      expect(sim.pressed).toEqual([]);
+      expect(sim.requests.map((r) => readExoml(r.body))).toEqual([
+        {
+          verbs: [
+            { name: 'Say', attrs: { language: 'hi-IN' }, text: promptText(vendorOrder, 'hi-IN', 'apology', {}), children: [] },
+            { name: 'Hangup', attrs: {}, text: '', children: [] },
+          ],
+        },
+      ]);
+      const read = (await slow.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call;
+      expect(read).toMatchObject({ outcome: 'not_reached', prep_time_minutes: null });
+      expect(read.events.map((e: { kind: string }) => e.kind)).toContain('exotel_request_after_settled');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}` && r.answered === 200)).toHaveLength(1);
     } finally {
       await slow.close();
     }
