@@ -94,10 +94,8 @@ function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: 
     case 'EXOTEL_ERR_BAD_RESPONSE':
     // A 5xx from Exotel (or a gateway in front of it) may come after the call was created (DESIGN §5).
     case 'EXOTEL_ERR_SERVER': {
-      if (error.code === 'EXOTEL_ERR_SERVER' && call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) {
-        return giveUp(deps, call, attempt, error, 'exotel_unavailable');
-      }
-      // The vendor's phone may be ringing. Find out before anything else.
+      // The vendor's phone may be ringing. Find out before anything else, even with the retries used up:
+      // verify.ts gives up only once Exotel says no call was placed, or cannot say.
       const at = later(deps, backoffMs(deps, 0));
       store.attemptUnknown(call.id, attempt, error.code, error.message, at);
       return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'verifying' };

@@ -2,6 +2,7 @@
 // whether the call exists before dialing again: the bulk Calls list, filtered by the vendor's number and a
 // DateCreated window around the attempt (reference §2). Found: adopt it. Not found: dial again. Exotel
 // cannot say: ask again later, never dial blindly; after DISPATCH_MAX_RETRIES lookups, give up and say so.
+import type { ExotelCall } from '../exotel/client.js';
 import { isExotelError } from '../errors.js';
 import { normalisePhone } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
@@ -11,6 +12,21 @@ import { settle } from './settle.js';
 // How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
 // Only one call of ours to a number is in flight at a time (dispatch.ts), so a match is this attempt's.
 const SKEW_MS = 60_000;
+
+/**
+ * A listed call can be this attempt's only if we placed it: an API call from our caller ID. The vendor ringing
+ * us back after a missed call is listed with the same From (inbound), and so is a dial from the dashboard
+ * (outbound-dial); adopting either would settle the order on a call that never asked about it.
+ */
+function placedByUs(listed: ExotelCall, callerId: string): boolean {
+  const field = (name: string) => (typeof listed.raw[name] === 'string' && listed.raw[name] !== '' ? (listed.raw[name] as string) : undefined);
+  const direction = field('Direction')?.toLowerCase();
+  if (direction !== undefined && direction !== 'outbound-api') return false;
+  // Numbers come back in several forms (reference §1.9): compare their last ten digits.
+  const line = field('PhoneNumberSid');
+  const tail = (number: string) => number.replace(/\D/g, '').slice(-10);
+  return line === undefined || tail(line) === tail(callerId);
+}
 
 export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const { store, log } = deps;
@@ -34,14 +50,24 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
       createdFrom: new Date(requested - SKEW_MS),
       createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
     });
-    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && !store.byExotelSid(c.sid));
+    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !store.byExotelSid(c.sid));
     if (match) {
       // Adopted, and looked up at once: it may have ended already.
       store.attemptPlaced(callId, attempt.number, match.sid, match.status, deps.now(), 'adopted');
       log.warn({ call_id: callId, order_id: call.orderId, call_sid: match.sid, attempt: attempt.number }, 'Ambiguous Connect: the call exists, adopted');
       return;
     }
-    store.attemptNotPlaced(callId, attempt.number, attempt.errorCode ?? 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', deps.now());
+    const code = attempt.errorCode ?? 'EXOTEL_ERR_TIMEOUT';
+    if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) {
+      // Known now not to ring: with the retries used up, the call ends here (and never before this check).
+      store.transaction(() => {
+        store.attemptFailed(callId, attempt.number, code, 'Exotel has no such call, and the Connect retries are used up', 'exotel_unavailable', 'not_placed');
+        settle(deps, callId, 'not_reached');
+      });
+      log.error({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed and the retries are used up');
+      return;
+    }
+    store.attemptNotPlaced(callId, attempt.number, code, 'Exotel has no such call: dialing again', deps.now());
     log.warn({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, dialing again');
   } catch (error) {
     if (!isExotelError(error)) throw error;

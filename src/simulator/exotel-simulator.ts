@@ -19,8 +19,11 @@ export interface SimulatorAccount { accountSid: string; apiKey: string; apiToken
  * the rates apply after the queue is empty, drawn from a seeded generator so a run can be replayed.
  */
 export interface SimulatorFaults {
-  /** hang: the call is created and rings, the answer comes too late; lost: too late, and no call was made. */
-  connect: Array<'500' | '429' | 'hang' | 'lost' | 'ok'>;
+  /**
+   * hang: the call is created and rings, the answer comes too late; lost: too late, and no call was made;
+   * placed-502: the call is created and rings, but a gateway in front of Exotel answers 502 (DESIGN §5).
+   */
+  connect: Array<'500' | '429' | 'hang' | 'lost' | 'placed-502' | 'ok'>;
   connectRates: { error500: number; rateLimited: number; hang: number };
   /** Retry-After sent with a 429 (seconds); none when undefined. */
   retryAfterSeconds: number | undefined;
@@ -152,6 +155,42 @@ export class ExotelSimulator {
     throw new Error(`no stream opened for ${sid}`);
   }
 
+  /**
+   * A call on the account that no Connect placed: the vendor ringing our ExoPhone back after a missed call
+   * (inbound), or someone dialling them from the dashboard (outbound-dial). It is only listed, as Exotel lists
+   * it (reference §2); nothing runs.
+   */
+  addOtherCall(from: string, direction: 'inbound' | 'outbound-dial', exophone: string): SimulatedCall {
+    const e164 = normalisePhone(from);
+    if (!e164) throw new Error(`not a phone number: ${from}`);
+    const call = this.newCall(e164, { callerId: exophone, url: '', statusCallback: undefined, statusCallbackEvents: [], customField: undefined, direction, status: 'completed', durationSeconds: 20 });
+    this.calls.set(call.sid, call);
+    return call;
+  }
+
+  /** A call record with an empty transcript, From in Exotel's 0-prefixed national form (reference §1.9). */
+  private newCall(
+    e164: string,
+    fields: Pick<SimulatedCall, 'callerId' | 'url' | 'statusCallback' | 'statusCallbackEvents' | 'customField' | 'direction' | 'status' | 'durationSeconds'>,
+  ): SimulatedCall {
+    return {
+      sid: `sim${randomBytes(14).toString('hex')}`.slice(0, 32),
+      accountSid: this.options.account.accountSid,
+      from: `0${e164.slice(3)}`,
+      ...fields,
+      behaviour: vendorBehaviour(e164),
+      dateCreated: this.now(),
+      recordingUrl: undefined,
+      heard: [],
+      dialled: [],
+      pressed: [],
+      requests: [],
+      callbacks: [],
+      problem: undefined,
+      done: Promise.resolve(),
+    };
+  }
+
   /** Resolves when the call has ended and its status callback has been delivered (or given up on). */
   async finished(sid: string): Promise<SimulatedCall> {
     const call = this.calls.get(sid);
@@ -194,38 +233,26 @@ export class ExotelSimulator {
       return restException(reply, 429, 'Too many requests', 20429);
     }
 
-    const sid = `sim${randomBytes(14).toString('hex')}`.slice(0, 32);
-    const call: SimulatedCall = {
-      sid,
-      accountSid: this.options.account.accountSid,
-      from: `0${e164.slice(3)}`,
+    const call = this.newCall(e164, {
       callerId,
       url,
       statusCallback: form.get('StatusCallback') ?? undefined,
       statusCallbackEvents: events,
       customField: form.get('CustomField') ?? undefined,
-      behaviour: vendorBehaviour(e164),
-      dateCreated: this.now(),
+      direction: 'outbound-api',
       status: 'in-progress',
       durationSeconds: 0,
-      recordingUrl: undefined,
-      heard: [],
-      dialled: [],
-      pressed: [],
-      requests: [],
-      callbacks: [],
-      problem: undefined,
-      done: Promise.resolve(),
-    };
+    });
     call.done = delay(this.options.ringDelayMs ?? 0).then(() => this.run(call));
-    this.calls.set(sid, call);
+    this.calls.set(call.sid, call);
     const body = { Call: this.callResource(call) };
     // The call exists and rings; the answer never comes in time (reference §1.7: a timeout may have rung).
     if (fault === 'hang') return delay(this.faults.hangMs).then(() => reply.send(body));
+    if (fault === 'placed-502') return reply.code(502).type('text/html').send('<html><body>502 Bad Gateway</body></html>');
     return action.endsWith('.json') ? reply.send(body) : reply.type('application/xml').send(callXml(body.Call));
   }
 
-  private nextConnectFault(): 'ok' | '500' | '429' | 'hang' | 'lost' {
+  private nextConnectFault(): SimulatorFaults['connect'][number] {
     const queued = this.faults.connect.shift();
     if (queued) return queued;
     const { error500, rateLimited, hang } = this.faults.connectRates;
@@ -282,7 +309,7 @@ export class ExotelSimulator {
       EndTime: ended ? istStamp(new Date(call.dateCreated.getTime() + call.durationSeconds * 1000)) : null,
       Duration: ended ? String(call.durationSeconds) : null,
       Price: ended ? '0.500' : null,
-      Direction: 'outbound-api',
+      Direction: call.direction,
       AnsweredBy: null,
       ForwardedFrom: null,
       CallerName: null,

@@ -24,6 +24,8 @@ export interface SimulatedCall {
   statusCallback: string | undefined;
   statusCallbackEvents: string[];
   customField: string | undefined;
+  /** outbound-api: placed through Connect; the others are on the account's Calls list only (reference §2). */
+  direction: 'outbound-api' | 'inbound' | 'outbound-dial';
   behaviour: VendorBehaviour;
   dateCreated: Date;
   status: 'in-progress' | 'completed' | 'busy' | 'no-answer' | 'failed';

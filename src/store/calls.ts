@@ -400,10 +400,10 @@ export class CallStore {
     });
   }
 
-  /** Exotel refused the attempt for good. The caller settles the call in the same transaction. */
-  attemptFailed(callId: string, number: number, code: string, message: string, reason: string): void {
+  /** Exotel refused the attempt for good (or it placed nothing and no retry is left). The caller settles the call in the same transaction. */
+  attemptFailed(callId: string, number: number, code: string, message: string, reason: string, result: 'failed' | 'not_placed' = 'failed'): void {
     const now = this.stamp();
-    this.q.finishAttempt.run({ callId, number, result: 'failed', sid: null, code, message, now });
+    this.q.finishAttempt.run({ callId, number, result, sid: null, code, message, now });
     this.q.failCall.run({ id: callId, code, reason, message, now });
   }
 

@@ -34,7 +34,7 @@ async function delivered(eventId: string) {
   for (let i = 0; i < 400 && !backend.outcomes.has(eventId); i++) await new Promise((r) => setTimeout(r, 25));
   return backend.outcomes.get(eventId);
 }
-const dialsFor = (callId: string) => [...h.simulator.calls.values()].filter((c) => c.customField === callId);
+const dialsFor = (callId: string, on: Harness = h) => [...on.simulator.calls.values()].filter((c) => c.customField === callId);
 
 describe('faults', () => {
   it('delivers the settled outcome to the backend, signed, with everything the backend needs', async () => {
@@ -134,6 +134,57 @@ describe('faults', () => {
       expect(call.outcome).toBe('accepted');
     } finally {
       await slow.close();
+    }
+  });
+
+  it.each(['inbound', 'outbound-dial'] as const)(
+    'a Connect that placed nothing is not taken for the vendor’s own %s call on the list: the vendor is dialled again',
+    async (direction) => {
+      const slow = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '300' });
+      try {
+        // The vendor rang our ExoPhone back (or someone dialled them from the dashboard) a moment ago.
+        const other = slow.simulator.addOtherCall('9000000001', direction, slow.config.exotel.callerId);
+        slow.simulator.setFaults({ connect: ['lost'], hangMs: 2_000 });
+        const placed = await slow.trigger(order({ order_id: `OTHER-${direction}`, vendor_phone: '9000000001' }));
+        expect(placed.body).toMatchObject({ status: 'verifying' });
+        const call = await slow.settled(placed.body.call_id);
+        expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'placed']);
+        expect(call).toMatchObject({ outcome: 'accepted', status: 'completed' });
+        expect(call.call_sid).not.toBe(other.sid);
+        expect(call.attempts.map((a: { call_sid: string | null }) => a.call_sid)).not.toContain(other.sid);
+      } finally {
+        await slow.close();
+      }
+    },
+  );
+
+  it('a 502 with the retries used up is still checked against the Calls list: the ringing call is adopted, not settled not_reached', async () => {
+    const tight = await startHarness({ DISPATCH_MAX_RETRIES: '1' });
+    try {
+      // A 500 that placed nothing uses the one retry; then a gateway answers 502 after Exotel created the call.
+      tight.simulator.setFaults({ connect: ['500', 'placed-502'] });
+      const placed = await tight.trigger(order({ order_id: 'LAST-502', vendor_phone: '9000000001' }));
+      const call = await tight.settled(placed.body.call_id);
+      expect(call).toMatchObject({ outcome: 'accepted', status: 'completed' });
+      expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'adopted']);
+      expect(dialsFor(placed.body.call_id, tight)).toHaveLength(1);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('5xx that place nothing end not_reached once the retries are used up, each checked first', async () => {
+    const tight = await startHarness({ DISPATCH_MAX_RETRIES: '1' });
+    try {
+      tight.simulator.setFaults({ connect: ['500', '500'] });
+      const placed = await tight.trigger(order({ order_id: 'ALL-500', vendor_phone: '9000000001' }));
+      const call = await tight.settled(placed.body.call_id);
+      expect(call).toMatchObject({ outcome: 'not_reached', status: 'failed', failure: { code: 'EXOTEL_ERR_SERVER', reason: 'exotel_unavailable' } });
+      expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'not_placed']);
+      expect(tight.simulator.connectTimes).toHaveLength(2);
+      expect(dialsFor(placed.body.call_id, tight)).toHaveLength(0);
+    } finally {
+      await tight.close();
     }
   });
 
