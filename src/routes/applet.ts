@@ -80,6 +80,11 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const found = locate(request, route);
         if (!found) return () => appletFallback(reply.code(tokenMatches(request.params.token, token) ? 302 : 403), 'passthru');
         const { call, flow, params } = found;
+        if (request.method === 'HEAD') {
+          // A probe takes no turn: without digits it would count as the vendor's silence and end the call.
+          app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
+          return () => sendText(reply, '');
+        }
         const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
         // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
         const digits = pressedDigits(params);

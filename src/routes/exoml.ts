@@ -36,6 +36,11 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
       }
       const params = exotelParams(query, request.body);
       const callId = typeof query.call === 'string' ? query.call : undefined;
+      if (request.method === 'HEAD') {
+        // A probe takes no turn: without digits it would count as the vendor's silence. Only headers go back.
+        await app.store.grouped(() => app.store.recordEvent({ callId: callId && app.store.get(callId) ? callId : null, kind: 'exotel_probe', route: slug, params }));
+        return sendXml(reply, apologyExoml(flow, 'hi-IN'));
+      }
       // Stored before answered, in a group commit shared with the requests of the same moment.
       if (slug === AGENT_STATUS) return sendXml(reply, await app.store.grouped(() => agentStatus(app, request, callId, params)));
       const input = slug === flow.startSlug ? undefined : inputFrom(params);

@@ -193,6 +193,18 @@ describe('applet routes on their own', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
+  it('HEAD on the Passthru takes no turn: the keys that follow still count', async () => {
+    const sid = 'sidheadpassthru00000000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    const head = await get('passthru', { CallSid: sid }, 'HEAD');
+    expect([head.statusCode, head.body]).toEqual([200, '']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', settledAt: null, state: { step: 'menu', turn: 1, noInput: 0 } });
+    expect(h.app.store.events(id).map((e) => e.kind)).toEqual(['exotel_request', 'exotel_probe']);
+    expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
   it('HEAD on the Greeting answers the same headers with no body and settles nothing', async () => {
     const sid = 'sidheadgreeting00000000000000001';
     const id = connectedCall(sid);

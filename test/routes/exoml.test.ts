@@ -61,6 +61,17 @@ describe('ExoML routes without a secret (development)', () => {
     expect(kinds).toEqual(['exotel_request', 'exotel_request_replayed', 'exotel_request_replayed']);
   });
 
+  it('HEAD on a step takes no turn: the XML headers, no body, and the keys that follow still count', async () => {
+    const id = waitingCall();
+    const head = await h.app.inject({ method: 'HEAD', url: `/exoml/vendor-action?call=${id}&turn=1` });
+    expect([head.statusCode, head.headers['content-type'], head.body]).toEqual([200, 'application/xml; charset=utf-8', '']);
+    expect(h.app.store.get(id)!.state).toMatchObject({ step: 'menu', turn: 1, noInput: 0 });
+    expect(h.app.store.events(id).map((e) => e.kind)).toEqual(['exotel_probe']);
+    const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '1' });
+    expect(shape(answer.body)).toEqual(['Say:धन्यवाद! ऑर्डर स्वीकार हो गया है।', 'Hangup']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
   it('digits sent to a finished call change nothing', async () => {
     const id = waitingCall();
     await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '2' });
