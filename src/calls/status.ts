@@ -58,6 +58,11 @@ export function applyStatusReport(
       return store.get(call.id)!;
     }
     settle(deps, call.id, current.state.outcome ?? settledOutcome(status));
+    // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
+    // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
+    if (status === 'completed' && store.get(call.id)!.durationSeconds === null) {
+      store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000), 0);
+    }
     return store.get(call.id)!;
   });
 }

@@ -1,6 +1,8 @@
 // A call with no final status some time after it was placed is looked up with Call Details (Exotel's
 // callbacks "may be delayed or have failures", reference §3.1), on a backoff for about 15 minutes (Duration
-// and Price are filled late, §2). What it finds is applied exactly like a status callback.
+// and Price are filled late, §2). What it finds is applied exactly like a status callback. A call settled
+// without a duration (a flow call's callback has none, §1.5) is looked up the same way until Call Details
+// has it: only the duration and the recording are still to come then.
 import { applyStatusReport, reportFromDetails } from '../calls/status.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
@@ -13,23 +15,37 @@ const MAX_TRIES = 5;
 
 export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void> {
   const { store, log } = deps;
-  // Calling hours do not hold back a lookup; the rate limit and a 429 pause do.
-  const blocked = lookupBlockedUntil(deps);
+  const filling = call.settledAt !== null;
+  // Calling hours do not hold back a lookup; the rate limit and a 429 pause do. A duration only fills in a
+  // read-back, so it takes no more than half of the per-minute allowance: dials and lookups for calls
+  // still open keep the rest.
+  const blocked = filling
+    ? deps.ledger.nextSlot(Math.max(1, Math.floor(deps.config.jobs.callsPerMinute / 2)), deps.now())
+    : lookupBlockedUntil(deps);
   if (blocked) return void store.scheduleReconcile(call.id, blocked, call.reconcileTries);
   const sid = call.exotelCallSid;
   const attempt = call.currentAttempt;
-  if (!sid || !attempt || call.settledAt) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
+  if (!sid || !attempt || (filling && call.durationSeconds !== null)) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
   const tries = call.reconcileTries + 1;
-  // Claim the lookup first: the next one is due after this backoff unless the answer settles the call.
-  store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** Math.min(tries - 1, 6)), tries);
+  // Claim the lookup first: the next one is due after this backoff unless the answer settles the call (or,
+  // for a settled call, after the last try nothing more is asked).
+  const next = filling && tries >= MAX_TRIES ? null : later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** Math.min(tries - 1, 6));
+  store.scheduleReconcile(call.id, next, tries);
   deps.ledger.record('details');
   try {
     const details = await deps.exotel.callDetails(sid);
     const updated = applyStatusReport(deps, call, attempt, reportFromDetails(details), {
-      kind: 'reconcile_lookup',
+      kind: filling ? 'details_lookup' : 'reconcile_lookup',
       route: 'GET Calls/{sid}.json',
       params: Object.fromEntries(Object.entries(details.raw).map(([k, v]) => [k, v === null ? '' : String(v)])),
     });
+    if (filling) {
+      const filled = updated.durationSeconds !== null;
+      if (filled) store.scheduleReconcile(call.id, null, tries);
+      log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, duration: updated.durationSeconds, tries }, filled ? 'Duration filled from Call Details' : 'Call Details has no duration yet');
+      deps.metrics.reconcileLookup(filled ? 'filled' : 'no_duration_yet');
+      return;
+    }
     log.info({ call_id: call.id, order_id: call.orderId, call_sid: sid, status: updated.status, tries }, 'Reconciled with Call Details');
     deps.metrics.reconcileLookup(updated.settledAt ? 'settled' : 'pending');
     if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
@@ -38,7 +54,7 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
     pauseAfterRateLimit(deps, error, tries);
     deps.metrics.reconcileLookup(error.code);
     log.error({ call_id: call.id, call_sid: sid, err_code: error.code, tries }, `Exotel API error while reconciling: ${error.message}`);
-    if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
+    if (!filling && tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   }
 }
 

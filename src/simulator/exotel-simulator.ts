@@ -363,11 +363,11 @@ export class ExotelSimulator {
       Status: call.status,
       RecordingUrl: call.recordingUrl ?? '',
       DateUpdated: istStamp(this.now()),
-      ConversationDuration: String(call.durationSeconds),
     };
     if (call.statusCallbackEvents.includes('terminal')) {
       Object.assign(params, {
         EventType: 'terminal',
+        ConversationDuration: String(call.durationSeconds),
         From: call.from,
         To: call.callerId,
         Direction: 'outbound-api',

@@ -53,7 +53,7 @@ describe('faults', () => {
       agent_status: null,
       language: 'hi-IN',
       status: 'completed',
-      duration: call.duration,
+      duration: null, // the callback has none; Call Details fills the call's in later (below)
       recording_url: call.recording_url,
       attempts: 1,
       digits: [
@@ -220,6 +220,41 @@ describe('faults', () => {
     const events = (await h.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call.events;
     expect(events.map((e: { kind: string }) => e.kind)).toContain('reconcile_lookup');
     expect(events.map((e: { kind: string }) => e.kind)).not.toContain('status_callback');
+  });
+
+  it("a flow call's callback has no duration: the outcome goes at once, and Call Details fills the duration in", async () => {
+    const placed = await h.trigger(order({ order_id: 'NODUR-1', vendor_phone: '9000000001' }));
+    const sim = await h.simulator.finished(placed.body.call_sid);
+    // What Exotel sends for a call placed with a flow Url and no StatusCallbackEvents (reference §1.5, §3.2).
+    expect(Object.keys(sim.callbacks[0]!.params).sort()).toEqual(['CallSid', 'DateUpdated', 'RecordingUrl', 'Status']);
+    expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'accepted', duration: null, recording_url: sim.recordingUrl });
+    let call: any;
+    for (let i = 0; i < 200 && !(call = (await h.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call).duration; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(call).toMatchObject({ outcome: 'accepted', status: 'completed', duration: sim.durationSeconds, recording_url: sim.recordingUrl });
+    expect(call.attempts).toMatchObject([{ attempt: 1, result: 'placed' }]);
+    const kinds = call.events.map((e: { kind: string }) => e.kind);
+    expect(kinds.filter((k: string) => k === 'details_lookup')).toHaveLength(1);
+    // Filled: nothing more is asked.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const later = (await h.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call;
+    expect(later.events.filter((e: { kind: string }) => e.kind === 'details_lookup')).toHaveLength(1);
+  });
+
+  it('with StatusCallbackEvents=terminal the callback carries the duration, and Call Details is not asked', async () => {
+    const terminal = await startHarness({ EXOTEL_STATUS_CALLBACK_EVENTS: 'terminal', RECONCILE_BACKOFF_SECONDS: '1' });
+    try {
+      const placed = await terminal.trigger(order({ order_id: 'TERMDUR-1', vendor_phone: '9000000001' }));
+      const sim = await terminal.simulator.finished(placed.body.call_sid);
+      expect(sim.callbacks[0]!.params).toMatchObject({ EventType: 'terminal', ConversationDuration: String(sim.durationSeconds) });
+      expect(await terminal.settled(placed.body.call_id)).toMatchObject({ duration: sim.durationSeconds });
+      await new Promise((r) => setTimeout(r, 1_500));
+      const call = (await terminal.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call;
+      expect(call.events.map((e: { kind: string }) => e.kind)).not.toContain('details_lookup');
+    } finally {
+      await terminal.close();
+    }
   });
 
   it('duplicated and late callbacks change nothing and deliver one outcome', async () => {
