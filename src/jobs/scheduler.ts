@@ -8,7 +8,10 @@ import { verify } from '../calls/verify.js';
 import { deliver } from './outcome-delivery.js';
 import { reconcile } from './reconciler.js';
 
+// Dials, verifies and lookups; outcome deliveries have a budget of their own, so a backend that accepts
+// connections and never answers cannot hold back the vendors' calls.
 const MAX_IN_FLIGHT = 16;
+const MAX_DELIVERIES = 8;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export class Scheduler {
@@ -66,15 +69,19 @@ export class Scheduler {
   tick(): Promise<void> {
     const { store, outbox } = this.deps;
     const started: Array<Promise<void>> = [];
-    const room = () => MAX_IN_FLIGHT - this.inFlight.size;
+    const running = (deliveries: boolean) => [...this.inFlight.keys()].filter((key) => key.startsWith('outbox:') === deliveries).length;
+    const room = () => MAX_IN_FLIGHT - running(false);
     if (room() > 0) {
       for (const call of store.dueForDispatch(room())) {
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
       }
     }
     if (room() > 0) for (const call of store.dueForReconcile(room())) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
-    if (room() > 0 && this.deps.config.outcome.webhookUrl) {
-      for (const item of outbox.due(room())) started.push(this.run(`outbox:${item.eventId}`, () => deliver(this.deps, item)));
+    const deliveryRoom = MAX_DELIVERIES - running(true);
+    if (deliveryRoom > 0 && this.deps.config.outcome.webhookUrl) {
+      // A delivery in flight is still due: look past it, or one slow POST would keep the others from starting.
+      const waiting = outbox.due(MAX_DELIVERIES).filter((item) => !this.inFlight.has(`outbox:${item.eventId}`));
+      for (const item of waiting.slice(0, deliveryRoom)) started.push(this.run(`outbox:${item.eventId}`, () => deliver(this.deps, item)));
     }
     const now = this.deps.now().getTime();
     if (now - this.lastPrune > PRUNE_EVERY_MS) {

@@ -1,5 +1,6 @@
 // Nothing lost, nothing twice, under the simulated Exotel's faults: a Connect that hangs after creating the
 // call, refused connections, dropped, duplicated and late callbacks, and a backend that is down for a while.
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { promptText } from '../../src/flows/prompts.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
@@ -307,6 +308,37 @@ describe('a delivery that keeps failing', () => {
     } finally {
       await dh.close();
       await down.close();
+    }
+  });
+});
+
+describe('a backend that accepts connections and never answers', () => {
+  it('holds back only the outcome deliveries: busy vendors are still redialled at once', async () => {
+    // Loopback only: a socket that takes the POST and answers nothing (each delivery waits out its 10 s).
+    const sockets = new Set<Socket>();
+    const hanging = createServer((socket) => void sockets.add(socket.on('data', () => {}).on('close', () => sockets.delete(socket))));
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/outcomes`;
+    const hh = await startHarness({ OUTCOME_WEBHOOK_URL: url, OUTCOME_WEBHOOK_SECRET: SECRET });
+    try {
+      // Twenty settled calls whose outcomes are all waiting on that backend.
+      const first = await Promise.all(Array.from({ length: 20 }, (_, i) => hh.trigger(order({ order_id: `HUNG-${i}`, vendor_phone: `9000${String(6000 + i)}01` }))));
+      await Promise.all(first.map((placed) => hh.settled(placed.body.call_id)));
+      for (let i = 0; i < 100 && sockets.size < 8; i++) await new Promise((r) => setTimeout(r, 20));
+      // Eight deliveries at once, though twelve more wait and the first eight hang.
+      expect(sockets.size).toBe(8);
+      // Busy vendors: each redial is the scheduler's work, and must not wait for a delivery's 10 s.
+      const started = Date.now();
+      const busy = await Promise.all(Array.from({ length: 5 }, (_, i) => hh.trigger(order({ order_id: `BUSY-HUNG-${i}`, vendor_phone: `9000${String(7000 + i)}07` }))));
+      const settled = await Promise.all(busy.map((placed) => hh.settled(placed.body.call_id)));
+      expect(settled.map((c) => [c.outcome, c.redials])).toEqual(Array(5).fill(['not_reached', 2]));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // At most eight deliveries at a time, however many are waiting.
+      expect(sockets.size).toBeLessThanOrEqual(8);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await hh.close();
+      await new Promise((resolve) => hanging.close(resolve));
     }
   });
 });
