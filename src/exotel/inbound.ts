@@ -8,17 +8,43 @@ export type ExotelParams = Record<string, string>;
 // Our URL signature is a credential for that URL: never stored or logged with what Exotel sent.
 const NOT_STORED = new Set(['sig']);
 
-/** Query and body merged into one flat map of strings; the first value wins where a key repeats. */
+/**
+ * Query and body merged into one flat map of strings; the first value wins where a key repeats. A JSON
+ * callback's `Legs` array becomes the same `Legs[0][OnCallDuration]` keys a form body has (§3.3).
+ */
 export function exotelParams(query: unknown, body: unknown): ExotelParams {
   const params: ExotelParams = {};
-  for (const source of [query, body]) {
+  const put = (key: string, value: string | undefined) => {
+    if (value !== undefined && !NOT_STORED.has(key) && !Object.hasOwn(params, key)) params[key] = value;
+  };
+  for (const source of [query, typeof body === 'string' ? textBody(body) : body]) {
     if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
     for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
-      const value = firstString(raw);
-      if (value !== undefined && !NOT_STORED.has(key) && !Object.hasOwn(params, key)) params[key] = value;
+      if (Array.isArray(raw) && raw.some(isRecord)) {
+        raw.forEach((item, i) => isRecord(item) && Object.entries(item).forEach(([field, value]) => put(`${key}[${i}][${field}]`, firstString(value))));
+      } else put(key, firstString(raw));
     }
   }
   return params;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && !('value' in value);
+
+/**
+ * A body sent with a content type we do not parse (text/plain, octet-stream) is kept as text: read it as
+ * the JSON object or the form it is, so what Exotel said is not lost to a wrong header.
+ */
+function textBody(text: string): unknown {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      return JSON.parse(trimmed) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  return trimmed.includes('=') ? Object.fromEntries(new URLSearchParams(trimmed)) : undefined;
 }
 
 function firstString(raw: unknown): string | undefined {
@@ -44,11 +70,14 @@ const DIGIT_KEYS = ['Digits', 'DigitsPressed', 'digits'] as const;
  * digits at all. Accepts Digits, DigitsPressed and digits, quoted ("1") or not, with a trailing #.
  */
 export function pressedDigits(params: ExotelParams): string | undefined {
-  const key = DIGIT_KEYS.find((k) => k in params);
-  if (key === undefined) return undefined;
-  const raw = params[key]!.trim().replace(/^"+|"+$/g, '').trim();
-  if (present(raw) === undefined) return '';
-  return raw.replace(/#+$/, '');
+  const keys = DIGIT_KEYS.filter((k) => k in params);
+  if (keys.length === 0) return undefined;
+  // The first key that carries keys wins: `Digits=&DigitsPressed=2` is a 2, not silence.
+  for (const key of keys) {
+    const raw = params[key]!.trim().replace(/^"+|"+$/g, '').trim();
+    if (present(raw) !== undefined) return raw.replace(/#+$/, '');
+  }
+  return '';
 }
 
 /** Exotel's `YYYY-MM-DD HH:mm:ss` in IST (no zone given) as an ISO instant; undefined if unreadable. */

@@ -30,6 +30,7 @@ describe('ExoML routes without a secret (development)', () => {
     ['Digits in a form body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=1', 'application/x-www-form-urlencoded']],
     ['DigitsPressed in a form body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'DigitsPressed=1', 'application/x-www-form-urlencoded']],
     ['quoted digits in the query', 'GET', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=%221%22`]],
+    ['an empty Digits beside DigitsPressed', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=&DigitsPressed=1', 'application/x-www-form-urlencoded']],
     ['Digits with the finish key in JSON', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, JSON.stringify({ Digits: '1#' }), 'application/json']],
     ['Digits in a multipart body', 'POST', (id: string) => [
       `/exoml/vendor-action?call=${id}&turn=1`,

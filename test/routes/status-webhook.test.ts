@@ -62,6 +62,30 @@ describe('POST /webhook/exotel/status', () => {
     });
   });
 
+  it('a form or JSON body sent with another content type is still read, not answered matched and dropped', async () => {
+    for (const [type, body] of [
+      ['text/plain', (sid: string) => `CallSid=${sid}&Status=busy&DateUpdated=2026-11-22%2010%3A00%3A00`],
+      ['application/octet-stream', (sid: string) => JSON.stringify({ CallSid: sid, Status: 'busy', DateUpdated: '2026-11-22 10:00:00' })],
+    ] as const) {
+      const { sid, url } = placedCall();
+      const response = await request(url, { method: 'POST', body: body(sid), headers: { 'content-type': type } });
+      expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
+      expect(await read(sid)).toMatchObject({ status: 'busy', outcome: 'not_reached', ended_at: '2026-11-22T04:30:00.000Z' });
+    }
+  });
+
+  it("a JSON callback's Legs array gives the duration when ConversationDuration is missing", async () => {
+    const { sid, url } = placedCall();
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ CallSid: sid, Status: 'completed', EventType: 'terminal', Legs: [{ Status: 'completed', OnCallDuration: 23, AnsweredBy: 'Human' }] }),
+    });
+    expect(response.statusCode).toBe(200);
+    await response.body.dump();
+    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 23 });
+  });
+
   it('a repeated delivery changes nothing; a later one without RecordingUrl never blanks the stored one', async () => {
     const { sid, url } = placedCall();
     const fields = { CallSid: sid, Status: 'completed', RecordingUrl: 'https://recordings.example.test/a.mp3', DateUpdated: '2026-11-22 10:00:00', ConversationDuration: '30' };
