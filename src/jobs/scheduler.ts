@@ -13,28 +13,34 @@ import { reconcile } from './reconciler.js';
 const MAX_IN_FLIGHT = 16;
 const MAX_DELIVERIES = 8;
 const PRUNE_EVERY_MS = 10 * 60_000;
+const STALE_CHECK_EVERY_MS = 60_000;
 
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly inFlight = new Map<string, Promise<void>>();
   private lastPrune = 0;
+  private lastStaleCheck = 0;
 
   constructor(private readonly deps: CallDeps) {}
 
-  /** Attempts sent but never answered when the process died may have rung the vendor: verify them first. */
-  recover(): void {
+  /**
+   * Attempts sent but never answered may have rung the vendor: verify them first. At startup, every one (the
+   * process died waiting); while running, those older than a Connect can take, whose answer was lost to an
+   * error after it came (a failed commit, say), so no call stays `dialing` with nothing due.
+   */
+  recover(sentBy: Date = this.deps.now()): void {
     const { store, log } = this.deps;
-    for (const { callId, number } of store.unansweredAttempts()) {
+    for (const { callId, number } of store.unansweredAttempts(sentBy)) {
       // Exotel's own requests may have told us the CallSid already: then the call exists; look it up.
       const sid = store.attempts(callId).find((a) => a.number === number)?.exotelCallSid;
       if (sid) {
         store.attemptPlaced(callId, number, sid, 'in-progress', this.deps.now());
-        log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Connect request without an answer from before a restart: the call exists, reconciling');
+        log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Connect request whose answer was never stored: the call exists, reconciling');
         continue;
       }
-      store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the process stopped while Exotel was answering', this.deps.now());
-      log.warn({ call_id: callId, attempt: number }, 'Connect request without an answer from before a restart: verifying');
+      store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the Connect answer was never stored', this.deps.now());
+      log.warn({ call_id: callId, attempt: number }, 'Connect request whose answer was never stored: verifying');
     }
   }
 
@@ -84,6 +90,11 @@ export class Scheduler {
       for (const item of waiting.slice(0, deliveryRoom)) started.push(this.run(`outbox:${item.eventId}`, () => deliver(this.deps, item)));
     }
     const now = this.deps.now().getTime();
+    if (now - this.lastStaleCheck > STALE_CHECK_EVERY_MS) {
+      this.lastStaleCheck = now;
+      // Well past the client's own timeout (and its abort a second later), no answer can still come.
+      this.recover(new Date(now - this.deps.config.exotel.httpTimeoutMs - 60_000));
+    }
     if (now - this.lastPrune > PRUNE_EVERY_MS) {
       this.lastPrune = now;
       this.deps.ledger.prune();

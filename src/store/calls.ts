@@ -150,7 +150,7 @@ export class CallStore {
       attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
       attemptStatusOf: db.prepare('SELECT status FROM attempts WHERE call_id = ? AND number = ?'),
       unansweredAttempts: db.prepare(`SELECT a.call_id, a.number FROM attempts a JOIN calls c ON c.id = a.call_id
-        WHERE a.result = 'sent' AND c.status = 'dialing'`),
+        WHERE a.result = 'sent' AND c.status = 'dialing' AND a.requested_at <= ?`),
       // Each update after a Connect answer acts only if the call still waits on that answer: a status callback
       // can arrive before the Connect answer does, and must not be undone by it.
       placed: db.prepare(`UPDATE calls SET
@@ -370,8 +370,9 @@ export class CallStore {
   }
 
   /** Attempts that were sent but never answered (the process died while waiting): the call may exist. */
-  unansweredAttempts(): Array<{ callId: string; number: number }> {
-    return (this.q.unansweredAttempts.all() as Array<{ call_id: string; number: number }>).map((r) => ({ callId: r.call_id, number: r.number }));
+  /** Connect requests sent at or before `sentBy` whose answer was never stored, on calls still dialing. */
+  unansweredAttempts(sentBy: Date): Array<{ callId: string; number: number }> {
+    return (this.q.unansweredAttempts.all(sentBy.toISOString()) as Array<{ call_id: string; number: number }>).map((r) => ({ callId: r.call_id, number: r.number }));
   }
 
   attemptPlaced(callId: string, number: number, sid: string, exotelStatus: string, reconcileAt: Date, result: 'placed' | 'adopted' = 'placed'): void {

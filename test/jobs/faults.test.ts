@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { promptText } from '../../src/flows/prompts.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
+import { GroupCommitError } from '../../src/store/group-commit.js';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -339,6 +340,45 @@ describe('a backend that accepts connections and never answers', () => {
       for (const socket of sockets) socket.destroy();
       await hh.close();
       await new Promise((resolve) => hanging.close(resolve));
+    }
+  });
+});
+
+describe('a Connect answer that could not be stored', () => {
+  it('is found again while the server runs: verified, adopted and settled, never left dialing, never dialled twice', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ REDIAL_MAX_ATTEMPTS: '0', EXOTEL_HTTP_TIMEOUT_MS: '1000' }, { now: () => new Date(t) });
+    try {
+      // The vendor does not answer and Exotel's callback is lost, so nothing of Exotel's comes to rescue it.
+      hh.simulator.setFaults({ callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+      // The disk fails once, just as the Connect answer is being stored.
+      const store = hh.app.store;
+      const attemptPlaced = store.attemptPlaced.bind(store);
+      store.attemptPlaced = () => {
+        store.attemptPlaced = attemptPlaced;
+        throw new GroupCommitError('the group commit failed: disk I/O error');
+      };
+      const placed = await hh.trigger(order({ order_id: 'LOST-ANSWER-1', vendor_phone: '9000000008' }));
+      expect(placed.status).toBe(500);
+      const [call] = store.byOrder('LOST-ANSWER-1');
+      expect(store.attempts(call!.id)).toMatchObject([{ number: 1, result: 'sent' }]);
+      const dials = [...hh.simulator.calls.values()].filter((c) => c.customField === call!.id);
+      expect(dials).toHaveLength(1);
+      await hh.simulator.finished(dials[0]!.sid);
+
+      // Before a Connect could still be answered, nothing is touched.
+      t += 30_000;
+      await hh.app.scheduler.tick();
+      expect(store.get(call!.id)).toMatchObject({ status: 'dialing' });
+      // After it, the scheduler asks Exotel's Calls list, adopts the call and looks it up.
+      t += 61_000;
+      for (let i = 0; i < 5; i++) await hh.app.scheduler.tick();
+      const read = (await hh.get(`/api/calls/${call!.id}`)).body.call;
+      expect(read).toMatchObject({ status: 'no-answer', outcome: 'not_reached', call_sid: dials[0]!.sid });
+      expect(read.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: dials[0]!.sid }]);
+      expect([...hh.simulator.calls.values()].filter((c) => c.customField === call!.id)).toHaveLength(1);
+    } finally {
+      await hh.close();
     }
   });
 });
