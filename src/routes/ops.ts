@@ -9,6 +9,13 @@ import { tokenMatches } from '../api/auth.js';
 import { html, page } from '../ops/html.js';
 import type { CallRecord } from '../store/calls.js';
 
+// How a request that changed nothing is told apart on the timeline.
+const EVENT_NOTES: Record<string, string> = {
+  exotel_request_replayed: ' (repeat)',
+  exotel_probe: ' (HEAD probe)',
+  exotel_request_after_settled: ' (after the call was settled: apology)',
+};
+
 export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   // Every route of this plugin (encapsulated): never decided on the raw URL, which may be percent-encoded.
   app.addHook('onRequest', async (request, reply) => {
@@ -45,13 +52,13 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
       const what =
         e.kind === 'status_callback'
           ? `Exotel: status ${e.params.Status ?? ''}`
-          : e.kind === 'reconcile_lookup'
-            ? `Call Details: status ${e.params.Status ?? ''}`
+          : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup'
+            ? `Call Details: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
             : e.digits !== null
               ? `Pressed ${e.digits} at ${e.step}`
               : e.kind === 'agent_leg_status'
                 ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
-                : `Exotel asked ${e.route}${e.kind === 'exotel_request_replayed' ? ' (repeat)' : ''}`;
+                : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
       return html`<tr><td>${e.at}</td><td>${what}</td><td><code>${e.kind}</code></td></tr>`;
     });
     const attempts = view.attempts.map(

@@ -238,6 +238,8 @@ describe('faults', () => {
     expect(call.attempts).toMatchObject([{ attempt: 1, result: 'placed' }]);
     const kinds = call.events.map((e: { kind: string }) => e.kind);
     expect(kinds.filter((k: string) => k === 'details_lookup')).toHaveLength(1);
+    const ops = await h.app.inject({ method: 'GET', url: `/ops/calls/${placed.body.call_id}` });
+    expect(ops.body).toContain(`Call Details: status completed, ${sim.durationSeconds} s`);
     // Filled: nothing more is asked.
     await new Promise((r) => setTimeout(r, 1_500));
     const later = (await h.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call;
