@@ -38,10 +38,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const attempt = store.attempts(callId).find((a) => a.number === call.currentAttempt);
   if (!attempt) return;
   // Exotel's own requests may already have told us the CallSid: nothing to look up.
-  if (attempt.exotelCallSid) {
-    store.attemptPlaced(callId, attempt.number, attempt.exotelCallSid, 'in-progress', deps.now(), 'adopted');
-    return;
-  }
+  if (provenMeanwhile(deps, callId, attempt.number)) return;
   const requested = new Date(attempt.requestedAt).getTime();
   deps.ledger.record('list');
   try {
@@ -50,6 +47,10 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
       createdFrom: new Date(requested - SKEW_MS),
       createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
     });
+    // Exotel's own request (a greeting, a callback) may have brought the CallSid while we asked: then the
+    // call exists, whatever the list says, and nothing below may end it.
+    if (provenMeanwhile(deps, callId, attempt.number)) return;
+    // A sid we know already is another attempt's (this one's was just checked): an earlier dial of this call.
     const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !store.byExotelSid(c.sid));
     if (match) {
       // Adopted, and looked up at once: it may have ended already.
@@ -71,7 +72,9 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
     log.warn({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, dialing again');
   } catch (error) {
     if (!isExotelError(error)) throw error;
-    const tries = call.dispatchRetries + 1;
+    if (provenMeanwhile(deps, callId, attempt.number)) return;
+    // Lookups have a budget of their own: the dial retries may be used up, and the call must still be checked.
+    const tries = call.verifyTries + 1;
     log.error({ call_id: callId, order_id: call.orderId, err_code: error.code, tries }, `Exotel API error while verifying an ambiguous Connect: ${error.message}`);
     const refused = error.code === 'EXOTEL_ERR_REST';
     if (refused || tries > deps.config.jobs.dispatchMaxRetries) {
@@ -90,4 +93,13 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
       store.countVerifyTry(callId, pause && pause > at ? pause : at);
     });
   }
+}
+
+/** The attempt's CallSid reached us on Exotel's own request (before or during the lookup): the call exists; adopt it. */
+function provenMeanwhile(deps: CallDeps, callId: string, number: number): boolean {
+  const sid = deps.store.attempts(callId).find((a) => a.number === number)?.exotelCallSid;
+  if (!sid) return false;
+  deps.store.attemptPlaced(callId, number, sid, 'in-progress', deps.now(), 'adopted');
+  deps.log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Ambiguous Connect: Exotel sent the CallSid itself, adopted');
+  return true;
 }

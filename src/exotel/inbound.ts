@@ -44,7 +44,11 @@ function textBody(text: string): unknown {
       return undefined;
     }
   }
-  return trimmed.includes('=') ? Object.fromEntries(new URLSearchParams(trimmed)) : undefined;
+  if (!trimmed.includes('=')) return undefined;
+  // The first value wins, as in every other body.
+  const form: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(trimmed)) if (!Object.hasOwn(form, key)) form[key] = value;
+  return form;
 }
 
 function firstString(raw: unknown): string | undefined {

@@ -12,6 +12,8 @@ import { reconcile } from './reconciler.js';
 // connections and never answers cannot hold back the vendors' calls.
 const MAX_IN_FLIGHT = 16;
 const MAX_DELIVERIES = 8;
+// Lookups that only fill a settled call's duration take at most this many of the 16.
+const MAX_FILLS = 4;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const STALE_CHECK_EVERY_MS = 60_000;
 
@@ -75,15 +77,21 @@ export class Scheduler {
   tick(): Promise<void> {
     const { store, outbox } = this.deps;
     const started: Array<Promise<void>> = [];
-    const running = (deliveries: boolean) => [...this.inFlight.keys()].filter((key) => key.startsWith('outbox:') === deliveries).length;
-    const room = () => MAX_IN_FLIGHT - running(false);
+    const running = (prefix: string) => [...this.inFlight.keys()].filter((key) => key.startsWith(prefix)).length;
+    const room = () => MAX_IN_FLIGHT - (this.inFlight.size - running('outbox:'));
     if (room() > 0) {
       for (const call of store.dueForDispatch(room())) {
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
       }
     }
-    if (room() > 0) for (const call of store.dueForReconcile(room())) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
-    const deliveryRoom = MAX_DELIVERIES - running(true);
+    if (room() > 0) {
+      for (const call of store.dueForReconcile(room())) {
+        const filling = call.settledAt !== null;
+        if (filling && running('fill:') >= MAX_FILLS) continue;
+        started.push(this.run(`${filling ? 'fill' : 'reconcile'}:${call.id}`, () => reconcile(this.deps, call)));
+      }
+    }
+    const deliveryRoom = MAX_DELIVERIES - running('outbox:');
     if (deliveryRoom > 0 && this.deps.config.outcome.webhookUrl) {
       // A delivery in flight is still due: look past it, or one slow POST would keep the others from starting.
       const waiting = outbox.due(MAX_DELIVERIES).filter((item) => !this.inFlight.has(`outbox:${item.eventId}`));

@@ -25,6 +25,9 @@ export interface SimulatorFaults {
    */
   connect: Array<'500' | '429' | 'hang' | 'lost' | 'placed-502' | 'ok'>;
   connectRates: { error500: number; rateLimited: number; hang: number };
+  /** The Calls list, one entry per request (then normal); and how long each answer takes. */
+  list: Array<'503' | 'ok'>;
+  listDelayMs: number;
   /** Retry-After sent with a 429 (seconds); none when undefined. */
   retryAfterSeconds: number | undefined;
   /** How long a hanging Connect keeps the request open after creating the call. */
@@ -36,6 +39,8 @@ export interface SimulatorFaults {
 export const NO_FAULTS: SimulatorFaults = {
   connect: [],
   connectRates: { error500: 0, rateLimited: 0, hang: 0 },
+  list: [],
+  listDelayMs: 0,
   retryAfterSeconds: undefined,
   hangMs: 30_000,
   callbacks: { drop: 0, duplicate: 0, delayMs: 0 },
@@ -156,11 +161,12 @@ export class ExotelSimulator {
   }
 
   /**
-   * A call on the account that no Connect placed: the vendor ringing our ExoPhone back after a missed call
-   * (inbound), or someone dialling them from the dashboard (outbound-dial). It is only listed, as Exotel lists
-   * it (reference §2); nothing runs.
+   * A call on the account that none of our Connects placed: the vendor ringing an ExoPhone back after a
+   * missed call (inbound), someone dialling them from the dashboard (outbound-dial), or another app on the
+   * account calling them through the API from its own ExoPhone. It is only listed, as Exotel lists it
+   * (reference §2); nothing runs.
    */
-  addOtherCall(from: string, direction: 'inbound' | 'outbound-dial', exophone: string): SimulatedCall {
+  addOtherCall(from: string, direction: SimulatedCall['direction'], exophone: string): SimulatedCall {
     const e164 = normalisePhone(from);
     if (!e164) throw new Error(`not a phone number: ${from}`);
     const call = this.newCall(e164, { callerId: exophone, url: '', statusCallback: undefined, statusCallbackEvents: [], customField: undefined, direction, status: 'completed', durationSeconds: 20 });
@@ -264,8 +270,13 @@ export class ExotelSimulator {
   }
 
   /** The bulk Calls list, filtered by From (E.164) and DateCreated=gte:…;lte:… in IST (reference §2). */
-  private list(req: FastifyRequest, reply: FastifyReply) {
+  private async list(req: FastifyRequest, reply: FastifyReply) {
     if (!this.authorised(req, reply)) return reply;
+    if (this.faults.listDelayMs > 0) await delay(this.faults.listDelayMs);
+    if (this.faults.list.shift() === '503') {
+      this.injected.push('list:503');
+      return reply.code(503).type('text/plain').send('Service Unavailable');
+    }
     const query = req.query as Record<string, string | undefined>;
     const from = query.From ? normalisePhone(query.From) : undefined;
     const range = /gte:([^;]+);lte:(.+)/.exec(query.DateCreated ?? '');

@@ -32,6 +32,8 @@ export interface CallRecord {
   failureMessage: string | null;
   dispatchDueAt: string | null;
   dispatchRetries: number;
+  /** Calls-list lookups of the current ambiguous Connect that Exotel could not answer. */
+  verifyTries: number;
   redials: number;
   reconcileDueAt: string | null;
   reconcileTries: number;
@@ -165,7 +167,7 @@ export class CallStore {
       requeue: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, dispatch_retries = dispatch_retries + @retry,
           failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now
         WHERE id = @id AND status IN ('dialing', 'verifying') AND exotel_call_sid IS NULL AND settled_at IS NULL`),
-      verifying: db.prepare(`UPDATE calls SET status = 'verifying', dispatch_due_at = @dueAt, failure_code = @code,
+      verifying: db.prepare(`UPDATE calls SET status = 'verifying', dispatch_due_at = @dueAt, verify_tries = 0, failure_code = @code,
           failure_reason = 'verifying', failure_message = @message, updated_at = @now
         WHERE id = @id AND status = 'dialing' AND exotel_call_sid IS NULL AND settled_at IS NULL`),
       failCall: db.prepare(`UPDATE calls SET status = 'failed', failure_code = @code, failure_reason = @reason, failure_message = @message,
@@ -173,7 +175,7 @@ export class CallStore {
         WHERE id = @id AND settled_at IS NULL`),
       reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
-      verifyTry: db.prepare(`UPDATE calls SET dispatch_retries = dispatch_retries + 1, dispatch_due_at = @dueAt, updated_at = @now
+      verifyTry: db.prepare(`UPDATE calls SET verify_tries = verify_tries + 1, dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
         updated_at = @now WHERE id = @id`),
@@ -577,6 +579,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
     current_attempt: at('current_attempt'),
     dispatch_due_at: at('dispatch_due_at'),
     dispatch_retries: at('dispatch_retries'),
+    verify_tries: at('verify_tries'),
     duration_seconds: at('duration_seconds'),
     ended_at: at('ended_at'),
     exotel_call_sid: at('exotel_call_sid'),
@@ -627,6 +630,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
       failureMessage: row[c.failure_message] as string | null,
       dispatchDueAt: row[c.dispatch_due_at] as string | null,
       dispatchRetries: row[c.dispatch_retries] as number,
+      verifyTries: row[c.verify_tries] as number,
       redials: row[c.redials] as number,
       reconcileDueAt: row[c.reconcile_due_at] as string | null,
       reconcileTries: row[c.reconcile_tries] as number,

@@ -111,4 +111,11 @@ export const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  `
+  -- Lookups of one ambiguous Connect have a budget of their own: the dial retries may be used up already,
+  -- and a 5xx must still be checked before the call ends (calls/verify.ts).
+  ALTER TABLE calls ADD COLUMN verify_tries INTEGER NOT NULL DEFAULT 0;
+  -- The scheduler looks for Connect requests without a stored answer once a minute.
+  CREATE INDEX attempts_unanswered ON attempts (requested_at) WHERE result = 'sent';
+  `,
 ];

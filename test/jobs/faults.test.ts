@@ -139,13 +139,19 @@ describe('faults', () => {
     }
   });
 
-  it.each(['inbound', 'outbound-dial'] as const)(
-    'a Connect that placed nothing is not taken for the vendor’s own %s call on the list: the vendor is dialled again',
-    async (direction) => {
+  it.each([
+    ['inbound', 'our'],
+    ['outbound-dial', 'our'],
+    ['outbound-api', 'another'],
+  ] as const)(
+    'a Connect that placed nothing is not taken for the vendor’s %s call from %s ExoPhone on the list: the vendor is dialled again',
+    async (direction, line) => {
       const slow = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '300' });
       try {
-        // The vendor rang our ExoPhone back (or someone dialled them from the dashboard) a moment ago.
-        const other = slow.simulator.addOtherCall('9000000001', direction, slow.config.exotel.callerId);
+        // The vendor rang our ExoPhone back, someone dialled them from the dashboard, or another app on the
+        // account called them from its own ExoPhone, a moment ago.
+        const exophone = line === 'our' ? slow.config.exotel.callerId : '08011112222';
+        const other = slow.simulator.addOtherCall('9000000001', direction, exophone);
         slow.simulator.setFaults({ connect: ['lost'], hangMs: 2_000 });
         const placed = await slow.trigger(order({ order_id: `OTHER-${direction}`, vendor_phone: '9000000001' }));
         expect(placed.body).toMatchObject({ status: 'verifying' });
@@ -170,6 +176,38 @@ describe('faults', () => {
       expect(call).toMatchObject({ outcome: 'accepted', status: 'completed' });
       expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'adopted']);
       expect(dialsFor(placed.body.call_id, tight)).toHaveLength(1);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('a call that proves itself while the Calls list is slow is adopted, and the answer the vendor gave stands', async () => {
+    const tight = await startHarness({ DISPATCH_MAX_RETRIES: '0' }, { ringDelayMs: 200 });
+    try {
+      // The list takes 2.5 s; meanwhile the vendor picks up, hears the order and presses 1; the callback comes late.
+      tight.simulator.setFaults({ connect: ['placed-502'], listDelayMs: 2_500, callbacks: { drop: 0, duplicate: 0, delayMs: 3_000 } });
+      const placed = await tight.trigger(order({ order_id: 'SLOW-LIST-1', vendor_phone: '9000000001' }));
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      const call = await tight.settled(placed.body.call_id);
+      expect(call).toMatchObject({ outcome: 'accepted', status: 'completed', failure: null, digits: [{ step: 'menu', digits: '1' }] });
+      expect(call.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: dialsFor(placed.body.call_id, tight)[0]!.sid }]);
+    } finally {
+      await tight.close();
+    }
+  });
+
+  it('a Calls list that fails with the dial retries used up is asked again, not settled unchecked', async () => {
+    // The phone rings only after the lookups, so nothing but the list can tell us the call exists.
+    const tight = await startHarness({ DISPATCH_MAX_RETRIES: '1' }, { ringDelayMs: 1_500 });
+    try {
+      // The first 500 placed nothing (the list says so) and used the one retry; the 502 created the call,
+      // and the list fails once before it shows it.
+      tight.simulator.setFaults({ connect: ['500', 'placed-502'], list: ['ok', '503'] });
+      const placed = await tight.trigger(order({ order_id: 'LIST-503', vendor_phone: '9000000001' }));
+      const call = await tight.settled(placed.body.call_id);
+      expect(tight.simulator.injected).toContain('list:503');
+      expect(call).toMatchObject({ outcome: 'accepted', status: 'completed' });
+      expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'adopted']);
     } finally {
       await tight.close();
     }
