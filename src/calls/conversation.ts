@@ -46,18 +46,18 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     (request.input === undefined
       ? stored !== null
       : (request.step !== undefined && request.step !== call.state.step) || (request.turn !== undefined && request.turn !== call.state.turn));
+  if (call.settledAt !== null && (stored === null || stored.kind === 'ask')) {
+    // The outcome is given (we told the backend not_reached, or Exotel's final status came first), yet
+    // Exotel is still asking: the vendor must not be asked a question whose answer no longer counts. They
+    // hear the apology ("we will contact you again") and the call ends.
+    store.recordReplay({ ...event, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
+    const outcome = call.outcome === 'pending' ? 'not_reached' : call.outcome;
+    return { reply: { kind: 'end', outcome, say: [flow.apology] }, state: call.state, applied: false };
+  }
   if (stale && stored !== null) {
     const askedTurn = request.asks && !call.state.outcome ? call.state.turn : undefined;
     store.recordReplay({ ...event, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
-  }
-  if (call.settledAt !== null) {
-    // Settled before the vendor heard anything (we gave up learning whether the dial was placed, and told
-    // the backend `not_reached`), yet the call rings through: the outcome is given, so the vendor is asked
-    // nothing. They hear the apology ("we will contact you again") and the call ends.
-    store.recordReplay({ ...event, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
-    const outcome = call.outcome === 'pending' ? 'not_reached' : call.outcome;
-    return { reply: { kind: 'end', outcome, say: [flow.apology] }, state: call.state, applied: false };
   }
   const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, options);
   store.transaction(() => {

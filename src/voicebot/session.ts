@@ -6,6 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { bytesPerSecond, encodeFor, type MediaFormat } from '../audio/pcm.js';
 import { takeTurn } from '../calls/conversation.js';
+import { isFinalStatus } from '../exotel/inbound.js';
 import type { PromptContext } from '../flows/prompts.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -200,8 +201,10 @@ export class VoicebotSession {
     }, this.deps.options);
     if (input && result.applied) this.log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
     if (result.reply.kind === 'end' && result.applied) this.log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
-    if (!result.applied && result.reply.kind === 'ask' && (call.settledAt !== null || call.state.outcome !== undefined)) {
-      // The call was settled meanwhile (its status came first): nothing more can be asked, so no loop of re-asks.
+    const hungUpAlready = call.settledAt !== null && isFinalStatus(call.status);
+    if (!result.applied && (hungUpAlready || (result.reply.kind === 'ask' && (call.settledAt !== null || call.state.outcome !== undefined)))) {
+      // The call was settled meanwhile (its status came first): nobody is on the line to hear an apology, and
+      // nothing more can be asked, so no loop of re-asks.
       this.log.info('Voicebot turn for a settled call: hanging up');
       return this.hangUp(1000, 'call settled');
     }

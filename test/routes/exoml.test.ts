@@ -73,6 +73,17 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
+  it('a call settled while its question waits hears the apology, not the question again', async () => {
+    const call = storedCall(h.app.store);
+    await inject('GET', `/exoml/vendor-greeting?call=${call.id}`);
+    const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
+    expect(status.statusCode).toBe(200);
+    const late = await inject('POST', `/exoml/vendor-action?call=${call.id}&turn=1`, { Digits: '1' });
+    expect(shape(late.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
+    expect(h.app.store.events(call.id).map((e) => e.kind).at(-1)).toBe('exotel_request_after_settled');
+  });
+
   it('digits sent to a finished call change nothing', async () => {
     const id = waitingCall();
     await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '2' });
