@@ -22,3 +22,14 @@ export function normalisePhone(raw: string): string | undefined {
   return `+91${national}`;
 }
 
+
+/**
+ * Whether two numbers are the same line, in whatever forms they came: E.164 when both normalise, else (an
+ * ExoPhone such as a 1800 number does not) their last ten digits.
+ */
+export function sameNumber(a: string, b: string): boolean {
+  const [x, y] = [normalisePhone(a), normalisePhone(b)];
+  if (x && y) return x === y;
+  const tail = (number: string) => number.replace(/\D/g, '').slice(-10);
+  return tail(a) !== '' && tail(a) === tail(b);
+}

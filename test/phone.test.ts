@@ -1,6 +1,6 @@
 // Phone numbers in every form Exotel and the backend use (reference §1.9), normalised once to E.164.
 import { describe, expect, it } from 'vitest';
-import { normalisePhone } from '../src/phone.js';
+import { normalisePhone, sameNumber } from '../src/phone.js';
 
 describe('normalisePhone', () => {
   it.each([
@@ -18,5 +18,18 @@ describe('normalisePhone', () => {
 
   it.each(['', '12345', '+14155550100', '0012345678', '1812345678', '98123456789012', '98123x5678', '+91', 'None'])('%j is not a number we dial', (raw) => {
     expect(normalisePhone(raw)).toBeUndefined();
+  });
+});
+
+describe('sameNumber', () => {
+  it.each([
+    ['08000000000', '+918000000000', true],
+    ['080 0000 0000', '918000000000', true],
+    ['18001234567', '1800-123-4567', true],
+    ['08000000000', '08011112222', false],
+    ['18001234567', '18009999999', false],
+    ['', '', false],
+  ])('%j and %j: %s', (a, b, same) => {
+    expect(sameNumber(a, b)).toBe(same);
   });
 });

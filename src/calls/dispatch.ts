@@ -16,9 +16,12 @@ export type DispatchResult =
   | { kind: 'failed'; call: CallRecord; error: ExotelError }
   | { kind: 'not_due'; call: CallRecord | undefined };
 
-/** Where a lookup (Calls list, Call Details) must wait: only the rate limit and a 429 pause hold it back. */
-export function lookupBlockedUntil(deps: CallDeps): Date | undefined {
-  return deps.ledger.nextSlot(deps.config.jobs.callsPerMinute, deps.now());
+/**
+ * Where a lookup (Calls list, Call Details) must wait: only the rate limit and a 429 pause hold it back.
+ * `share`: the part of the per-minute allowance the lookup may use (less for work that can wait).
+ */
+export function lookupBlockedUntil(deps: CallDeps, share = 1): Date | undefined {
+  return deps.ledger.nextSlot(Math.max(1, Math.floor(deps.config.jobs.callsPerMinute * share)), deps.now());
 }
 
 /** Where the call must wait before it may be dialled (calling hours, then the rate limit), or undefined. */

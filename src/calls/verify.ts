@@ -4,7 +4,7 @@
 // cannot say: ask again later, never dial blindly; after DISPATCH_MAX_RETRIES lookups, give up and say so.
 import type { ExotelCall } from '../exotel/client.js';
 import { isExotelError } from '../errors.js';
-import { normalisePhone } from '../phone.js';
+import { normalisePhone, sameNumber } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from './dispatch.js';
 import { settle } from './settle.js';
@@ -22,10 +22,8 @@ function placedByUs(listed: ExotelCall, callerId: string): boolean {
   const field = (name: string) => (typeof listed.raw[name] === 'string' && listed.raw[name] !== '' ? (listed.raw[name] as string) : undefined);
   const direction = field('Direction')?.toLowerCase();
   if (direction !== undefined && direction !== 'outbound-api') return false;
-  // Numbers come back in several forms (reference §1.9): compare their last ten digits.
   const line = field('PhoneNumberSid');
-  const tail = (number: string) => number.replace(/\D/g, '').slice(-10);
-  return line === undefined || tail(line) === tail(callerId);
+  return line === undefined || sameNumber(line, callerId);
 }
 
 export async function verify(deps: CallDeps, callId: string): Promise<void> {

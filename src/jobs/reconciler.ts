@@ -19,9 +19,7 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
   // Calling hours do not hold back a lookup; the rate limit and a 429 pause do. A duration only fills in a
   // read-back, so it takes no more than half of the per-minute allowance: dials and lookups for calls
   // still open keep the rest.
-  const blocked = filling
-    ? deps.ledger.nextSlot(Math.max(1, Math.floor(deps.config.jobs.callsPerMinute / 2)), deps.now())
-    : lookupBlockedUntil(deps);
+  const blocked = lookupBlockedUntil(deps, filling ? 0.5 : 1);
   if (blocked) return void store.scheduleReconcile(call.id, blocked, call.reconcileTries);
   const sid = call.exotelCallSid;
   const attempt = call.currentAttempt;
