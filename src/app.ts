@@ -2,13 +2,13 @@
 // them and registers the routes. server.ts owns the process; tests build this with real dependencies.
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { createHash } from 'node:crypto';
 import { allowedNetworks } from './exotel/allowed-networks.js';
 import { safeUrl } from './logging.js';
-import type { Config } from './config.js';
+import { fastifyTrustProxy, type Config } from './config.js';
 import type { ExotelClient } from './exotel/client.js';
 import { Links } from './links.js';
 import { requireBearer } from './api/auth.js';
@@ -38,6 +38,17 @@ import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
 import appletRoutes, { appletFallback } from './routes/applet.js';
 import voicebotRoutes from './routes/voicebot.js';
+
+/** The server's own options: server.ts and the test harness build the same server. */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    bodyLimit: 64 * 1024,
+    // TRUST_PROXY: behind a TLS reverse proxy, the client address comes from its X-Forwarded-For (README "Security").
+    trustProxy: fastifyTrustProxy(config.security.trustProxy),
+    // A URL pasted into the dashboard with a trailing slash still reaches its route, not a 404 that drops the caller.
+    routerOptions: { ignoreTrailingSlash: true },
+  };
+}
 
 export interface AppDeps {
   config: Config;
@@ -151,15 +162,24 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       const path = routeOf(request);
       if (!/^\/(exoml|applet|webhook|voicebot)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: safeUrl(path) }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
-      const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
-      if (applet) return appletFallback(reply.code(403), applet);
-      if (path.startsWith('/exoml/')) return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+      const step = exotelStep(path);
+      if (step === 'exoml') return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+      if (step) return appletFallback(reply.code(403), step);
       return reply.code(403).send({ success: false, code: 'IVR_ERR_FORBIDDEN_NETWORK', message: 'Not an allowed network' });
     });
   }
-  fastify.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  fastify.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    // An Exotel step at a URL we do not serve (a typo in the dashboard): the caller hears a closing, not the
+    // dead air a 404 gives them, and ops see why in the log.
+    // HEAD too: Exotel probes the Greeting with HEAD first (reference §5.5); Node sends the headers only.
+    const exotel = ['GET', 'POST', 'HEAD'].includes(request.method) ? exotelStep(path) : undefined;
+    if (exotel) {
+      request.log.error({ route: safeUrl(path), method: request.method }, 'Exotel asked for a URL we do not serve: check the flow in the dashboard');
+      return exotel === 'exoml' ? reply.type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN')) : appletFallback(reply, exotel);
+    }
+    return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${path}` });
+  });
 
   if (deps.config.docsEnabled) {
     // OpenAPI at /docs/json and a UI at /docs (off in production unless DOCS_ENABLED=true).
@@ -208,7 +228,6 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   await fastify.register(opsRoutes);
 }
 
-/** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
 /** The route pattern the request matched (e.g. /exoml/:slug), or its decoded path when none matched. */
 function routeOf(request: FastifyRequest): string {
   const pattern = request.routeOptions?.url;
@@ -224,16 +243,23 @@ function routeOf(request: FastifyRequest): string {
 // read (a multipart body without a boundary, say) and is the sender's (400).
 const reachedHandler = new WeakSet<FastifyRequest>();
 
+/** Which kind of Exotel call step a path is, if any: each has its own safe answer (an applet's own format). */
+function exotelStep(path: string): 'exoml' | 'gather' | 'passthru' | 'greeting' | 'connect' | undefined {
+  if (path.startsWith('/exoml/')) return 'exoml';
+  return /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)(\/|$)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
+}
+
+/** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? (reachedHandler.has(request) ? 500 : 400);
   const route = routeOf(request);
-  const applet = /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)/.exec(route)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
-  if (applet) {
+  const step = exotelStep(route);
+  if (step && step !== 'exoml') {
     // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.
     request.log.error({ err: error }, 'applet step failed; answering a closing');
-    return appletFallback(reply.code(200), applet);
+    return appletFallback(reply.code(200), step);
   }
-  if (route.startsWith('/exoml/')) {
+  if (step === 'exoml') {
     request.log.error({ err: error }, 'ExoML step failed; answering an apology');
     return reply.code(200).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
   }

@@ -3,8 +3,8 @@
 import 'dotenv/config';
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import app from './app.js';
-import { ConfigError, fastifyTrustProxy, loadConfig, type Config } from './config.js';
+import app, { serverOptions } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { ExotelClient } from './exotel/client.js';
 import { loggerOptions } from './logging.js';
 import { startSimulator, type ExotelSimulator } from './simulator/exotel-simulator.js';
@@ -31,8 +31,7 @@ async function main(): Promise<void> {
     logger.info({ simulator: simulator.url }, 'No Exotel credentials: calls go to the built-in simulator');
   }
   const exotel = new ExotelClient(config.exotel);
-  // TRUST_PROXY: behind a TLS reverse proxy, the client address comes from its X-Forwarded-For (README "Security").
-  const server = Fastify({ loggerInstance: logger, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
+  const server = Fastify({ loggerInstance: logger, ...serverOptions(config) });
   await server.register(app, { config, db, exotel });
   if (simulator && config.appletPathToken) {
     // The simulated dashboard holds the README's recipe, so EXOTEL_FLOW_MODE=applet|voicebot works out of the box.

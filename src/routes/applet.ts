@@ -113,7 +113,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   });
 
   // GET and HEAD (Exotel probes the Greeting URL with HEAD first, §5.5): the same headers, no body on HEAD.
-  app.get<{ Params: Params }>('/applet/:token/greeting', async (request, reply) => {
+  // POST too: Exotel documents GET, but a 404 would drop the caller, so every method it could use answers.
+  app.route<{ Params: Params }>({ method: ['GET', 'POST'], url: '/applet/:token/greeting', handler: async (request, reply) => {
     return afterCommit(() => {
       const route = '/applet/greeting';
       const found = locate(request, route);
@@ -137,10 +138,10 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       }
       return () => sendText(reply, closingText(ending, render(call, flow, state)));
     });
-  });
+  } });
 
   // The Connect applet after the Greeting (README recipe): the agent after a transfer, else nobody.
-  app.get<{ Params: Params }>('/applet/:token/connect', async (request, reply) => {
+  app.route<{ Params: Params }>({ method: ['GET', 'POST'], url: '/applet/:token/connect', handler: async (request, reply) => {
     return afterCommit(() => {
       const route = '/applet/connect';
       const found = locate(request, route);
@@ -152,7 +153,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       if (transfer) request.log.info({ call_id: call.id, order_id: call.orderId }, 'Connecting the caller to an agent');
       return () => sendJson(reply, connectJson(transfer ? { number: agent.number, callerId: app.config.exotel.callerId, timeoutSeconds: agent.ringTimeoutSeconds } : undefined));
     });
-  });
+  } });
 }
 
 const apology: Reply = { kind: 'end', outcome: 'no_response', say: [vendorOrder.apology] };

@@ -1,5 +1,6 @@
 // Applet mode in detail: the whole JSON of each Gather step, the Passthru's branches, HEAD on the Greeting,
 // every form the digits come in, calls Exotel names only by CustomField, and requests we cannot place.
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storedCall } from '../helpers/calls.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
@@ -131,6 +132,54 @@ describe('a vendor call in applet mode', () => {
     }
   });
 
+  it('runs the whole call when the dashboard URLs were typed with a trailing slash', async () => {
+    const slashed = await startHarness(APPLET_MODE);
+    try {
+      slashed.simulator.installRecipe('test-app', (a) => `${slashed.app.links.applet(a, TOKEN)}/`);
+      const placed = await slashed.trigger(order({ vendor_phone: '9000000003' }));
+      const simulated = await slashed.simulator.finished(placed.body.call_sid);
+      expect(simulated.problem).toBeUndefined();
+      expect(simulated.requests.map((r) => [r.method, r.url.slice(slashed.baseUrl.length), r.status])).toEqual([
+        ['GET', `/applet/${TOKEN}/gather/`, 200],
+        ['GET', `/applet/${TOKEN}/passthru/`, 200],
+        ['GET', `/applet/${TOKEN}/gather/`, 200],
+        ['GET', `/applet/${TOKEN}/passthru/`, 302],
+        ['HEAD', `/applet/${TOKEN}/greeting/`, 200],
+        ['GET', `/applet/${TOKEN}/greeting/`, 200],
+        ['GET', `/applet/${TOKEN}/connect/`, 200],
+        ['GET', `/applet/${TOKEN}/passthru/`, 302],
+      ]);
+      expect(simulated.heard.at(-1)).toBe('तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!');
+      expect((await slashed.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20 });
+    } finally {
+      await slashed.close();
+    }
+  });
+
+  it('a Greeting URL we do not serve still ends the call with a closing the vendor hears, and ops see why', async () => {
+    const lines: string[] = [];
+    const typo = await startHarness({ ...APPLET_MODE, LOG_LEVEL: 'info' }, { logLines: lines });
+    try {
+      typo.simulator.installRecipe('test-app', (a) => (a === 'greeting' ? `${typo.app.links.applet(a, TOKEN)}/extra` : typo.app.links.applet(a, TOKEN)));
+      const placed = await typo.trigger(order({ vendor_phone: '9000000001' }));
+      const simulated = await typo.simulator.finished(placed.body.call_sid);
+      expect(simulated.problem).toBeUndefined();
+      const greeting = simulated.requests.filter((r) => r.url.endsWith('/greeting/extra'));
+      expect(greeting.map((r) => [r.method, r.status, r.contentType, r.body])).toEqual([
+        ['HEAD', 200, 'text/plain; charset=utf-8', ''],
+        ['GET', 200, 'text/plain; charset=utf-8', APOLOGY],
+      ]);
+      // The keys still counted: the outcome came from the Passthru, only the closing was lost.
+      expect((await typo.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted' });
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; route?: string }).filter((l) => l.msg.startsWith('Exotel asked for a URL we do not serve'));
+      expect(logged.length).toBeGreaterThanOrEqual(1);
+      expect(logged[0]).toMatchObject({ level: 50, route: '/applet/<token>/greeting/extra' });
+      expect(lines.join('\n')).not.toContain(TOKEN);
+    } finally {
+      await typo.close();
+    }
+  });
+
   it('does not serve ExoML for an applet call', async () => {
     const { placed } = await run('9000000001', 'ORD-APP-NOEXOML');
     const answer = await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${placed.call_id}&turn=1`, payload: { Digits: '2' } });
@@ -235,6 +284,33 @@ describe('applet routes on their own', () => {
     expect([greeting.statusCode, greeting.body]).toEqual([200, APOLOGY]);
     const stored = h.db.prepare("SELECT COUNT(*) AS n FROM call_events WHERE kind = 'applet_request_unknown_call'").get() as { n: number };
     expect(stored.n).toBeGreaterThanOrEqual(3);
+  });
+
+  it('over HTTP: the Greeting and Connect answer a POST as they answer a GET', async () => {
+    const sid = 'sidpostgreeting00000000000000001';
+    const id = connectedCall(sid);
+    expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
+    const answers = [];
+    for (const method of ['GET', 'POST'] as const) {
+      for (const applet of ['greeting', 'connect']) {
+        const answer = await request(`${h.baseUrl}/applet/${TOKEN}/${applet}`, {
+          method,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ CallSid: sid }).toString(),
+          ...(method === 'GET' ? { body: null, query: { CallSid: sid } } : {}),
+        });
+        answers.push([method, applet, answer.statusCode, answer.headers['content-type'], await answer.body.text()]);
+      }
+    }
+    const closing = 'धन्यवाद! ऑर्डर स्वीकार हो गया है।';
+    const nobody = JSON.stringify({ fetch_after_attempt: false, destination: { numbers: [] } });
+    expect(answers).toEqual([
+      ['GET', 'greeting', 200, 'text/plain; charset=utf-8', closing],
+      ['GET', 'connect', 200, 'application/json', nobody],
+      ['POST', 'greeting', 200, 'text/plain; charset=utf-8', closing],
+      ['POST', 'connect', 200, 'application/json', nobody],
+    ]);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
   it('a wrong path token gets 403 and changes nothing', async () => {

@@ -8,8 +8,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { loggerOptions } from '../../src/logging.js';
 import { request } from 'undici';
-import app from '../../src/app.js';
-import { fastifyTrustProxy, loadConfig, type Config } from '../../src/config.js';
+import app, { serverOptions } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { ExotelClient } from '../../src/exotel/client.js';
 import { startSimulator, type ExotelSimulator } from '../../src/simulator/exotel-simulator.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
@@ -85,7 +85,7 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
   const logging = options.logLines
     ? { loggerInstance: pino(loggerOptions(config.logLevel), { write: (line: string) => void options.logLines!.push(line) }) as FastifyBaseLogger }
     : { logger: false };
-  const server = Fastify({ ...logging, bodyLimit: 64 * 1024, trustProxy: fastifyTrustProxy(config.security.trustProxy) });
+  const server = Fastify({ ...logging, ...serverOptions(config) });
   await server.register(app, { config, db, exotel, voicebotWaitScale: options.voicebotWaitScale ?? 0.1, ...(options.now ? { now: options.now, runScheduler: false } : {}) });
   await server.listen({ port, host: '127.0.0.1' });
   const baseUrl = `http://127.0.0.1:${port}`;

@@ -1,6 +1,7 @@
 // The ExoML routes on their own: every way Exotel sends digits, repeats, refusals, previews, hostile text
 // and internal failures. Each answer is read as Exotel's player would (strict XML, <Response> root).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { request } from 'undici';
 import { readExoml, type ExomlNode } from '../../src/simulator/exoml-reader.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
@@ -106,6 +107,26 @@ describe('ExoML routes without a secret (development)', () => {
       expect(answer.statusCode).toBe(200);
       expect(shape(answer.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
     }
+  });
+
+  it('over HTTP: a trailing slash reaches its step, an ExoML URL we do not serve gets the apology, other paths a JSON 404', async () => {
+    const id = waitingCall();
+    const slashed = await request(`${h.baseUrl}/exoml/vendor-action/?call=${id}&turn=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Digits=2',
+    });
+    expect([slashed.statusCode, slashed.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+    expect(shape(await slashed.body.text())).toEqual(['Say:ऑर्डर रद्द कर दिया गया है। धन्यवाद।', 'Hangup']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
+    for (const method of ['GET', 'POST'] as const) {
+      const unserved = await request(`${h.baseUrl}/exoml/vendor-action/extra?call=${id}&turn=2`, { method });
+      expect([unserved.statusCode, unserved.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+      expect(shape(await unserved.body.text())).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    }
+    const other = await request(`${h.baseUrl}/api/no-such-route`);
+    expect([other.statusCode, await other.body.json()]).toEqual([404, { success: false, code: 'IVR_ERR_NOT_FOUND', message: 'No route GET /api/no-such-route' }]);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
   });
 
   it('an internal error still answers 200 with a valid apology', async () => {
