@@ -29,14 +29,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { version as packageVersion } from './version.js';
 import { Metrics } from './metrics.js';
-import { apologyExoml } from './transports/exoml.js';
-import { vendorOrder } from './flows/vendor-order.js';
 import healthRoutes from './routes/health.js';
 import triggerRoutes from './routes/trigger.js';
 import readBackRoutes from './routes/read-back.js';
 import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
-import appletRoutes, { appletFallback } from './routes/applet.js';
+import appletRoutes from './routes/applet.js';
+import { exotelRoute, lenientJsonOnExotelRoutes, safeAnswer, storeUnreadable } from './routes/exotel-fallback.js';
 import voicebotRoutes from './routes/voicebot.js';
 
 /** The server's own options: server.ts and the test harness build the same server. */
@@ -45,8 +44,12 @@ export function serverOptions(config: Config): FastifyServerOptions {
     bodyLimit: 64 * 1024,
     // TRUST_PROXY: behind a TLS reverse proxy, the client address comes from its X-Forwarded-For (README "Security").
     trustProxy: fastifyTrustProxy(config.security.trustProxy),
-    // A URL pasted into the dashboard with a trailing slash still reaches its route, not a 404 that drops the caller.
-    routerOptions: { ignoreTrailingSlash: true },
+    // A URL pasted into the dashboard with a trailing or a doubled slash still reaches its route, not a 404
+    // that drops the caller.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // A path Fastify cannot decode (a stray %) goes through our error handler: an Exotel step still gets a
+    // document, our API its JSON error.
+    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
   };
 }
 
@@ -145,6 +148,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   }
 
   await fastify.register(formbody);
+  lenientJsonOnExotelRoutes(fastify);
   // Exotel posts status callbacks as multipart/form-data by default (reference §3.1). Fields only.
   await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 200, fieldSize: 64 * 1024 } });
   // A body of any other type is kept as text, not refused: an Exotel route must still answer a document.
@@ -162,9 +166,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       const path = routeOf(request);
       if (!/^\/(exoml|applet|webhook|voicebot)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: safeUrl(path) }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
-      const step = exotelStep(path);
-      if (step === 'exoml') return reply.code(403).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
-      if (step) return appletFallback(reply.code(403), step);
+      const step = exotelRoute(path);
+      if (step && step !== 'status') return safeAnswer(fastify, reply.code(403), step);
       return reply.code(403).send({ success: false, code: 'IVR_ERR_FORBIDDEN_NETWORK', message: 'Not an allowed network' });
     });
   }
@@ -173,10 +176,10 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     // An Exotel step at a URL we do not serve (a typo in the dashboard): the caller hears a closing, not the
     // dead air a 404 gives them, and ops see why in the log.
     // HEAD too: Exotel probes the Greeting with HEAD first (reference §5.5); Node sends the headers only.
-    const exotel = ['GET', 'POST', 'HEAD'].includes(request.method) ? exotelStep(path) : undefined;
-    if (exotel) {
+    const step = ['GET', 'POST', 'HEAD'].includes(request.method) ? exotelRoute(path) : undefined;
+    if (step && step !== 'status') {
       request.log.error({ route: safeUrl(path), method: request.method }, 'Exotel asked for a URL we do not serve: check the flow in the dashboard');
-      return exotel === 'exoml' ? reply.type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN')) : appletFallback(reply, exotel);
+      return safeAnswer(fastify, reply, step);
     }
     return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${path}` });
   });
@@ -243,26 +246,20 @@ function routeOf(request: FastifyRequest): string {
 // read (a multipart body without a boundary, say) and is the sender's (400).
 const reachedHandler = new WeakSet<FastifyRequest>();
 
-/** Which kind of Exotel call step a path is, if any: each has its own safe answer (an applet's own format). */
-function exotelStep(path: string): 'exoml' | 'gather' | 'passthru' | 'greeting' | 'connect' | undefined {
-  if (path.startsWith('/exoml/')) return 'exoml';
-  return /^\/applet\/[^/]+\/(gather|passthru|greeting|connect)(\/|$)/.exec(path)?.[1] as 'gather' | 'passthru' | 'greeting' | 'connect' | undefined;
-}
-
 /** The one error handler. Exotel's call routes never get an error: the caller would hear dead air (DESIGN §5). */
 function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode ?? (reachedHandler.has(request) ? 500 : 400);
   const route = routeOf(request);
-  const step = exotelStep(route);
-  if (step && step !== 'exoml') {
-    // Never an error body to an applet (reference §5.2): a closing the caller can hear, then the Hangup.
-    request.log.error({ err: error }, 'applet step failed; answering a closing');
-    return appletFallback(reply.code(200), step);
+  const step = exotelRoute(route);
+  // Before the handler: the request could not be read. Whatever Exotel sent is kept all the same.
+  const stored = step !== undefined && !reachedHandler.has(request) && storeUnreadable(request.server, request, step, error);
+  if (step && step !== 'status') {
+    // Never an error body to a call step (reference §5.2): a closing the caller can hear, then the Hangup.
+    if (reachedHandler.has(request)) request.log.error({ err: error }, 'Exotel call step failed; answering a closing');
+    return safeAnswer(request.server, reply.code(200), step);
   }
-  if (step === 'exoml') {
-    request.log.error({ err: error }, 'ExoML step failed; answering an apology');
-    return reply.code(200).type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
-  }
+  // Stored: a 200, since Exotel's retry would carry the same body; the reconciler asks Call Details instead.
+  if (stored) return reply.code(200).send({ success: true, matched: false });
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');
     return reply.code(status).send({ success: false, code: 'IVR_ERR_INTERNAL', message: 'Internal error' });

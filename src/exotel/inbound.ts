@@ -28,6 +28,15 @@ export function exotelParams(query: unknown, body: unknown): ExotelParams {
   return params;
 }
 
+/**
+ * A body we could not read, kept among the params under names Exotel never uses, so it is stored with the
+ * request: the reason, and the text itself when we have it.
+ */
+export const unreadableBody = (reason: string, text?: string): ExotelParams => ({ body_unreadable: reason, ...(text === undefined ? {} : { body_text: text }) });
+
+/** The request's body could not be read: its digits, if it had any, are not known (not the same as none). */
+export const bodyUnreadable = (params: ExotelParams): boolean => params.body_unreadable !== undefined;
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !('value' in value);
 

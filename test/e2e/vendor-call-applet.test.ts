@@ -132,22 +132,26 @@ describe('a vendor call in applet mode', () => {
     }
   });
 
-  it('runs the whole call when the dashboard URLs were typed with a trailing slash', async () => {
+  it.each([
+    ['a trailing slash', (url: string) => `${url}/`],
+    ['a doubled slash', (url: string) => url.replace('/applet/', '//applet/')],
+  ])('runs the whole call when the dashboard URLs were typed with %s', async (_name, typed) => {
     const slashed = await startHarness(APPLET_MODE);
     try {
-      slashed.simulator.installRecipe('test-app', (a) => `${slashed.app.links.applet(a, TOKEN)}/`);
+      slashed.simulator.installRecipe('test-app', (a) => typed(slashed.app.links.applet(a, TOKEN)));
       const placed = await slashed.trigger(order({ vendor_phone: '9000000003' }));
       const simulated = await slashed.simulator.finished(placed.body.call_sid);
       expect(simulated.problem).toBeUndefined();
-      expect(simulated.requests.map((r) => [r.method, r.url.slice(slashed.baseUrl.length), r.status])).toEqual([
-        ['GET', `/applet/${TOKEN}/gather/`, 200],
-        ['GET', `/applet/${TOKEN}/passthru/`, 200],
-        ['GET', `/applet/${TOKEN}/gather/`, 200],
-        ['GET', `/applet/${TOKEN}/passthru/`, 302],
-        ['HEAD', `/applet/${TOKEN}/greeting/`, 200],
-        ['GET', `/applet/${TOKEN}/greeting/`, 200],
-        ['GET', `/applet/${TOKEN}/connect/`, 200],
-        ['GET', `/applet/${TOKEN}/passthru/`, 302],
+      const at = (applet: string) => typed(`${slashed.baseUrl}/applet/${TOKEN}/${applet}`);
+      expect(simulated.requests.map((r) => [r.method, r.url, r.status])).toEqual([
+        ['GET', at('gather'), 200],
+        ['GET', at('passthru'), 200],
+        ['GET', at('gather'), 200],
+        ['GET', at('passthru'), 302],
+        ['HEAD', at('greeting'), 200],
+        ['GET', at('greeting'), 200],
+        ['GET', at('connect'), 200],
+        ['GET', at('passthru'), 302],
       ]);
       expect(simulated.heard.at(-1)).toBe('तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!');
       expect((await slashed.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20 });
@@ -311,6 +315,16 @@ describe('applet routes on their own', () => {
       ['POST', 'connect', 200, 'application/json', nobody],
     ]);
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('over HTTP: a Passthru whose body we cannot read asks the question again and is stored', async () => {
+    const sid = 'sidbrokenbody0000000000000000001';
+    const id = connectedCall(sid);
+    expect(JSON.parse((await get('gather', { CallSid: sid })).body).gather_prompt.text).toContain('नमस्ते Test Vendor जी!');
+    const answer = await request(`${h.baseUrl}/applet/${TOKEN}/passthru?CallSid=${sid}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"digits": "\\"1' });
+    expect([answer.statusCode, await answer.body.text()]).toEqual([200, 'ask']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: expect.objectContaining({ step: 'menu', noInput: 1 }) });
+    expect(h.app.store.events(id).at(-1)).toMatchObject({ route: '/applet/passthru', params: { CallSid: sid, body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"digits": "\\"1' } });
   });
 
   it('a wrong path token gets 403 and changes nothing', async () => {

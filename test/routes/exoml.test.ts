@@ -129,6 +129,30 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
   });
 
+  it('over HTTP: a JSON body that is empty or broken is stored, and the vendor is asked again, not hung up on', async () => {
+    const id = waitingCall();
+    const post = async (turn: number, body: string) => {
+      const response = await request(`${h.baseUrl}/exoml/vendor-action?call=${id}&turn=${turn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect([response.statusCode, response.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+      return shape(await response.body.text());
+    };
+    expect((await post(1, ''))[0]).toBe('Say:हमें आपका जवाब नहीं मिला।');
+    expect((await post(2, '{"Digits": "1"'))[0]).toBe('Say:हमें आपका जवाब नहीं मिला।');
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: expect.objectContaining({ turn: 3, noInput: 2 }) });
+    expect(h.app.store.events(id).map((e) => e.params)).toEqual([
+      { call: id, turn: '1' },
+      { call: id, turn: '2', body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"Digits": "1"' },
+    ]);
+  });
+
+  it('over HTTP: a path with a stray % still gets the apology on an ExoML step, our JSON error elsewhere', async () => {
+    const step = await request(`${h.baseUrl}/exoml/vendor-greeting%`);
+    expect([step.statusCode, step.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+    expect(shape(await step.body.text())).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    const api = await request(`${h.baseUrl}/api/calls/%zz`);
+    expect([api.statusCode, await api.body.json()]).toEqual([400, { success: false, code: 'FST_ERR_BAD_URL', message: expect.any(String) }]);
+  });
+
   it('an internal error still answers 200 with a valid apology', async () => {
     const id = waitingCall();
     const spy = vi.spyOn(h.app.store, 'saveTurn').mockImplementation(() => {
@@ -199,6 +223,17 @@ describe('ExoML routes with WEBHOOK_SECRET set', () => {
     expect(call.url).toMatch(/\/exoml\/vendor-greeting\?call=call_[\w-]+&ts=\d{10}&sig=[\w-]{43}$/);
     expect(call.statusCallback).toMatch(/\/webhook\/exotel\/status\?call=call_[\w-]+&attempt=1&ts=\d{10}&sig=[\w-]{43}$/);
     expect(await h.settled(placed.body.call_sid)).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
+  });
+
+  it('an unsigned request with a body we cannot read is refused and stores nothing', async () => {
+    const count = () => (h.db.prepare('SELECT COUNT(*) AS n FROM call_events').get() as { n: number }).n;
+    const before = count();
+    for (const url of ['/webhook/exotel/status?call=call_nobody&attempt=1', '/exoml/vendor-action?call=call_nobody&turn=1']) {
+      const response = await request(`${h.baseUrl}${url}`, { method: 'POST', headers: { 'content-type': 'multipart/form-data' }, body: '--x--' });
+      expect(response.statusCode, url).toBe(url.startsWith('/exoml/') ? 200 : 400);
+      await response.body.dump();
+    }
+    expect(count()).toBe(before);
   });
 
   it('unsigned, tampered and borrowed URLs get 403 and change nothing', async () => {

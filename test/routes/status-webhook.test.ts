@@ -121,6 +121,34 @@ describe('POST /webhook/exotel/status', () => {
     expect(await read(sid)).toMatchObject({ status: 'completed', outcome: 'accepted' });
   });
 
+  it('a body we cannot read is stored with its query and the reason, and answered 200: Call Details fills in the status', async () => {
+    const unreadable = () => h.db.prepare("SELECT route, params_json FROM call_events WHERE kind = 'exotel_request_unreadable' ORDER BY id").all() as Array<{ route: string; params_json: string }>;
+    const before = unreadable().length;
+    const { call, url } = placedCall();
+    const bodies: Array<[string, string]> = [
+      ['multipart/form-data', '--x\r\nContent-Disposition: form-data; name="Status"\r\n\r\ncompleted\r\n--x--\r\n'],
+      ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nfile\r\n--x--\r\n'],
+    ];
+    for (const [type, body] of bodies) {
+      const response = await request(url, { method: 'POST', headers: { 'content-type': type }, body });
+      expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: false }]);
+    }
+    const stored = unreadable().slice(before);
+    expect(stored.map((row) => [row.route, JSON.parse(row.params_json)])).toEqual([
+      ['/webhook/exotel/status', { call: call.id, attempt: '1', body_unreadable: expect.any(String) }],
+      ['/webhook/exotel/status', { call: call.id, attempt: '1', body_unreadable: 'FST_FILES_LIMIT' }],
+    ]);
+    // A JSON body that is not JSON is read as text: stored on the call, the status left to Call Details.
+    const broken = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"Status": "completed", "__proto__": {"x": 1}}' });
+    expect([broken.statusCode, await broken.body.json()]).toEqual([200, { success: true, matched: true }]);
+    const events = h.app.store.events(call.id);
+    expect(events.at(-1)).toMatchObject({
+      kind: 'status_callback',
+      params: { call: call.id, attempt: '1', body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"Status": "completed", "__proto__": {"x": 1}}' },
+    });
+    expect(await read(call.id)).toMatchObject({ status: 'in-progress', outcome: 'pending' });
+  });
+
   it('finds the call by CallSid or CustomField when the URL carries no call reference, and stores unknown ones', async () => {
     const bySid = placedCall();
     const bare = `${h.baseUrl}/webhook/exotel/status`;

@@ -240,6 +240,27 @@ describe('voicebot streams driven frame by frame', () => {
     expect(await byHand.settled(placed.call_id)).toMatchObject({ outcome: 'accepted' });
   });
 
+  it('when the Voicebot URL step fails inside, Exotel still gets a stream URL, and the stream finds the call by CallSid', async () => {
+    const failing = await startHarness(voicebotMode(prompts.dir));
+    try {
+      const real = failing.app.store.byExotelRequest.bind(failing.app.store);
+      let failed = 0;
+      failing.app.store.byExotelRequest = (sid, customField) => {
+        if (failed++ === 0) throw new Error('disk I/O error');
+        return real(sid, customField);
+      };
+      const placed = await place(failing, { vendor_phone: '9000000001', order_id: '4095' });
+      const simulated = await failing.simulator.finished(placed.call_sid);
+      expect(simulated.problem).toBeUndefined();
+      const urlStep = simulated.requests[0]!;
+      expect([urlStep.method, urlStep.url, urlStep.status]).toEqual(['GET', failing.app.links.applet('voicebot', TOKEN), 200]);
+      expect(JSON.parse(urlStep.body)).toEqual({ url: failing.app.links.voicebotStream(TOKEN, 8_000) });
+      expect(await failing.settled(placed.call_id)).toMatchObject({ outcome: 'accepted' });
+    } finally {
+      await failing.close();
+    }
+  });
+
   it('an unknown call hears the apology, then the stream closes', async () => {
     const stranger = { sid: 'sim-not-ours', accountSid: 'test-account', from: '09000000001', callerId: '08000000000', heard: [] as string[], problem: undefined } as unknown as SimulatedCall;
     const url = byHand.app.links.voicebotStream(TOKEN, 8_000);

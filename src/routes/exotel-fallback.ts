@@ -1,0 +1,83 @@
+// What Exotel gets when a request cannot be answered the normal way: a URL we do not serve, a body we
+// cannot read, an error of ours. A call step still gets a document the caller can hear (an error body or a
+// 404 drops the caller, reference §5.2; DESIGN §5), and what Exotel sent is stored, never lost.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { exotelParams, unreadableBody } from '../exotel/inbound.js';
+import { vendorOrder } from '../flows/vendor-order.js';
+import { tokenMatches } from '../api/auth.js';
+import { safeUrl, withoutQuery } from '../logging.js';
+import { apologyExoml } from '../transports/exoml.js';
+import { appletFallback } from './applet.js';
+
+/** The Exotel-facing routes, each with its own safe answer: a call step's document, or the status webhook. */
+export type ExotelRoute = 'exoml' | 'gather' | 'passthru' | 'greeting' | 'connect' | 'voicebot' | 'status';
+
+/** Which Exotel route a path (or a route pattern) is, if any. Doubled slashes count as one. */
+export function exotelRoute(path: string): ExotelRoute | undefined {
+  const clean = path.replace(/\/{2,}/g, '/');
+  if (clean.startsWith('/exoml/')) return 'exoml';
+  if (/^\/webhook\/exotel\/status\/?$/.test(clean)) return 'status';
+  return /^\/applet\/[^/]+\/(gather|passthru|greeting|connect|voicebot)(\/|$)/.exec(clean)?.[1] as ExotelRoute | undefined;
+}
+
+/**
+ * A call step's answer when we cannot go on: the apology in the form the step expects. A Voicebot URL
+ * request gets the stream URL without our call id: the stream finds the call by its CallSid.
+ */
+export function safeAnswer(app: FastifyInstance, reply: FastifyReply, route: Exclude<ExotelRoute, 'status'>): FastifyReply {
+  if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+  if (route === 'voicebot') {
+    const url = app.links.voicebotStream(app.config.appletPathToken ?? '', app.config.voicebotSampleRate);
+    return reply.header('content-type', 'application/json').send(JSON.stringify({ url }));
+  }
+  return appletFallback(reply, route);
+}
+
+/**
+ * Keeps a request whose body could not be read (a broken multipart body, one over the size limit): its
+ * query and the reason, for ops to match by CallSid later. Only one that proves it is Exotel's (a valid
+ * signature, the applet path token), as the route itself would ask; false when nothing was stored.
+ */
+export function storeUnreadable(app: FastifyInstance, request: FastifyRequest, route: ExotelRoute, error: FastifyError): boolean {
+  if (!authentic(app, request, route)) return false;
+  const path = safeUrl(request.url);
+  request.log.error({ route: path, err_code: error.code, err: error }, 'Exotel sent a request we could not read; stored its query and the reason');
+  try {
+    app.store.recordEvent({ callId: null, kind: 'exotel_request_unreadable', route: path, params: exotelParams(request.query, unreadableBody(error.code ?? error.message)) });
+    return true;
+  } catch (storeError) {
+    request.log.error({ err: storeError }, 'could not store the unreadable Exotel request');
+    return false;
+  }
+}
+
+function authentic(app: FastifyInstance, request: FastifyRequest, route: ExotelRoute): boolean {
+  let path = withoutQuery(request.url).replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    return false;
+  }
+  if (route === 'exoml' || route === 'status') return app.links.check(path, (request.query ?? {}) as Record<string, unknown>) === 'ok';
+  const given = /^\/applet\/([^/]+)\//.exec(path)?.[1];
+  return app.config.appletPathToken !== undefined && given !== undefined && tokenMatches(given, app.config.appletPathToken);
+}
+
+/**
+ * The JSON parser, strict for our API (a clear 400) and lenient on Exotel's routes: an empty body is no
+ * body, and one that is not JSON (or is hostile: a __proto__ key) is kept as text with the reason, so the
+ * step still runs from its query, and the request is stored with what it carried.
+ */
+export function lenientJsonOnExotelRoutes(fastify: FastifyInstance): void {
+  const strict = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    strict(request, String(body), (error: Error | null, value?: unknown) => {
+      if (!error || !exotelRoute(request.routeOptions.url ?? request.url.split('?')[0]!)) return done(error, value);
+      const text = String(body);
+      if (text.trim() === '') return done(null, undefined);
+      request.log.warn({ route: safeUrl(request.url), err_code: (error as FastifyError).code }, 'Exotel sent a JSON body we could not read; going on from its query');
+      done(null, unreadableBody((error as FastifyError).code ?? 'invalid JSON', text));
+    });
+  });
+}
