@@ -2,7 +2,7 @@
 // ambiguous Connects to verify, calls waiting for a final status, and outcomes waiting for the backend.
 // Nothing lives only in memory: a restart finds the same rows and carries on.
 import { STITCHED_KEEP_MS } from '../audio/clip-library.js';
-import { type CallDeps } from '../calls/deps.js';
+import { backoffMs, type CallDeps } from '../calls/deps.js';
 import { dispatch } from '../calls/dispatch.js';
 import { verify } from '../calls/verify.js';
 import { deliver } from './outcome-delivery.js';
@@ -29,11 +29,13 @@ export class Scheduler {
   /**
    * Attempts sent but never answered may have rung the vendor: verify them first. At startup, every one (the
    * process died waiting); while running, those older than a Connect can take, whose answer was lost to an
-   * error after it came (a failed commit, say), so no call stays `dialing` with nothing due.
+   * error after it came (a failed commit, say), so no call stays `dialing` with nothing due. Never sooner than
+   * a timeout while running would ask (the client's timeout, then a backoff): a call Exotel is still creating
+   * is not in its Calls list yet, and "not listed" would ring the vendor a second time.
    */
   recover(sentBy: Date = this.deps.now()): void {
     const { store, log } = this.deps;
-    for (const { callId, number } of store.unansweredAttempts(sentBy)) {
+    for (const { callId, number, requestedAt } of store.unansweredAttempts(sentBy)) {
       // Exotel's own requests may have told us the CallSid already: then the call exists; look it up.
       const sid = store.attempts(callId).find((a) => a.number === number)?.exotelCallSid;
       if (sid) {
@@ -41,7 +43,8 @@ export class Scheduler {
         log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Connect request whose answer was never stored: the call exists, reconciling');
         continue;
       }
-      store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the Connect answer was never stored', this.deps.now());
+      const answerable = new Date(new Date(requestedAt).getTime() + this.deps.config.exotel.httpTimeoutMs + backoffMs(this.deps, 0));
+      store.attemptUnknown(callId, number, 'EXOTEL_ERR_TIMEOUT', 'the Connect answer was never stored', answerable > this.deps.now() ? answerable : this.deps.now());
       log.warn({ call_id: callId, attempt: number }, 'Connect request whose answer was never stored: verifying');
     }
   }
@@ -100,7 +103,7 @@ export class Scheduler {
     const now = this.deps.now().getTime();
     if (now - this.lastStaleCheck > STALE_CHECK_EVERY_MS) {
       this.lastStaleCheck = now;
-      // Well past the client's own timeout (and its abort a second later), no answer can still come.
+      // Well past the client's own timeout (and its abort a second later), no Connect answer can still come.
       this.recover(new Date(now - this.deps.config.exotel.httpTimeoutMs - 60_000));
     }
     if (now - this.lastPrune > PRUNE_EVERY_MS) {

@@ -151,8 +151,10 @@ export class CallStore {
       attempts: db.prepare('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
       attemptStatusOf: db.prepare('SELECT status FROM attempts WHERE call_id = ? AND number = ?'),
-      unansweredAttempts: db.prepare(`SELECT a.call_id, a.number FROM attempts a JOIN calls c ON c.id = a.call_id
-        WHERE a.result = 'sent' AND c.status = 'dialing' AND a.requested_at <= ?`),
+      // Only the current attempt: an earlier one still 'sent' (its answer lost, a redial since) says nothing
+      // about the Connect now in flight, and must not turn that call to verifying.
+      unansweredAttempts: db.prepare(`SELECT a.call_id, a.number, a.requested_at FROM attempts a JOIN calls c ON c.id = a.call_id
+        WHERE a.result = 'sent' AND a.number = c.current_attempt AND c.status = 'dialing' AND a.requested_at <= ?`),
       // Each update after a Connect answer acts only if the call still waits on that answer: a status callback
       // can arrive before the Connect answer does, and must not be undone by it.
       placed: db.prepare(`UPDATE calls SET
@@ -200,7 +202,7 @@ export class CallStore {
 
       // A report about an attempt proves it placed a call, whatever its Connect request was answered.
       attemptStatus: db.prepare(`UPDATE attempts SET
-          result = CASE WHEN result = 'unknown' THEN 'adopted' ELSE result END,
+          result = CASE WHEN result IN ('sent', 'unknown') THEN 'adopted' ELSE result END,
           status = CASE WHEN status IN (${FINAL_SQL}) THEN status ELSE @status END,
           duration_seconds = COALESCE(@duration, duration_seconds),
           recording_url = COALESCE(@recording, recording_url),
@@ -371,10 +373,13 @@ export class CallStore {
     return this.q.claimVerify.run({ id: callId, now: this.stamp(), lease }).changes === 1;
   }
 
-  /** Attempts that were sent but never answered (the process died while waiting): the call may exist. */
   /** Connect requests sent at or before `sentBy` whose answer was never stored, on calls still dialing. */
-  unansweredAttempts(sentBy: Date): Array<{ callId: string; number: number }> {
-    return (this.q.unansweredAttempts.all(sentBy.toISOString()) as Array<{ call_id: string; number: number }>).map((r) => ({ callId: r.call_id, number: r.number }));
+  unansweredAttempts(sentBy: Date): Array<{ callId: string; number: number; requestedAt: string }> {
+    return (this.q.unansweredAttempts.all(sentBy.toISOString()) as Array<{ call_id: string; number: number; requested_at: string }>).map((r) => ({
+      callId: r.call_id,
+      number: r.number,
+      requestedAt: r.requested_at,
+    }));
   }
 
   attemptPlaced(callId: string, number: number, sid: string, exotelStatus: string, reconcileAt: Date, result: 'placed' | 'adopted' = 'placed'): void {

@@ -6,7 +6,9 @@ import { promptText } from '../../src/flows/prompts.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { GroupCommitError } from '../../src/store/group-commit.js';
+import { request } from 'undici';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const SECRET = 'test-outcome-secret-0123456789abcdef';
@@ -417,6 +419,64 @@ describe('a Connect answer that could not be stored', () => {
       expect(read).toMatchObject({ status: 'no-answer', outcome: 'not_reached', call_sid: dials[0]!.sid });
       expect(read.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: dials[0]!.sid }]);
       expect([...hh.simulator.calls.values()].filter((c) => c.customField === call!.id)).toHaveLength(1);
+    } finally {
+      await hh.close();
+    }
+  });
+});
+
+describe('a restart while a Connect is out', () => {
+  it('asks the Calls list about the Connect in flight only once it would have timed out, then dials again only if nothing came of it', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '10000' }, { now: () => new Date(t) });
+    try {
+      // The last process claimed the attempt, sent its Connect and died; systemd starts this one 2 s later.
+      const call = storedCall(hh.app.store, { exotelCallSid: null });
+      t += 2_000;
+      hh.app.scheduler.recover();
+      // Exotel may still be creating that call, so its Calls list would not show it yet: the lookup waits for
+      // the client's timeout and a backoff, as it would after a timeout while running.
+      const due = hh.app.store.get(call.id)!;
+      expect(due.status).toBe('verifying');
+      expect(due.dispatchDueAt! > '2026-11-22T06:00:10.000Z' && due.dispatchDueAt! <= '2026-11-22T06:00:12.000Z', due.dispatchDueAt!).toBe(true);
+      for (let i = 0; i < 3; i++) await hh.app.scheduler.tick();
+      expect(dialsFor(call.id, hh)).toHaveLength(0);
+      expect(hh.app.store.attempts(call.id)).toMatchObject([{ number: 1, result: 'unknown' }]);
+      // Then the Calls list is asked; it shows no call, so the vendor is dialled again, once.
+      t = new Date('2026-11-22T06:00:12.000Z').getTime();
+      for (let i = 0; i < 5 && dialsFor(call.id, hh).length === 0; i++) await hh.app.scheduler.tick();
+      expect(hh.app.store.attempts(call.id)).toMatchObject([{ number: 1, result: 'not_placed' }, { number: 2, result: 'placed' }]);
+      expect(dialsFor(call.id, hh)).toHaveLength(1);
+    } finally {
+      await hh.close();
+    }
+  });
+
+  it('an earlier attempt whose answer was lost never turns the redial in flight into a second dial', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '2000', REDIAL_DELAY_SECONDS: '60' }, { now: () => new Date(t) });
+    try {
+      // Attempt 1's busy callback comes before its Connect answer, without a CallSid (reference §13)...
+      const call = storedCall(hh.app.store, { exotelCallSid: null });
+      const busy = await request(`${hh.baseUrl}/webhook/exotel/status?call=${call.id}&attempt=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'Status=busy&CallSid=None',
+      });
+      expect(busy.statusCode).toBe(200);
+      await busy.body.dump();
+      // ...which proves attempt 1 placed a call, and a redial is due.
+      expect(hh.app.store.attempts(call.id)).toMatchObject([{ number: 1, result: 'adopted', status: 'busy' }]);
+      expect(hh.app.store.get(call.id)).toMatchObject({ status: 'queued' });
+      // The redial is claimed and its Connect is out (never answered here), long after attempt 1.
+      t += 10 * 60_000;
+      hh.app.store.reschedule(call.id, new Date(0));
+      expect(hh.app.store.claimForDial(call.id, () => {})).toBe(2);
+      // The running stale check a moment later leaves the fresh Connect alone.
+      t += 30_000;
+      hh.app.scheduler.recover(new Date(t - 62_000));
+      expect(hh.app.store.get(call.id)).toMatchObject({ status: 'dialing', currentAttempt: 2 });
+      expect(hh.app.store.attempts(call.id).map((a) => [a.number, a.result])).toEqual([[1, 'adopted'], [2, 'sent']]);
     } finally {
       await hh.close();
     }
