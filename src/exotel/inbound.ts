@@ -9,23 +9,34 @@ export type ExotelParams = Record<string, string>;
 const NOT_STORED = new Set(['sig']);
 
 /**
- * Query and body merged into one flat map of strings; the first value wins where a key repeats. A JSON
- * callback's `Legs` array becomes the same `Legs[0][OnCallDuration]` keys a form body has (§3.3).
+ * Query and body merged into one flat map of strings; the first value wins where a key repeats. Nested JSON
+ * becomes the keys a form body has (§3.3): `Legs[0][OnCallDuration]` from an array or an object of legs,
+ * `Details[Leg1Status]`. Every value is kept: a repeated key's later values as `key[1]`, `key[2]`, ….
  */
 export function exotelParams(query: unknown, body: unknown): ExotelParams {
   const params: ExotelParams = {};
   const put = (key: string, value: string | undefined) => {
-    if (value !== undefined && !NOT_STORED.has(key) && !Object.hasOwn(params, key)) params[key] = value;
+    if (value !== undefined && !Object.hasOwn(params, key)) params[key] = value;
   };
   for (const source of [query, typeof body === 'string' ? textBody(body) : body]) {
     if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
-    for (const [key, raw] of Object.entries(source as Record<string, unknown>)) {
-      if (Array.isArray(raw) && raw.some(isRecord)) {
-        raw.forEach((item, i) => isRecord(item) && Object.entries(item).forEach(([field, value]) => put(`${key}[${i}][${field}]`, firstString(value))));
-      } else put(key, firstString(raw));
-    }
+    for (const [key, raw] of Object.entries(source as Record<string, unknown>)) if (!NOT_STORED.has(key)) flatten(key, raw, put, 0);
   }
   return params;
+}
+
+// Deeper than any Exotel payload; what lies below is kept as JSON text, not walked (a hostile body).
+const MAX_DEPTH = 4;
+
+function flatten(key: string, raw: unknown, put: (key: string, value: string | undefined) => void, depth: number): void {
+  if (depth > MAX_DEPTH && typeof raw === 'object' && raw !== null) return put(key, JSON.stringify(raw));
+  if (Array.isArray(raw)) {
+    // Records (legs) are numbered; the first of plain values answers for the key, as a form body's would.
+    const records = raw.some(isRecord);
+    return raw.forEach((item, i) => flatten(records || i > 0 ? `${key}[${i}]` : key, item, put, depth + 1));
+  }
+  if (isRecord(raw)) return Object.entries(raw).forEach(([field, value]) => flatten(`${key}[${field}]`, value, put, depth + 1));
+  put(key, firstString(raw));
 }
 
 /**

@@ -121,6 +121,39 @@ describe('POST /webhook/exotel/status', () => {
     expect(await read(sid)).toMatchObject({ status: 'completed', outcome: 'accepted' });
   });
 
+  it('a JSON callback with nested legs and details is stored whole, in the keys a form body has, and its legs are read', async () => {
+    const { call, sid, url } = placedCall();
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        CallSid: sid,
+        Status: 'completed',
+        EventType: 'terminal',
+        StatusCallbackEvents: ['terminal', 'answered'],
+        Details: { ConversationDuration: 33, Leg1Status: 'completed' },
+        // Legs as an object keyed by position, as some payloads send them.
+        Legs: { 0: { Status: 'completed', OnCallDuration: 33, Extra: { Cause: '16' } } },
+      }),
+    });
+    expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
+    expect(h.app.store.events(call.id).at(-1)!.params).toEqual({
+      call: call.id,
+      attempt: '1',
+      CallSid: sid,
+      Status: 'completed',
+      EventType: 'terminal',
+      StatusCallbackEvents: 'terminal',
+      'StatusCallbackEvents[1]': 'answered',
+      'Details[ConversationDuration]': '33',
+      'Details[Leg1Status]': 'completed',
+      'Legs[0][Status]': 'completed',
+      'Legs[0][OnCallDuration]': '33',
+      'Legs[0][Extra][Cause]': '16',
+    });
+    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 33 });
+  });
+
   it('a body we cannot read is stored with its query and the reason, and answered 200: Call Details fills in the status', async () => {
     const unreadable = () => h.db.prepare("SELECT route, params_json FROM call_events WHERE kind = 'exotel_request_unreadable' ORDER BY id").all() as Array<{ route: string; params_json: string }>;
     const before = unreadable().length;
