@@ -167,7 +167,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
       if (!/^\/(exoml|applet|webhook|voicebot)\//.test(path) || fromExotel(request.ip)) return;
       request.log.warn({ ip: request.ip, route: safeUrl(path) }, 'Exotel-facing request from outside EXOTEL_ALLOWED_CIDRS refused');
       const step = exotelRoute(path);
-      if (step && step !== 'status') return safeAnswer(fastify, reply.code(403), step);
+      if (step && step !== 'status') return safeAnswer(fastify, undefined, reply.code(403), step);
       return reply.code(403).send({ success: false, code: 'IVR_ERR_FORBIDDEN_NETWORK', message: 'Not an allowed network' });
     });
   }
@@ -179,7 +179,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     const step = ['GET', 'POST', 'HEAD'].includes(request.method) ? exotelRoute(path) : undefined;
     if (step && step !== 'status') {
       request.log.error({ route: safeUrl(path), method: request.method }, 'Exotel asked for a URL we do not serve: check the flow in the dashboard');
-      return safeAnswer(fastify, reply, step);
+      return safeAnswer(fastify, request, reply, step);
     }
     return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No route ${request.method} ${path}` });
   });
@@ -256,7 +256,7 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   if (step && step !== 'status') {
     // Never an error body to a call step (reference §5.2): a closing the caller can hear, then the Hangup.
     if (reachedHandler.has(request)) request.log.error({ err: error }, 'Exotel call step failed; answering a closing');
-    return safeAnswer(request.server, reply.code(200), step);
+    return safeAnswer(request.server, request, reply.code(200), step);
   }
   // Stored: a 200, since Exotel's retry would carry the same body; the reconciler asks Call Details instead.
   if (stored) return reply.code(200).send({ success: true, matched: false });

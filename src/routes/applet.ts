@@ -10,7 +10,7 @@ import { callLog } from '../logging.js';
 import { agentLegStatus, bodyUnreadable, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
-import type { EngineOptions, Flow, FlowState, Input, Reply } from '../flows/types.js';
+import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 import type { CallRecord } from '../store/calls.js';
 import { closingText, connectJson, gatherJson, passthruStatus } from '../transports/applet.js';
@@ -157,15 +157,17 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   } });
 }
 
-const apology: Reply = { kind: 'end', outcome: 'no_response', say: [vendorOrder.apology] };
-const apologyRender = { flow: vendorOrder, language: 'hi-IN' as const, context: {} };
-
-/** What an applet gets when we cannot go on: a closing it can play, in the form that applet expects. */
-export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru' | 'greeting' | 'connect') {
-  if (applet === 'gather') return sendJson(reply, gatherJson(apology, apologyRender));
+/**
+ * What an applet gets when we cannot go on: a closing it can play, in the form that applet expects, in the
+ * call's language when it is known.
+ */
+export function appletFallback(reply: FastifyReply, applet: 'gather' | 'passthru' | 'greeting' | 'connect', flow: Flow = vendorOrder, language: Language = 'hi-IN') {
+  const apology: Reply = { kind: 'end', outcome: 'no_response', say: [flow.apology] };
+  const render = { flow, language, context: {} };
+  if (applet === 'gather') return sendJson(reply, gatherJson(apology, render));
   if (applet === 'connect') return sendJson(reply, connectJson(undefined));
   if (applet === 'passthru') return sendText(reply.statusCode === 200 ? reply.code(302) : reply, 'end');
-  return sendText(reply, closingText(apology, apologyRender));
+  return sendText(reply, closingText(apology, render));
 }
 
 /** The agent leg's end, on the call and on its outcome if the backend has not been sent it yet. */

@@ -2,7 +2,9 @@
 // cannot read, an error of ours. A call step still gets a document the caller can hear (an error body or a
 // 404 drops the caller, reference §5.2; DESIGN §5), and what Exotel sent is stored, never lost.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { exotelParams, unreadableBody } from '../exotel/inbound.js';
+import { exotelParams, present, unreadableBody } from '../exotel/inbound.js';
+import { flowNamed } from '../flows/registry.js';
+import type { Flow, Language } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 import { tokenMatches } from '../api/auth.js';
 import { safeUrl, withoutQuery } from '../logging.js';
@@ -21,17 +23,34 @@ export function exotelRoute(path: string): ExotelRoute | undefined {
 }
 
 /**
- * A call step's answer when we cannot go on: the apology in the form the step expects. A Voicebot URL
- * request gets the stream URL without our call id: the stream finds the call by its CallSid.
+ * A call step's answer when we cannot go on: the apology in the form the step expects, in the call's flow
+ * and language when the request names a call we can read (not for a refused stranger: the answer must not
+ * tell whether a call id exists). A Voicebot URL request gets the stream URL
+ * without our call id: the stream finds the call by its CallSid.
  */
-export function safeAnswer(app: FastifyInstance, reply: FastifyReply, route: Exclude<ExotelRoute, 'status'>): FastifyReply {
-  if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(vendorOrder, 'hi-IN'));
+export function safeAnswer(app: FastifyInstance, request: FastifyRequest | undefined, reply: FastifyReply, route: Exclude<ExotelRoute, 'status'>): FastifyReply {
+  const { flow, language } = request ? callOf(app, request) : DEFAULT_APOLOGY;
+  if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(flow, language));
   if (route === 'voicebot') {
     const url = app.links.voicebotStream(app.config.appletPathToken ?? '', app.config.voicebotSampleRate);
     return reply.header('content-type', 'application/json').send(JSON.stringify({ url }));
   }
-  return appletFallback(reply, route);
+  return appletFallback(reply, route, flow, language);
 }
+
+/** The flow and language of the call a request names (`call`, CallSid, CustomField); the defaults otherwise. */
+function callOf(app: FastifyInstance, request: FastifyRequest): { flow: Flow; language: Language } {
+  try {
+    const params = exotelParams(request.query, undefined);
+    const call = (params.call !== undefined && app.store.get(params.call)) || app.store.byExotelRequest(present(params.CallSid), present(params.CustomField));
+    if (call) return { flow: flowNamed(call.flow) ?? vendorOrder, language: call.state.language };
+  } catch {
+    // The store may be what failed: the default apology still plays.
+  }
+  return DEFAULT_APOLOGY;
+}
+
+const DEFAULT_APOLOGY: { flow: Flow; language: Language } = { flow: vendorOrder, language: 'hi-IN' };
 
 /**
  * Keeps a request whose body could not be read (a broken multipart body, one over the size limit): its

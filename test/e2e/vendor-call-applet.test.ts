@@ -1,7 +1,9 @@
 // Applet mode in detail: the whole JSON of each Gather step, the Passthru's branches, HEAD on the Greeting,
 // every form the digits come in, calls Exotel names only by CustomField, and requests we cannot place.
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { start } from '../../src/flows/engine.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { storedCall } from '../helpers/calls.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -11,6 +13,15 @@ const INTRO = (orderId: string) =>
 const MENU = 'ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं। English के लिए 9 दबाएं।';
 const PREP = 'तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।';
 const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
+/** The Gather a call that cannot go on gets: its closing said once, no wait for keys. */
+const closingGather = (text: string) => ({
+  gather_prompt: { text },
+  max_input_digits: 1,
+  finish_on_key: '',
+  input_timeout: 1,
+  repeat_menu: 0,
+  repeat_gather_prompt: { text },
+});
 
 let h: Harness;
 beforeAll(async () => {
@@ -275,14 +286,7 @@ describe('applet routes on their own', () => {
     const unknown = { CallSid: 'sidnobodyknows000000000000000001', CustomField: 'call_nobody' };
     const gather = await get('gather', unknown);
     expect([gather.statusCode, gather.headers['content-type']]).toEqual([200, 'application/json']);
-    expect(JSON.parse(gather.body)).toEqual({
-      gather_prompt: { text: APOLOGY },
-      max_input_digits: 1,
-      finish_on_key: '',
-      input_timeout: 1,
-      repeat_menu: 0,
-      repeat_gather_prompt: { text: APOLOGY },
-    });
+    expect(JSON.parse(gather.body)).toEqual(closingGather(APOLOGY));
     expect((await get('passthru', unknown)).statusCode).toBe(302);
     const greeting = await get('greeting', unknown);
     expect([greeting.statusCode, greeting.body]).toEqual([200, APOLOGY]);
@@ -325,6 +329,22 @@ describe('applet routes on their own', () => {
     expect([answer.statusCode, await answer.body.text()]).toEqual([200, 'ask']);
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: expect.objectContaining({ step: 'menu', noInput: 1 }) });
     expect(h.app.store.events(id).at(-1)).toMatchObject({ route: '/applet/passthru', params: { CallSid: sid, body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"digits": "\\"1' } });
+  });
+
+  it('over HTTP: an internal error on an English call answers each applet with the English apology', async () => {
+    const sid = 'sidenglisherror00000000000000001';
+    storedCall(h.app.store, { transport: 'applet', exotelCallSid: sid, language: 'en-IN', state: start(vendorOrder, 'en-IN').state });
+    const spy = vi.spyOn(h.app.store, 'saveTurn').mockImplementation(() => {
+      throw new Error('disk I/O error');
+    });
+    try {
+      const gather = await request(`${h.baseUrl}/applet/${TOKEN}/gather?CallSid=${sid}`);
+      expect(gather.statusCode).toBe(200);
+      const sorry = 'Sorry, a technical problem is ending this call. We will contact you again.';
+      expect(await gather.body.json()).toEqual(closingGather(sorry));
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('a wrong path token gets 403 and changes nothing', async () => {

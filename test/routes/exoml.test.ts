@@ -2,6 +2,8 @@
 // and internal failures. Each answer is read as Exotel's player would (strict XML, <Response> root).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { request } from 'undici';
+import { start } from '../../src/flows/engine.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml, type ExomlNode } from '../../src/simulator/exoml-reader.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
@@ -162,6 +164,21 @@ describe('ExoML routes without a secret (development)', () => {
       const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '1' });
       expect(answer.statusCode).toBe(200);
       expect(shape(answer.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('an internal error on a call in English answers the apology in English', async () => {
+    const id = storedCall(h.app.store, { language: 'en-IN', state: start(vendorOrder, 'en-IN').state }).id;
+    const spy = vi.spyOn(h.app.store, 'saveTurn').mockImplementation(() => {
+      throw new Error('disk I/O error');
+    });
+    try {
+      const answer = await request(`${h.baseUrl}/exoml/vendor-action?call=${id}&turn=1`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Digits=1' });
+      expect(answer.statusCode).toBe(200);
+      const [sayApology, hangup] = verbs(await answer.body.text());
+      expect([sayApology!.text, sayApology!.attrs.language, hangup!.name]).toEqual(['Sorry, a technical problem is ending this call. We will contact you again.', 'en-IN', 'Hangup']);
     } finally {
       spy.mockRestore();
     }
