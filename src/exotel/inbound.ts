@@ -94,14 +94,21 @@ const DIGIT_KEYS = ['Digits', 'DigitsPressed', 'digits'] as const;
  * digits at all. Accepts Digits, DigitsPressed and digits, quoted ("1") or not, with a trailing #.
  */
 export function pressedDigits(params: ExotelParams): string | undefined {
-  const keys = DIGIT_KEYS.filter((k) => k in params);
-  if (keys.length === 0) return undefined;
-  // The first key that carries keys wins: `Digits=&DigitsPressed=2` is a 2, not silence.
-  for (const key of keys) {
+  if (!DIGIT_KEYS.some((k) => k in params)) return undefined;
+  return pressedKeys(params)?.replace(/#+$/, '') ?? '';
+}
+
+/** Whether any key was pressed, the finish key alone included: `#` is a press with no digits, not silence. */
+export const pressedAnyKey = (params: ExotelParams): boolean => pressedKeys(params) !== undefined;
+
+/** What the first digits field that carries keys says, unquoted; `Digits=&DigitsPressed=2` is a 2, not silence. */
+function pressedKeys(params: ExotelParams): string | undefined {
+  for (const key of DIGIT_KEYS) {
+    if (!(key in params)) continue;
     const raw = params[key]!.trim().replace(/^"+|"+$/g, '').trim();
-    if (present(raw) !== undefined) return raw.replace(/#+$/, '');
+    if (present(raw) !== undefined) return raw;
   }
-  return '';
+  return undefined;
 }
 
 /** Exotel's `YYYY-MM-DD HH:mm:ss` in IST (no zone given) as an ISO instant; undefined if unreadable. */

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
 import { takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
-import { agentLegStatus, bodyUnreadable, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, bodyUnreadable, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -88,8 +88,9 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
         // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
         const digits = pressedDigits(params);
-        // A body we could not read may have carried keys: the question is asked again, not given up on.
-        const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: !bodyUnreadable(params) };
+        // Only true silence is final. A bare # (a press with no digits), or a body we could not read that may
+        // have carried keys: the question is asked again, not given up on.
+        const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: !bodyUnreadable(params) && !pressedAnyKey(params) };
         // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
         const agentLeg = call.state.outcome === 'transferred' ? agentLegStatus(params) : undefined;
         if (agentLeg) recordAgentStatus(app, call.id, agentLeg);

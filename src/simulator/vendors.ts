@@ -25,6 +25,7 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
   '+919000000013': { answers: true, presses: ['9', '1'], description: 'switches the language (9), then presses 1' },
   '+919000000014': { answers: true, presses: ['7', '7', '7'], description: 'presses a wrong key three times' },
   '+919000000015': { answers: true, presses: ['1'], bargeIn: true, description: 'accepts (presses 1) while the greeting still plays' },
+  '+919000000016': { answers: true, presses: ['#', '1'], description: 'presses only # (the finish key), then accepts' },
 };
 
 /** Simulated human agents, for AGENT_NUMBER: whether they pick up a transferred call. */

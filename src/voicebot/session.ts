@@ -289,8 +289,9 @@ export class VoicebotSession {
   private press(digit: string): void {
     const reply = this.reply;
     if (this.phase !== 'live' || !this.call || reply?.kind !== 'ask') return void this.log.debug({ digit }, 'key outside a question ignored');
-    if (digit === '#' && reply.input.finishOnKey === '#') {
-      // A # with nothing before it (after an answer that filled every digit) ends nothing.
+    if (digit === '#' && (reply.input.finishOnKey === '#' || this.keys === '')) {
+      // A # ends the keys before it. With nothing before it (after an answer that filled every digit, or at
+      // a menu) it is no answer at all, as a Gather reads it: never a wrong key, never the end of the call.
       if (this.keys !== '') this.answer({ kind: 'digits', digits: this.keys });
       return;
     }

@@ -13,9 +13,9 @@ let prompts: ReturnType<typeof testPrompts>;
 beforeAll(async () => {
   prompts = testPrompts();
   [exoml, applet, unrolled, voicebot] = await Promise.all([startHarness(), startHarness(APPLET_MODE), startHarness(APPLET_MODE), startHarness(voicebotMode(prompts.dir))]);
-  // Where the dashboard cannot loop: six Gather+Passthru pairs, the most answers the vendor flow takes
-  // (two questions, each with two re-asks after a wrong key).
-  unrolled.simulator.installRecipe(APPLET_MODE.EXOTEL_APP_ID, (a) => unrolled.app.links.applet(a, APPLET_MODE.APPLET_PATH_TOKEN), { pairs: 6 });
+  // Where the dashboard cannot loop: the README's eight Gather+Passthru pairs (two questions, each with two
+  // re-asks after a wrong key, and room for a language switch or a bare #).
+  unrolled.simulator.installRecipe(APPLET_MODE.EXOTEL_APP_ID, (a) => unrolled.app.links.applet(a, APPLET_MODE.APPLET_PATH_TOKEN), { pairs: 8 });
 });
 afterAll(async () => {
   await Promise.all([exoml.close(), applet.close(), unrolled.close(), voicebot.close()]);

@@ -227,6 +227,9 @@ describe('applet routes on their own', () => {
     ['empty quotes', '""', 302, 'no_response'],
     ['empty', '', 302, 'no_response'],
     ['the string null', 'null', 302, 'no_response'],
+    // A press with no digits is not silence: the question is asked again.
+    ['the finish key alone, quoted', '"#"', 200, 'pending'],
+    ['the finish key alone', '#', 200, 'pending'],
   ])('digits %s (%j) → %i, %s', async (_name, digits, status, outcome) => {
     const sid = `sid${Math.random().toString(36).slice(2).padEnd(29, '0')}`;
     const id = connectedCall(sid);
