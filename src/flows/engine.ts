@@ -43,7 +43,8 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
         : flow.languageChoice.to[state.language]
       : undefined;
   if (switchTo) {
-    const next = { ...state, turn, language: switchTo };
+    // The question is heard anew in the other language: its silences and wrong keys count from nothing.
+    const next = { ...state, turn, language: switchTo, noInput: 0, invalid: 0 };
     return { state: next, reply: ask(flow, next, []) };
   }
   if (state.invalid >= step.retries.invalid) {
@@ -51,7 +52,9 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
     const exhausted: Transition = options.agentKey !== undefined ? { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } } : step.exhausted;
     return follow(flow, { ...state, turn }, exhausted, [step.invalidPrompt], options);
   }
-  const next = { ...state, turn, invalid: state.invalid + 1 };
+  // A wrong key is still a vendor who is there: the question's silences count afresh, as a new Gather's
+  // repeats do in applet mode.
+  const next = { ...state, turn, noInput: 0, invalid: state.invalid + 1 };
   return { state: next, reply: ask(flow, next, [step.invalidPrompt]) };
 }
 

@@ -23,6 +23,10 @@ export const SCENARIOS: Expected[] = [
   { phone: '9000000015', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
   // A bare # is a press with no digits: asked again, in every transport, never the end of the call.
   { phone: '9000000016', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
+  // After the language switch the question is new: its silences count from nothing again.
+  { phone: '9000000017', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '9' }, { step: 'menu', digits: '1' }] },
+  // A wrong key is a vendor who is there: the silences before it no longer count.
+  { phone: '9000000018', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '7' }, { step: 'menu', digits: '1' }] },
   { phone: '9000000007', status: 'busy', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000008', status: 'no-answer', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000009', status: 'failed', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
