@@ -16,21 +16,25 @@ const USAGE = `usage: exotel-caller <command> [--json]
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
   outbox list                                      outcomes for the backend and their delivery
   outbox retry <event_id>                          deliver a dead or pending outcome again now
-  simulate --phone <number> [--server URL]         place a call through a running server and wait for it
+  simulate --phone <number> [--server URL] [--live] place a call through a running server and wait for it
+                                                   (--live: even when that server rings real phones)
   sign-url <path?query>                            a signed URL for an ExoML step or the status webhook (needs WEBHOOK_SECRET)`;
+
+const LIST_LIMIT = 5_000;
 
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const args = argv.filter((a) => a !== '--json');
+  const live = argv.includes('--live');
+  const args = argv.filter((a) => a !== '--json' && a !== '--live');
   // A CLI's answer is its output, not a log line: stdout for answers, stderr for problems.
   const out: Out = { json, print: (text, data) => void process.stdout.write(`${json ? JSON.stringify(data, null, 2) : text}\n`) };
   const flag = (name: string) => {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  // Every flag but --json takes a value: `--since` alone is a mistake to say, not "the last 24 h".
+  // Every flag but --json and --live takes a value: `--since` alone is a mistake to say, not "the last 24 h".
   const bare = args.find((a, i) => a.startsWith('--') && (args[i + 1] === undefined || args[i + 1]!.startsWith('--')));
   if (bare) return usage(`${bare} needs a value`);
   let config;
@@ -57,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'simulate') {
     const phone = flag('phone');
     if (!phone) return usage('simulate needs --phone');
-    return simulate(out, flag('server') ?? `http://127.0.0.1:${config.port}`, config.apiToken, phone);
+    return simulate(out, flag('server') ?? `http://127.0.0.1:${config.port}`, config.apiToken, phone, live);
   }
   // Reading commands never create or migrate a database: the file must be the service's own.
   if (command !== 'simulate' && command !== 'sign-url' && !existsSync(config.databasePath)) {
@@ -95,11 +99,11 @@ async function main(argv: string[]): Promise<number> {
       const since = parseSince(flag('since') ?? '24h');
       if (since === undefined) return usage('--since takes a duration such as 30m, 1h or 2d');
       const outcome = flag('outcome');
-      const calls = store
-        .recent(1000)
-        .filter((c) => new Date(c.createdAt).getTime() >= Date.now() - since && (!outcome || c.outcome === outcome))
-        .map((c) => view(c.id));
+      // Filtered in SQL, so a busy hour's older calls are not hidden behind the newest; capped, and said so.
+      const found = store.createdSince(new Date(Date.now() - since), outcome, LIST_LIMIT + 1);
+      const calls = found.slice(0, LIST_LIMIT).map((c) => view(c.id));
       out.print(calls.map((c) => `${c.created_at}  ${c.order_id}  ${c.flow}  ${c.status}  ${c.outcome}  ${c.call_id}`).join('\n') || 'no calls', calls);
+      if (found.length > LIST_LIMIT) process.stderr.write(`only the newest ${LIST_LIMIT}: narrow --since or --outcome for the rest\n`);
       return 0;
     }
     if (command === 'outbox' && sub === 'list') {
@@ -125,7 +129,13 @@ function timeline(call: ReturnType<typeof callView> & { events: Array<{ at: stri
   return lines.join('\n');
 }
 
-async function simulate(out: Out, server: string, token: string | undefined, phone: string): Promise<number> {
+async function simulate(out: Out, server: string, token: string | undefined, phone: string, live: boolean): Promise<number> {
+  // A test number is a real-looking Indian mobile: against a live server it would ring whoever has it.
+  const health = await request(`${server}/health`).then((r) => r.body.json() as Promise<{ exotel?: string }>).catch((error: Error) => error);
+  if (health instanceof Error) return fail(`cannot reach ${server}: ${health.message}`);
+  if (health.exotel !== 'simulator' && !live) {
+    return fail(`${server} does not say its calls go to the simulator (exotel: ${health.exotel ?? 'not given'}): this would ring a real phone. Add --live if you mean it.`);
+  }
   const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const orderId = `SIM-${Date.now()}`;
   const placed = await request(`${server}/api/call/vendor-order`, {
@@ -165,4 +175,5 @@ function usage(message?: string): number {
   return 2;
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+// Exit once stdout is flushed: a pipe takes 64 KiB at a time, and process.exit would cut the rest off.
+main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));

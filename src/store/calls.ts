@@ -119,6 +119,8 @@ export class CallStore {
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
       byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
+      createdSince: db.prepare(`SELECT * FROM calls WHERE created_at >= @since AND (@outcome IS NULL OR outcome = @outcome)
+        ORDER BY created_at DESC, rowid DESC LIMIT @limit`).raw(true),
       liveForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? AND settled_at IS NULL').raw(true),
       lastForOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? AND flow = ? ORDER BY created_at DESC, rowid DESC LIMIT 1').raw(true),
       keyLookup: db.prepare('SELECT call_id FROM idempotency_keys WHERE key = ? AND created_at > ?'),
@@ -299,6 +301,11 @@ export class CallStore {
 
   recent(limit: number): CallRecord[] {
     return (this.q.recent.all(limit) as unknown[][]).map((row) => this.toCall(row)!);
+  }
+
+  /** Calls created at or after `since`, newest first, with that outcome if one is given. */
+  createdSince(since: Date, outcome: string | undefined, limit: number): CallRecord[] {
+    return (this.q.createdSince.all({ since: since.toISOString(), outcome: outcome ?? null, limit }) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   liveForOrder(orderId: string, flow: string): CallRecord | undefined {

@@ -1,6 +1,9 @@
 // The ops CLI against a real database and a running server: the same answers as /ops, exit codes, --json.
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const SECRET = 'cli-test-webhook-secret-0123456789abcdef';
@@ -19,6 +22,7 @@ function cli(...args: string[]) {
     env: { PATH: process.env.PATH, DATABASE_PATH: h.config.databasePath, WEBHOOK_SECRET: SECRET, PUBLIC_BASE_URL: h.baseUrl, DOTENV_CONFIG_PATH: '/nonexistent/.env' },
     encoding: 'utf8',
     timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
   });
   return { code: run.status, out: run.stdout, err: run.stderr };
 }
@@ -65,6 +69,42 @@ describe('npx exotel-caller', () => {
     expect(run.code, run.err).toBe(0);
     expect(run.out).toContain('outcome cancelled');
     expect(run.out).toContain('pressed 2 at menu');
+  });
+
+  it('simulate refuses a server whose calls ring real phones, unless --live', async () => {
+    const placed: string[] = [];
+    const live = createServer((req, res) => {
+      if (req.url === '/health') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'healthy', exotel: 'live' }));
+      placed.push(`${req.method} ${req.url}`);
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ success: false, message: 'not today' }));
+    });
+    await new Promise<void>((resolve) => live.listen(0, '127.0.0.1', resolve));
+    const server = `http://127.0.0.1:${(live.address() as AddressInfo).port}`;
+    try {
+      const refused = await cliAsync('simulate', '--phone', '9000000003', '--server', server);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain('this would ring a real phone. Add --live if you mean it.');
+      expect(placed).toEqual([]);
+      // With --live the request goes (this fake server refuses it).
+      const meant = await cliAsync('simulate', '--phone', '9000000003', '--server', server, '--live');
+      expect(meant).toMatchObject({ code: 1, err: 'the server refused: not today\n' });
+      expect(placed).toEqual(['POST /api/call/vendor-order']);
+    } finally {
+      live.close();
+    }
+  });
+
+  it('calls list prints every call of a busy hour, whole, even into a pipe, and reads past the newest', () => {
+    const noResponse = storedCall(h.app.store, { orderId: 'CLI-OLD-NO-RESPONSE' }).id;
+    h.db.prepare("UPDATE calls SET outcome = 'no_response', created_at = ? WHERE id = ?").run(new Date(Date.now() - 30 * 60_000).toISOString(), noResponse);
+    for (let i = 0; i < 1_100; i++) storedCall(h.app.store, { orderId: `CLI-BUSY-${i}` });
+    const all = cli('calls', 'list', '--since', '1h', '--json');
+    expect(all.code).toBe(0);
+    expect(all.out.length).toBeGreaterThan(256 * 1024);
+    const listed = JSON.parse(all.out) as Array<{ order_id: string }>;
+    expect(listed.length).toBe(1_103);
+    expect(listed.at(-1)!.order_id).toBe('CLI-OLD-NO-RESPONSE');
+    expect(JSON.parse(cli('calls', 'list', '--since', '1h', '--outcome', 'no_response', '--json').out).map((c: { order_id: string }) => c.order_id)).toEqual(['CLI-OLD-NO-RESPONSE']);
   });
 
   it('exit codes: 1 for not found, 2 for usage', () => {
