@@ -2,7 +2,10 @@
 // and Exotel answers in 0-prefixed national form (reference §1.9). Normalise once, to E.164, and compare
 // only normalised numbers.
 
-/** E.164 for an Indian mobile (6-9 then 9 digits) or a landline with its STD code; undefined if neither. */
+/**
+ * E.164 for an Indian mobile (6-9 then 9 digits) or a landline with its STD code (11 Delhi, 141 Jaipur,
+ * 22 Mumbai, …); undefined if neither. Toll-free and shared-cost numbers (1800, 1860) are not vendors' lines.
+ */
 export function normalisePhone(raw: string): string | undefined {
   const compact = raw.trim().replace(/[\s\-().]/g, '');
   if (!/^\+?\d+$/.test(compact)) return undefined;
@@ -17,8 +20,8 @@ export function normalisePhone(raw: string): string | undefined {
   } else {
     national = compact;
   }
-  // Mobiles start with 6-9; landlines with a 2-8 STD code (no leading 0 once the trunk prefix is gone).
-  if (national.length !== 10 || !/^[2-9]/.test(national)) return undefined;
+  // Mobiles start with 6-9; landlines with a 1-8 STD code (no leading 0 once the trunk prefix is gone).
+  if (national.length !== 10 || !/^[1-9]/.test(national) || /^18[06]0/.test(national)) return undefined;
   return `+91${national}`;
 }
 

@@ -40,7 +40,8 @@ export const callRequestFields = {
   }),
   text,
   optionalText,
-  orderId: scalar(text(64)) as z.ZodType<string>,
+  // Read back at /api/orders/:order_id/calls: one line of printable text, or it could not be asked for.
+  orderId: scalar(text(64).refine((value) => !/[\t\r\n]/.test(value), 'must not contain tabs or line breaks')) as z.ZodType<string>,
   // Absent: the number's stored preference, else DEFAULT_LANGUAGE.
   language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).optional()),
   // Call an order again after its call finished (otherwise 409).
@@ -54,7 +55,11 @@ export const vendorOrderRequest = z.object({
   vendor_phone: callRequestFields.phone,
   vendor_name: text(100),
   order_id: callRequestFields.orderId,
-  order_amount: z.coerce.number({ error: 'must be a number' }).finite().min(0, 'must not be negative').max(10_000_000, 'is too large'),
+  // Spoken to the vendor: an empty value, null or true is no amount at all, never "0 rupees" or "1 rupee".
+  order_amount: z.preprocess(
+    (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : Number(value)) : value),
+    z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
+  ),
   items: optionalText(500),
   language: callRequestFields.language,
   recall: callRequestFields.recall,

@@ -54,6 +54,12 @@ describe('POST /api/call/vendor-order', () => {
     [{ order_id: undefined }, 'order_id', 'order_id is required'],
     [{ order_amount: 'lots' }, 'order_amount', 'order_amount must be a number'],
     [{ order_amount: -5 }, 'order_amount', 'order_amount must not be negative'],
+    [{ order_amount: '' }, 'order_amount', 'order_amount is required'],
+    [{ order_amount: '  ' }, 'order_amount', 'order_amount is required'],
+    [{ order_amount: null }, 'order_amount', 'order_amount must be a number'],
+    [{ order_amount: true }, 'order_amount', 'order_amount must be a number'],
+    [{ order_id: 'A\tB' }, 'order_id', 'order_id must not contain tabs or line breaks'],
+    [{ order_id: 'A\nB' }, 'order_id', 'order_id must not contain tabs or line breaks'],
     [{ items: 'y'.repeat(501) }, 'items', 'items must be at most 500 characters'],
     [{ language: 'fr-FR' }, 'language', expect.stringMatching(/^language /)],
   ])('400 for %j, naming the field', async (change, field, message) => {
@@ -62,6 +68,14 @@ describe('POST /api/call/vendor-order', () => {
     expect(response.status).toBe(400);
     expect(response.body).toEqual({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
     expect(countCalls()).toBe(before);
+  });
+
+  it('dials a landline whose STD code starts with 1 (Delhi 011)', async () => {
+    const response = await h.trigger(order({ vendor_phone: '011-2345 6789', order_id: 'DELHI-1' }), auth);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const call = await h.simulator.finished(response.body.call_sid);
+    expect(call.problem).toBeUndefined();
+    expect((await h.get(`/api/calls/${response.body.call_sid}`, auth)).body.call).toMatchObject({ vendor_phone: '+911123456789', outcome: 'accepted' });
   });
 
   it('400 for malformed JSON', async () => {
