@@ -46,7 +46,7 @@ export const callRequestFields = {
   language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).optional()),
   // Call an order again after its call finished (otherwise 409).
   recall: z
-    .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])])
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])], { error: 'must be true or false' })
     .optional()
     .transform((value) => value === true || value === 'true' || value === '1'),
 };

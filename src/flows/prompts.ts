@@ -1,6 +1,7 @@
 // Turns prompt names into the words a transport speaks. `{name}` is filled from the call's context and
 // values; `{name|money}` and `{name|number}` are numbers written the way a listener of that language
 // expects them (Indian digit grouping; Devanagari digits for Marathi), so TTS reads them naturally.
+// `[…]` is said only when every `{name}` inside it has a value: "Items: ." is not said for an order without items.
 import type { AudioPart } from '../audio/clip-library.js';
 import type { Flow, Language } from './types.js';
 
@@ -19,11 +20,14 @@ export function formatNumber(value: number, language: Language): string {
 export function promptText(flow: Flow, language: Language, name: string, context: PromptContext): string {
   const template = (flow.prompts[language] as Record<string, string>)[name];
   if (template === undefined) throw new Error(`flow ${flow.name} has no ${language} prompt ${name}`);
-  return template.replace(/\{(\w+)(?:\|(money|number))?\}/g, (_, key: string, format?: string) => {
-    const value = context[key];
-    if (format && value !== undefined && value !== '' && Number.isFinite(Number(value))) return formatNumber(Number(value), language);
-    return String(value ?? '');
-  });
+  const fill = (text: string) =>
+    text.replace(/\{(\w+)(?:\|(money|number))?\}/g, (_, key: string, format?: string) => {
+      const value = context[key];
+      if (format && value !== undefined && value !== '' && Number.isFinite(Number(value))) return formatNumber(Number(value), language);
+      return String(value ?? '');
+    });
+  const given = (key: string) => context[key] !== undefined && String(context[key]).trim() !== '';
+  return fill(template.replace(/\[([^\]]*)\]/g, (_, part: string) => ([...part.matchAll(/\{(\w+)/g)].every((m) => given(m[1]!)) ? part : '')));
 }
 
 /** The clips (and values) a passage of these prompts is recorded as; undefined when one has no recording script. */

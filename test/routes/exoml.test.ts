@@ -194,7 +194,7 @@ describe('ExoML routes without a secret (development)', () => {
   it('renders the greeting straight from the query, as the seed\'s curl check did', async () => {
     const answer = await inject('GET', '/exoml/vendor-greeting?order_id=999&vendor_name=Test&amount=100');
     const [sayIntro, gather, redirect] = verbs(answer.body);
-    expect(sayIntro!.text).toBe('नमस्ते Test जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 999। राशि 100 रुपये। सामान: ।');
+    expect(sayIntro!.text).toBe('नमस्ते Test जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 999। राशि 100 रुपये।');
     expect(gather!.attrs).toEqual({ action: `${h.baseUrl}/exoml/vendor-action`, method: 'POST', numDigits: '1', timeout: '6' });
     expect(redirect!.text).toBe(`${h.baseUrl}/exoml/vendor-action`);
   });
@@ -208,7 +208,14 @@ describe('ExoML routes without a secret (development)', () => {
     const answer = await inject('GET', `/exoml/vendor-greeting?vendor_name=${encodeURIComponent(name)}&order_id=1&amount=1`);
     const [sayIntro] = verbs(answer.body);
     const spoken = name.replace(/[\u0001\u0008\uFFFE]/g, '');
-    expect(sayIntro!.text).toBe(`नमस्ते ${spoken} जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 1। राशि 1 रुपये। सामान: ।`);
+    expect(sayIntro!.text).toBe(`नमस्ते ${spoken} जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 1। राशि 1 रुपये।`);
+  });
+
+  it('says the items only when the order has some', async () => {
+    const withItems = verbs((await inject('GET', '/exoml/vendor-greeting?order_id=7&vendor_name=A&amount=5&items=Dal%201kg')).body)[0]!.text;
+    expect(withItems).toBe('नमस्ते A जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 7। राशि 5 रुपये। सामान: Dal 1kg।');
+    const blank = verbs((await inject('GET', '/exoml/vendor-greeting?order_id=7&vendor_name=A&amount=5&items=%20')).body)[0]!.text;
+    expect(blank).toBe('नमस्ते A जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर 7। राशि 5 रुपये।');
   });
 
   it('bytes that are not UTF-8 in the query still give a well-formed greeting', async () => {

@@ -32,7 +32,9 @@ describe('POST /api/call/vendor-order', () => {
     });
     const body = (await response.body.json()) as any;
     expect(response.statusCode).toBe(200);
-    await h.simulator.finished(body.call_sid);
+    const call = await h.simulator.finished(body.call_sid);
+    // No items given: the greeting leaves the items out rather than saying "सामान: ।".
+    expect(call.heard[0]).toBe('नमस्ते Test जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर F-1। राशि 10 रुपये।');
     expect((await h.get(`/api/calls/${body.call_sid}`, auth)).body.call).toMatchObject({ order_id: 'F-1', outcome: 'cancelled' });
   });
 
@@ -62,6 +64,7 @@ describe('POST /api/call/vendor-order', () => {
     [{ order_id: 'A\nB' }, 'order_id', 'order_id must not contain tabs or line breaks'],
     [{ items: 'y'.repeat(501) }, 'items', 'items must be at most 500 characters'],
     [{ language: 'fr-FR' }, 'language', expect.stringMatching(/^language /)],
+    [{ recall: 'yes' }, 'recall', 'recall must be true or false'],
   ])('400 for %j, naming the field', async (change, field, message) => {
     const before = countCalls();
     const response = await h.trigger(order(change), auth);
