@@ -14,6 +14,8 @@ import { readPcm, writeWav } from './wav.js';
 export type AudioPart = { clip: string } | { digits: string };
 
 const MAX_CACHED = 2_000;
+// Stitched files kept in memory, by size: every order makes a new greeting, and each is on disk anyway.
+const MAX_CACHED_BYTES = 32 * 1024 * 1024;
 /** How long a stitched file stays after its last use: far longer than any call that plays it (TimeLimit). */
 export const STITCHED_KEEP_MS = 2 * 86_400_000;
 // A file's time is set when it is used, at most this often (a render is on a request's path).
@@ -25,6 +27,7 @@ export class ClipLibrary {
   private readonly clips = new Map<string, Buffer | null>();
   /** Stitched files by hash: bounded, oldest dropped first (they can always be stitched again). */
   private readonly files = new Map<string, Buffer>();
+  private cachedBytes = 0;
   /** When each stitched file was last marked used on disk (bounded like `files`). */
   private readonly used = new Map<string, number>();
 
@@ -49,8 +52,13 @@ export class ClipLibrary {
     const wav = writeWav(pcm);
     const hash = createHash('sha256').update(wav).digest('hex');
     if (!this.files.has(hash)) {
-      if (this.files.size >= MAX_CACHED) this.files.delete(this.files.keys().next().value!);
       this.files.set(hash, wav);
+      this.cachedBytes += wav.length;
+      for (const [oldest, file] of this.files) {
+        if (this.cachedBytes <= MAX_CACHED_BYTES || oldest === hash) break;
+        this.files.delete(oldest);
+        this.cachedBytes -= file.length;
+      }
     }
     this.keepOnDisk(hash, wav);
     return { hash, wav };

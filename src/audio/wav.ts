@@ -25,7 +25,10 @@ export function readPcm(file: Buffer, name = 'clip'): Buffer {
       if (!format || format.audioFormat !== 1 || format.channels !== 1 || format.rate !== SAMPLE_RATE || format.bits !== 16) {
         throw new WavFormatError(`${name} must be PCM, 8 kHz, mono, 16-bit (convert: sox in.wav -r 8000 -c 1 -b 16 out.wav)`);
       }
-      return file.subarray(body, Math.min(body + size, file.length));
+      // A file cut short (an interrupted copy) would play half a word: refused, so the prompt falls back to TTS.
+      if (body + size > file.length) throw new WavFormatError(`${name} is cut short: its data chunk says ${size} bytes, the file has ${file.length - body}`);
+      // Whole 16-bit samples only: an odd byte would shift every clip stitched after this one into noise.
+      return file.subarray(body, body + (size & ~1));
     }
     offset = body + size + (size % 2);
   }

@@ -84,7 +84,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>('/ops/calls/:id/recording', async (request, reply) => {
     const call = app.store.get(request.params.id);
     const url = call?.recordingUrl;
-    if (!url || !recordingHostAllowed(app, url)) return reply.code(404).type('text/plain').send('No recording');
+    if (!url || !recordingHostAllowed(app.config.exotel.apiBaseUrl, url)) return reply.code(404).type('text/plain').send('No recording');
     const { apiKey, apiToken } = app.config.exotel;
     const upstream = await httpRequest(url, {
       headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}` },
@@ -95,24 +95,31 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
       await upstream?.body.dump();
       return reply.code(502).type('text/plain').send('Exotel did not give the recording');
     }
-    return reply.type(String(upstream.headers['content-type'] ?? 'audio/mpeg')).send(upstream.body);
+    // Played on the /ops origin: always as audio, never as a page whatever the upstream says it is.
+    const type = String(upstream.headers['content-type'] ?? '');
+    return reply.type(/^audio\/[\w.+-]+$/.test(type) ? type : 'audio/mpeg').header('x-content-type-options', 'nosniff').send(upstream.body);
   });
 }
 
-/** Only Exotel's recording hosts (or the simulator standing in for Exotel): never a URL of anyone's choosing. */
-function recordingHostAllowed(app: FastifyInstance, url: string): boolean {
+/**
+ * Only Exotel's recording hosts (or the simulator standing in for Exotel): never a URL of anyone's choosing,
+ * since our Exotel credentials go with the request. S3 only path-style (s3[.-<region>].amazonaws.com) under
+ * /exotelrecordings/, or the exotelrecordings bucket's own host: a bucket anyone can name "s3…" is neither.
+ */
+export function recordingHostAllowed(apiBaseUrl: string, url: string): boolean {
   let host: string;
   try {
     const parsed = new URL(url);
     if (!/^https?:$/.test(parsed.protocol)) return false;
     host = parsed.host;
     // The simulator (or a fake Exotel in tests) answers on EXOTEL_API_BASE_URL's own host.
-    if (host === new URL(app.config.exotel.apiBaseUrl).host) return true;
+    if (host === new URL(apiBaseUrl).host) return true;
     // Anything else only over https: our Exotel credentials go with the request.
     if (parsed.protocol !== 'https:') return false;
     if (/(^|\.)exotel\.(com|in)$/.test(host)) return true;
-    // Exotel's recordings bucket (reference §2): only its own path.
-    return /^s3[\w.-]*\.amazonaws\.com$/.test(host) && parsed.pathname.startsWith('/exotelrecordings/');
+    // Exotel's recordings bucket (reference §2).
+    if (/^exotelrecordings\.s3([.-][a-z0-9-]+)?\.amazonaws\.com$/.test(host)) return true;
+    return /^s3([.-][a-z0-9-]+)?\.amazonaws\.com$/.test(host) && parsed.pathname.startsWith('/exotelrecordings/');
   } catch {
     return false;
   }

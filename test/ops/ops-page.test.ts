@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordingHostAllowed } from '../../src/routes/ops.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const TOKEN = 'ops-test-api-token-0123456789abcdefghij';
@@ -63,6 +64,34 @@ describe('/ops', () => {
     expect(recording.statusCode).toBe(200);
     expect(recording.headers['content-type']).toBe('audio/mpeg');
     expect(recording.rawPayload.subarray(0, 3).toString('ascii')).toBe('ID3');
+  });
+
+  it('serves what Exotel sends as audio, never as a page on the /ops origin', async () => {
+    // An allowed host answering something else (here the simulated API's JSON, fetched with our credentials).
+    h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run(`${h.simulator.url}/v1/Accounts/test-account/Calls.json`, callId);
+    try {
+      const answer = await get(`/ops/calls/${callId}/recording`, basic);
+      expect([answer.statusCode, answer.headers['content-type'], answer.headers['x-content-type-options']]).toEqual([200, 'audio/mpeg', 'nosniff']);
+    } finally {
+      h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run(h.simulator.calls.get(callSid)!.recordingUrl, callId);
+    }
+  });
+
+  it.each([
+    ['https://s3.ap-southeast-1.amazonaws.com/exotelrecordings/acct/sid.mp3', true],
+    ['https://s3-ap-southeast-1.amazonaws.com/exotelrecordings/acct/sid.mp3', true],
+    ['https://s3.amazonaws.com/exotelrecordings/acct/sid.mp3', true],
+    ['https://exotelrecordings.s3.ap-south-1.amazonaws.com/acct/sid.mp3', true],
+    ['https://recordings.exotel.com/acct/sid.mp3', true],
+    ['https://s3attacker.s3.amazonaws.com/exotelrecordings/x.mp3', false],
+    ['https://s3-x.s3-website.us-east-1.amazonaws.com/exotelrecordings/x.mp3', false],
+    ['https://s3.amazonaws.com/someone-else/x.mp3', false],
+    ['http://s3.amazonaws.com/exotelrecordings/x.mp3', false],
+    ['https://evilexotel.com/x.mp3', false],
+    ['https://exotel.com.attacker.example/x.mp3', false],
+    ['http://169.254.169.254/latest/meta-data', false],
+  ])('the recording host check: %s → %s', (url, allowed) => {
+    expect(recordingHostAllowed('http://127.0.0.1:9', url)).toBe(allowed);
   });
 
   it('never fetches a recording URL outside Exotel', async () => {
