@@ -25,16 +25,16 @@ export function exotelRoute(path: string): ExotelRoute | undefined {
 /**
  * A call step's answer when we cannot go on: the apology in the form the step expects, in the call's flow
  * and language when the request names a call we can read (not for a refused stranger: the answer must not
- * tell whether a call id exists). A Voicebot URL request gets the stream URL
- * without our call id: the stream finds the call by its CallSid.
+ * tell whether a call id exists). A Voicebot URL request gets the stream URL without our call id: the
+ * stream finds the call by its CallSid.
  */
 export function safeAnswer(app: FastifyInstance, request: FastifyRequest | undefined, reply: FastifyReply, route: Exclude<ExotelRoute, 'status'>): FastifyReply {
-  const { flow, language } = request ? callOf(app, request) : DEFAULT_APOLOGY;
-  if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(flow, language));
   if (route === 'voicebot') {
     const url = app.links.voicebotStream(app.config.appletPathToken ?? '', app.config.voicebotSampleRate);
     return reply.header('content-type', 'application/json').send(JSON.stringify({ url }));
   }
+  const { flow, language } = request ? callOf(app, request) : DEFAULT_APOLOGY;
+  if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(flow, language));
   return appletFallback(reply, route, flow, language);
 }
 
