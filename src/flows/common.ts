@@ -11,11 +11,12 @@ export const LANGUAGE_KEY: NonNullable<Flow['languageChoice']> = {
 };
 
 /** Words every flow says alike, per language. */
-export const COMMON_PROMPTS: Record<Language, Record<'menu_no_input' | 'menu_invalid' | 'no_response' | 'apology' | 'agent_connecting', string>> = {
+export const COMMON_PROMPTS: Record<Language, Record<'menu_no_input' | 'menu_invalid' | 'no_response' | 'no_valid_answer' | 'apology' | 'agent_connecting', string>> = {
   'hi-IN': {
     menu_no_input: 'हमें आपका जवाब नहीं मिला।',
     menu_invalid: 'यह विकल्प मान्य नहीं है।',
     no_response: 'हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।',
+    no_valid_answer: 'हमें मान्य जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।',
     apology: 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।',
     agent_connecting: 'कृपया रुकें, आपको हमारे सहायक से जोड़ा जा रहा है।',
   },
@@ -23,6 +24,7 @@ export const COMMON_PROMPTS: Record<Language, Record<'menu_no_input' | 'menu_inv
     menu_no_input: 'Humein aapka jawaab nahin mila.',
     menu_invalid: 'Yeh vikalp maanya nahin hai.',
     no_response: 'Humein koi jawaab nahin mila. Call samaapt ki ja rahi hai. Dhanyavaad.',
+    no_valid_answer: 'Humein maanya jawaab nahin mila. Call samaapt ki ja rahi hai. Dhanyavaad.',
     apology: 'Kshama karein, takneeki samasya ke kaaran call samaapt ki ja rahi hai. Hum aapse phir sampark karenge.',
     agent_connecting: 'Kripya rukein, aapko hamare sahaayak se joda ja raha hai.',
   },
@@ -30,6 +32,7 @@ export const COMMON_PROMPTS: Record<Language, Record<'menu_no_input' | 'menu_inv
     menu_no_input: 'We did not get your answer.',
     menu_invalid: 'That key is not an option.',
     no_response: 'We did not get an answer. Ending the call. Thank you.',
+    no_valid_answer: 'We did not get a valid answer. Ending the call. Thank you.',
     apology: 'Sorry, a technical problem is ending this call. We will contact you again.',
     agent_connecting: 'Please hold while we connect you to our team.',
   },
@@ -37,6 +40,7 @@ export const COMMON_PROMPTS: Record<Language, Record<'menu_no_input' | 'menu_inv
     menu_no_input: 'आम्हाला तुमचे उत्तर मिळाले नाही.',
     menu_invalid: 'हा पर्याय वैध नाही.',
     no_response: 'आम्हाला कोणतेही उत्तर मिळाले नाही. कॉल संपवत आहोत. धन्यवाद.',
+    no_valid_answer: 'आम्हाला वैध उत्तर मिळाले नाही. कॉल संपवत आहोत. धन्यवाद.',
     apology: 'क्षमस्व, तांत्रिक अडचणीमुळे कॉल संपवत आहोत. आम्ही तुमच्याशी पुन्हा संपर्क करू.',
     agent_connecting: 'कृपया थांबा, तुम्हाला आमच्या सहाय्यकाशी जोडत आहोत.',
   },

@@ -49,7 +49,12 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
   }
   if (state.invalid >= step.retries.invalid) {
     // Too many wrong keys: a human agent if there is one, else the step's own ending.
-    const exhausted: Transition = options.agentKey !== undefined ? { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } } : step.exhausted;
+    const exhausted: Transition =
+      options.agentKey !== undefined
+        ? { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } }
+        : 'end' in step.exhausted
+          ? { end: step.exhausted.end, closing: flow.noValidAnswer }
+          : step.exhausted;
     return follow(flow, { ...state, turn }, exhausted, [step.invalidPrompt], options);
   }
   // A wrong key is still a vendor who is there: the question's silences count afresh, as a new Gather's

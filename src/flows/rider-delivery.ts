@@ -6,13 +6,14 @@ import type { Flow } from './types.js';
 type Prompt =
   | 'intro' | 'menu' | 'menu_no_input' | 'menu_invalid'
   | 'delay' | 'delay_no_input' | 'delay_invalid'
-  | 'picked_up' | 'delay_set' | 'problem_noted' | 'no_response' | 'apology' | 'agent_connecting';
+  | 'picked_up' | 'delay_set' | 'problem_noted' | 'no_response' | 'no_valid_answer' | 'apology' | 'agent_connecting';
 
 export const riderDelivery: Flow<Prompt> = {
   name: 'rider_delivery',
   startSlug: 'rider-greeting',
   intro: 'intro',
   apology: 'apology',
+  noValidAnswer: 'no_valid_answer',
   agentConnecting: 'agent_connecting',
   languageChoice: LANGUAGE_KEY,
   // Recorded prompts (PROMPTS_DIR/<language>/<clip>.wav): names and addresses have no clip, so the intro says
@@ -29,6 +30,7 @@ export const riderDelivery: Flow<Prompt> = {
     delay_set: [{ clip: 'delay_is' }, { digits: 'delay_minutes' }, { clip: 'minutes_recorded' }],
     problem_noted: [{ clip: 'problem_noted' }],
     no_response: [{ clip: 'no_response' }],
+    no_valid_answer: [{ clip: 'no_valid_answer' }],
     apology: [{ clip: 'apology' }],
     agent_connecting: [{ clip: 'agent_connecting' }],
   },

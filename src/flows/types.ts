@@ -71,6 +71,11 @@ export interface Flow<P extends string = string> {
   prompts: Record<Language, Record<P, string>>;
   /** Said when something inside our server broke and the call must end politely. */
   apology: P;
+  /**
+   * The closing said when the wrong answers to a question are used up (the call ends as the step's
+   * `exhausted` does): "we did not get an answer" would be wrong to a vendor who pressed keys.
+   */
+  noValidAnswer: P;
   /** Said before the call is handed to a human agent. */
   agentConnecting: P;
   /**

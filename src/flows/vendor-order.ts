@@ -7,13 +7,14 @@ import type { Flow } from './types.js';
 type Prompt =
   | 'intro' | 'menu' | 'menu_no_input' | 'menu_invalid'
   | 'prep_time' | 'prep_time_no_input' | 'prep_time_invalid'
-  | 'accepted' | 'cancelled' | 'prep_time_set' | 'no_response' | 'apology' | 'agent_connecting';
+  | 'accepted' | 'cancelled' | 'prep_time_set' | 'no_response' | 'no_valid_answer' | 'apology' | 'agent_connecting';
 
 export const vendorOrder: Flow<Prompt> = {
   name: 'vendor_order',
   startSlug: 'vendor-greeting',
   intro: 'intro',
   apology: 'apology',
+  noValidAnswer: 'no_valid_answer',
   agentConnecting: 'agent_connecting',
   languageChoice: LANGUAGE_KEY,
   // Recorded prompts (PROMPTS_DIR/<language>/<clip>.wav): the greeting leaves out the vendor's name, which no
@@ -30,6 +31,7 @@ export const vendorOrder: Flow<Prompt> = {
     cancelled: [{ clip: 'cancelled' }],
     prep_time_set: [{ clip: 'prep_time_is' }, { digits: 'prep_time_minutes' }, { clip: 'minutes_set' }],
     no_response: [{ clip: 'no_response' }],
+    no_valid_answer: [{ clip: 'no_valid_answer' }],
     apology: [{ clip: 'apology' }],
     agent_connecting: [{ clip: 'agent_connecting' }],
   },

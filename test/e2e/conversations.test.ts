@@ -13,15 +13,17 @@ let exoml: Harness;
 let applet: Harness;
 let noAgent: Harness;
 let lazyAgent: Harness;
+let appletNoAgent: Harness;
 beforeAll(async () => {
-  [exoml, applet, noAgent, lazyAgent] = await Promise.all([
+  [exoml, applet, noAgent, lazyAgent, appletNoAgent] = await Promise.all([
     startHarness(AGENT),
     startHarness({ ...AGENT, ...APPLET_MODE }),
     startHarness(),
     startHarness({ ...APPLET_MODE, AGENT_NUMBER: '+919000000021' }),
+    startHarness(APPLET_MODE),
   ]);
 });
-afterAll(async () => Promise.all([exoml, applet, noAgent, lazyAgent].map((h) => h.close())));
+afterAll(async () => Promise.all([exoml, applet, noAgent, lazyAgent, appletNoAgent].map((h) => h.close())));
 
 let orders = 0;
 async function call(h: Harness, path: 'vendor-order' | 'rider-delivery', fields: Record<string, unknown>) {
@@ -156,6 +158,13 @@ describe('agent transfer', () => {
   it('too many wrong keys reach the agent too', async () => {
     const { read } = await call(exoml, 'vendor-order', { vendor_phone: '9000000014' });
     expect(read).toMatchObject({ outcome: 'transferred', agent_status: 'completed' });
+  });
+
+  it.each(['ExoML', 'applet'])('in %s mode without an agent, three wrong keys end the call as no valid answer, not as silence', async (mode) => {
+    const { simulated, read } = await call(mode === 'ExoML' ? noAgent : appletNoAgent, 'vendor-order', { vendor_phone: '9000000014', language: 'en-IN' });
+    expect(read).toMatchObject({ outcome: 'no_response', digits: [1, 2, 3].map(() => ({ step: 'menu', digits: '7' })) });
+    // The vendor pressed keys: the closing says no valid answer came, not that nothing was heard.
+    expect(simulated.heard.at(-1)).toBe('That key is not an option. We did not get a valid answer. Ending the call. Thank you.');
   });
 
   it('without an agent, 0 is just a wrong key', async () => {

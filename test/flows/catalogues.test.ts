@@ -6,7 +6,7 @@ import { formatNumber } from '../../src/flows/prompts.js';
 import { LANGUAGES, type Flow, type Transition } from '../../src/flows/types.js';
 
 function promptsUsed(flow: Flow): Set<string> {
-  const used = new Set([flow.intro, flow.apology, flow.agentConnecting]);
+  const used = new Set([flow.intro, flow.apology, flow.agentConnecting, flow.noValidAnswer]);
   const closing = (t: Transition) => {
     if ('end' in t) used.add(t.closing);
     if ('transfer' in t) used.add(t.otherwise.closing);
