@@ -35,13 +35,7 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
   if (step.kind === 'choice' && options.agentKey !== undefined && digits === options.agentKey) {
     return follow(flow, { ...state, turn }, { transfer: true, otherwise: { end: 'no_response', closing: flow.apology } }, [], options);
   }
-  // The language key moves to the other language, and from there back to the one the call began in.
-  const switchTo =
-    step.kind === 'choice' && flow.languageChoice?.key === digits
-      ? state.firstLanguage && state.language !== state.firstLanguage
-        ? state.firstLanguage
-        : flow.languageChoice.to[state.language]
-      : undefined;
+  const switchTo = flow.languageChoice?.key === digits ? languageKeyTarget(flow, step, state) : undefined;
   if (switchTo) {
     // The question is heard anew in the other language: its silences and wrong keys count from nothing.
     const next = { ...state, turn, language: switchTo, noInput: 0, invalid: 0 };
@@ -85,14 +79,25 @@ function follow(flow: Flow, state: FlowState, transition: Transition, say: strin
   return { state: next, reply: ask(flow, next, say) };
 }
 
+/**
+ * Where the language key leads from this step: the other language, and from there back to the one the call
+ * began in; undefined where the key does nothing (not a menu, or a menu that uses the key itself).
+ */
+function languageKeyTarget(flow: Flow, step: Step, state: FlowState): Language | undefined {
+  if (!flow.languageChoice || step.kind !== 'choice' || Object.hasOwn(step.choices, flow.languageChoice.key)) return undefined;
+  return state.firstLanguage && state.language !== state.firstLanguage ? state.firstLanguage : flow.languageChoice.to[state.language];
+}
+
 function ask(flow: Flow, state: FlowState, say: string[]): Reply {
   const step = stepOf(flow, state.step);
+  const offerOf = languageKeyTarget(flow, step, state);
   return {
     kind: 'ask',
     step: state.step,
     turn: state.turn,
     say,
-    question: step.question,
+    // The menu names the language its key leads to: a Marathi call switched to English offers Marathi back.
+    question: offerOf ? [step.question, flow.languageChoice!.offer[offerOf]] : [step.question],
     input: step.input,
     reasks: step.retries.noInput,
     reaskPrompt: step.noInputPrompt,

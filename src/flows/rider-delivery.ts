@@ -1,12 +1,12 @@
 // The rider delivery call (seed 003's next flow): the rider hears the order's pickup and drop and answers
 // 1 picked up, 2 delayed (then the minutes and #), 3 a problem (to a human agent when one is configured).
-import { COMMON_PROMPTS, LANGUAGE_KEY, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
+import { COMMON_PROMPTS, LANGUAGE_KEY, type LanguageOffer, MINUTES as minutes, ONE_KEY as oneKey } from './common.js';
 import type { Flow } from './types.js';
 
 type Prompt =
   | 'intro' | 'menu' | 'menu_no_input' | 'menu_invalid'
   | 'delay' | 'delay_no_input' | 'delay_invalid'
-  | 'picked_up' | 'delay_set' | 'problem_noted' | 'no_response' | 'no_valid_answer' | 'apology' | 'agent_connecting';
+  | 'picked_up' | 'delay_set' | 'problem_noted' | 'no_response' | 'no_valid_answer' | 'apology' | 'agent_connecting' | LanguageOffer;
 
 export const riderDelivery: Flow<Prompt> = {
   name: 'rider_delivery',
@@ -33,6 +33,9 @@ export const riderDelivery: Flow<Prompt> = {
     no_valid_answer: [{ clip: 'no_valid_answer' }],
     apology: [{ clip: 'apology' }],
     agent_connecting: [{ clip: 'agent_connecting' }],
+    offer_hindi: [{ clip: 'offer_hindi' }],
+    offer_english: [{ clip: 'offer_english' }],
+    offer_marathi: [{ clip: 'offer_marathi' }],
   },
   firstStep: 'menu',
   steps: {
@@ -70,7 +73,7 @@ export const riderDelivery: Flow<Prompt> = {
     'hi-IN': {
       ...COMMON_PROMPTS['hi-IN'],
       intro: 'नमस्ते {rider_name} जी! ऑर्डर नंबर {order_id} की डिलीवरी। पिकअप: {pickup}। ड्रॉप: {drop}।',
-      menu: 'ऑर्डर उठा लिया हो तो 1 दबाएं। देर हो रही हो तो 2 दबाएं। कोई समस्या हो तो 3 दबाएं। English के लिए 9 दबाएं।',
+      menu: 'ऑर्डर उठा लिया हो तो 1 दबाएं। देर हो रही हो तो 2 दबाएं। कोई समस्या हो तो 3 दबाएं।',
       delay: 'कितने मिनट की देर है, दबाएं, फिर हैश दबाएं।',
       delay_no_input: 'हमें समय नहीं मिला।',
       delay_invalid: 'देर 1 से 240 मिनट के बीच होनी चाहिए।',
@@ -81,7 +84,7 @@ export const riderDelivery: Flow<Prompt> = {
     'hi-Latn': {
       ...COMMON_PROMPTS['hi-Latn'],
       intro: 'Namaste {rider_name} ji! Order number {order_id} ki delivery. Pickup: {pickup}. Drop: {drop}.',
-      menu: 'Order utha liya ho to 1 dabaayein. Der ho rahi ho to 2 dabaayein. Koi samasya ho to 3 dabaayein. English ke liye 9 dabaayein.',
+      menu: 'Order utha liya ho to 1 dabaayein. Der ho rahi ho to 2 dabaayein. Koi samasya ho to 3 dabaayein.',
       delay: 'Kitne minute ki der hai, dabaayein, phir hash dabaayein.',
       delay_no_input: 'Humein samay nahin mila.',
       delay_invalid: 'Der 1 se 240 minute ke beech honi chahiye.',
@@ -92,7 +95,7 @@ export const riderDelivery: Flow<Prompt> = {
     'en-IN': {
       ...COMMON_PROMPTS['en-IN'],
       intro: 'Hello {rider_name}! Delivery of order number {order_id}. Pickup: {pickup}. Drop: {drop}.',
-      menu: 'If you have picked up the order, press 1. If you are delayed, press 2. For a problem, press 3. For Hindi, press 9.',
+      menu: 'If you have picked up the order, press 1. If you are delayed, press 2. For a problem, press 3.',
       delay: 'Enter the delay in minutes, then press hash.',
       delay_no_input: 'We did not get the time.',
       delay_invalid: 'The delay must be between 1 and 240 minutes.',
@@ -103,7 +106,7 @@ export const riderDelivery: Flow<Prompt> = {
     'mr-IN': {
       ...COMMON_PROMPTS['mr-IN'],
       intro: 'नमस्कार {rider_name} जी! ऑर्डर क्रमांक {order_id} ची डिलिव्हरी. पिकअप: {pickup}. ड्रॉप: {drop}.',
-      menu: 'ऑर्डर घेतली असल्यास 1 दाबा. उशीर होत असल्यास 2 दाबा. काही अडचण असल्यास 3 दाबा. English साठी 9 दाबा.',
+      menu: 'ऑर्डर घेतली असल्यास 1 दाबा. उशीर होत असल्यास 2 दाबा. काही अडचण असल्यास 3 दाबा.',
       delay: 'किती मिनिटे उशीर आहे ते दाबा, नंतर हॅश दाबा.',
       delay_no_input: 'आम्हाला वेळ मिळाला नाही.',
       delay_invalid: 'उशीर 1 ते 240 मिनिटांच्या दरम्यान असावा.',

@@ -83,8 +83,12 @@ export interface Flow<P extends string = string> {
    * (the clips themselves are per language, src/audio/clip-library.ts). A prompt without one is spoken by TTS.
    */
   audio?: Partial<Record<P, AudioPart[]>>;
-  /** Pressing `key` at a menu switches the rest of the call to the language `to` names for the current one. */
-  languageChoice?: { key: string; to: Record<Language, Language> };
+  /**
+   * Pressing `key` at a menu switches the rest of the call to the language `to` names for the current one
+   * (from there, back to the one the call began in). Each menu ends with the `offer` of the language the
+   * key leads to, said in the current one.
+   */
+  languageChoice?: { key: string; to: Record<Language, Language>; offer: Record<Language, P> };
 }
 
 /** Where a call stands in its flow; stored as JSON on the call row. */
@@ -112,6 +116,7 @@ export interface EngineOptions {
 
 /** What to say next, as prompt names (a transport renders text or audio from them). */
 export type Reply =
-  | { kind: 'ask'; step: string; turn: number; say: string[]; question: string; input: InputSpec; reasks: number; reaskPrompt: string }
+  /** `question`: the prompts that ask it (the step's question, then at a menu the language key's offer). */
+  | { kind: 'ask'; step: string; turn: number; say: string[]; question: string[]; input: InputSpec; reasks: number; reaskPrompt: string }
   | { kind: 'end'; outcome: FinalOutcome; say: string[] }
   | { kind: 'transfer'; say: string[] };

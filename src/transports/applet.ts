@@ -35,13 +35,13 @@ export function gatherJson(reply: Reply, { flow, language, context, audio }: Ren
     return { gather_prompt: closing, max_input_digits: 1, finish_on_key: '', input_timeout: 1, repeat_menu: 0, repeat_gather_prompt: closing };
   }
   return {
-    gather_prompt: prompt(speech(flow, language, [...reply.say, reply.question], context, audio)),
+    gather_prompt: prompt(speech(flow, language, [...reply.say, ...reply.question], context, audio)),
     max_input_digits: reply.input.maxDigits,
     finish_on_key: reply.input.finishOnKey,
     input_timeout: Math.min(reply.input.timeoutSeconds, MAX_INPUT_TIMEOUT),
     // Exotel repeats the question itself on silence; the Passthru then gets no digits and the call ends.
     repeat_menu: reply.reasks,
-    repeat_gather_prompt: prompt(speech(flow, language, [reply.reaskPrompt, reply.question], context, audio)),
+    repeat_gather_prompt: prompt(speech(flow, language, [reply.reaskPrompt, ...reply.question], context, audio)),
   };
 }
 

@@ -42,7 +42,7 @@ export function renderExoml(reply: Reply, { flow, language, context, actionUrl, 
         timeout: reply.input.timeoutSeconds,
         ...(reply.input.finishOnKey ? { finishOnKey: reply.input.finishOnKey } : {}),
       },
-      [spoken(speech(flow, language, [reply.question], context, audio))],
+      [spoken(speech(flow, language, reply.question, context, audio))],
     ),
     redirect(actionUrl),
   );

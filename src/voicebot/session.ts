@@ -219,7 +219,7 @@ export class VoicebotSession {
     this.reply = reply;
     this.keys = '';
     clearTimeout(this.waitTimer);
-    const names = reply.kind === 'ask' ? [...reply.say, reply.question] : reply.say;
+    const names = reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say;
     const pcm = names.length > 0 ? this.deps.speak(flow, language, names, context) : undefined;
     if (names.length > 0 && !pcm) this.log.error({ prompts: names, language }, 'no recording can say these prompts: check PROMPTS_DIR');
     this.play(pcm, () => {

@@ -118,10 +118,18 @@ describe('languages', () => {
     const { simulated, read } = await call(h, 'vendor-order', { vendor_phone: '9000000013' });
     expect(read).toMatchObject({ outcome: 'accepted', language: 'en-IN' });
     expect(simulated.heard.at(-1)).toBe('Thank you! The order is accepted.');
-    expect(simulated.heard).toContain(vendorOrder.prompts['en-IN'].menu);
+    expect(simulated.heard).toContain(`${vendorOrder.prompts['en-IN'].menu} For Hindi, press 9.`);
     const next = await call(h, 'vendor-order', { vendor_phone: '9000000013' });
     expect(next.read.language).toBe('hi-IN');
     expect(next.simulated.heard[0]!.startsWith('Hello Test Vendor!')).toBe(true);
+  });
+
+  it.each(['ExoML', 'applet'])('a Marathi call switched to English offers Marathi back, not Hindi (%s mode)', async (mode) => {
+    const { simulated, read } = await call(mode === 'ExoML' ? exoml : applet, 'vendor-order', { vendor_phone: '9000000013', language: 'mr-IN' });
+    expect(read).toMatchObject({ outcome: 'accepted', language: 'en-IN' });
+    expect(simulated.heard.some((heard) => heard.endsWith(`${vendorOrder.prompts['mr-IN'].menu} English साठी 9 दाबा.`))).toBe(true);
+    expect(simulated.heard).toContain('To accept the order, press 1. To cancel it, press 2. To set the preparation time, press 3. For Marathi, press 9.');
+    expect(simulated.heard.join(' ')).not.toContain('Hindi');
   });
 });
 

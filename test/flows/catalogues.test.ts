@@ -6,7 +6,7 @@ import { formatNumber } from '../../src/flows/prompts.js';
 import { LANGUAGES, type Flow, type Transition } from '../../src/flows/types.js';
 
 function promptsUsed(flow: Flow): Set<string> {
-  const used = new Set([flow.intro, flow.apology, flow.agentConnecting, flow.noValidAnswer]);
+  const used = new Set([flow.intro, flow.apology, flow.agentConnecting, flow.noValidAnswer, ...Object.values(flow.languageChoice?.offer ?? {})]);
   const closing = (t: Transition) => {
     if ('end' in t) used.add(t.closing);
     if ('transfer' in t) used.add(t.otherwise.closing);
@@ -57,5 +57,19 @@ describe('the language key', () => {
     const english = advance(vendorOrder, first, { kind: 'digits', digits: '9' }).state;
     expect(english.language).toBe('en-IN');
     expect(advance(vendorOrder, english, { kind: 'digits', digits: '9' }).state.language).toBe('hi-Latn');
+  });
+
+  it('is offered at the end of each menu as the language it leads to, and not where it does nothing', async () => {
+    const { start, advance } = await import('../../src/flows/engine.js');
+    const { vendorOrder } = await import('../../src/flows/vendor-order.js');
+    const marathi = start(vendorOrder, 'mr-IN');
+    expect(marathi.reply).toMatchObject({ kind: 'ask', question: ['menu', 'offer_english'] });
+    const english = advance(vendorOrder, marathi.state, { kind: 'digits', digits: '9' });
+    expect(english.reply).toMatchObject({ kind: 'ask', question: ['menu', 'offer_marathi'] });
+    const back = advance(vendorOrder, english.state, { kind: 'digits', digits: '9' });
+    expect(back).toMatchObject({ state: { language: 'mr-IN' }, reply: { question: ['menu', 'offer_english'] } });
+    expect(start(vendorOrder, 'en-IN').reply).toMatchObject({ question: ['menu', 'offer_hindi'] });
+    // The minutes take no language key, so they offer none.
+    expect(advance(vendorOrder, back.state, { kind: 'digits', digits: '3' }).reply).toMatchObject({ question: ['prep_time'] });
   });
 });
