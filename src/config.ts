@@ -79,6 +79,9 @@ const schema = z
     ),
     RECONCILE_AFTER_SECONDS: integer(1, 86_400, 300),
     RECONCILE_BACKOFF_SECONDS: integer(1, 3_600, 60),
+    // A call that ends while a question is open settles this long after Exotel's final status, so keys
+    // pressed just before the hang-up, whose request arrives after the status, still count (0: at once).
+    LATE_KEYS_GRACE_SECONDS: integer(0, 120, 10),
     OUTCOME_WEBHOOK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
     OUTCOME_WEBHOOK_SECRET: secret,
     OUTCOME_MAX_AGE_HOURS: integer(1, 24 * 30, 72),
@@ -172,6 +175,7 @@ export interface Config {
     callingWindow: CallingWindow;
     reconcileAfterSeconds: number;
     reconcileBackoffSeconds: number;
+    lateKeysGraceSeconds: number;
     tickMs: number;
   };
   outcome: { webhookUrl: string | undefined; webhookSecret: string | undefined; maxAgeHours: number };
@@ -280,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       callingWindow: parseWindow(e.CALLING_WINDOW ?? (mode === 'simulator' ? '00:00-24:00' : '09:00-21:00'), e.CALLING_TIMEZONE)!,
       reconcileAfterSeconds: e.RECONCILE_AFTER_SECONDS,
       reconcileBackoffSeconds: e.RECONCILE_BACKOFF_SECONDS,
+      lateKeysGraceSeconds: e.LATE_KEYS_GRACE_SECONDS,
       tickMs: e.SCHEDULER_TICK_MS,
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },

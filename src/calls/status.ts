@@ -57,14 +57,32 @@ export function applyStatusReport(
       deps.log.info({ call_id: call.id, order_id: call.orderId, status, redial_at: due.toISOString() }, `Vendor ${status}: redial scheduled`);
       return store.get(call.id)!;
     }
-    settle(deps, call.id, current.state.outcome ?? settledOutcome(status));
-    // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
-    // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
-    if (status === 'completed' && store.get(call.id)!.durationSeconds === null) {
-      store.scheduleReconcile(call.id, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000), 0);
+    const grace = deps.config.jobs.lateKeysGraceSeconds;
+    if (status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0) {
+      // The vendor hung up with a question open. Keys pressed just before the hang-up reach us on a request
+      // of their own (a Gather action, a Passthru with CallType client-hangup, reference §5.1), which may
+      // arrive after this report: the call settles a little later (jobs/reconciler.ts), with what they said.
+      store.scheduleReconcile(call.id, later(deps, grace * 1000), 0);
+      deps.log.info({ call_id: call.id, order_id: call.orderId, grace_seconds: grace }, 'Call ended with a question open: settling shortly, in case its keys are still on the way');
+      return store.get(call.id)!;
     }
+    settleFinished(deps, call.id, status);
     return store.get(call.id)!;
   });
+}
+
+/**
+ * Settles a call whose current attempt has its final status: with the conversation's outcome, else what the
+ * status says. Must run inside a store transaction.
+ */
+export function settleFinished(deps: CallDeps, callId: string, status: string): void {
+  const { store } = deps;
+  settle(deps, callId, store.get(callId)!.state.outcome ?? settledOutcome(status));
+  // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
+  // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
+  if (status === 'completed' && store.get(callId)!.durationSeconds === null) {
+    store.scheduleReconcile(callId, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000), 0);
+  }
 }
 
 /** A Call Details answer as a status report (reference §2): Duration and Price arrive late; times are IST. */

@@ -2,8 +2,10 @@
 // callbacks "may be delayed or have failures", reference §3.1), on a backoff for about 15 minutes (Duration
 // and Price are filled late, §2). What it finds is applied exactly like a status callback. A call settled
 // without a duration (a flow call's callback has none, §1.5) is looked up the same way until Call Details
-// has it: only the duration and the recording are still to come then.
-import { applyStatusReport, reportFromDetails } from '../calls/status.js';
+// has it: only the duration and the recording are still to come then. A call that ended with a question
+// open is settled here once the grace for its late keys is over.
+import { applyStatusReport, reportFromDetails, settleFinished } from '../calls/status.js';
+import { isFinalStatus } from '../exotel/inbound.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
@@ -16,6 +18,11 @@ const MAX_TRIES = 5;
 export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void> {
   const { store, log } = deps;
   const filling = call.settledAt !== null;
+  if (!filling && isFinalStatus(call.status)) {
+    // The final status is known and the grace for late keys is over (calls/status.ts): settle, no lookup.
+    store.transaction(() => settleFinished(deps, call.id, call.status));
+    return;
+  }
   // Calling hours do not hold back a lookup; the rate limit and a 429 pause do. A duration only fills in a
   // read-back, so it takes no more than half of the per-minute allowance: dials and lookups for calls
   // still open keep the rest.

@@ -22,7 +22,8 @@ export interface DashboardFlow {
 
 const MAX_ROUNDS = 30;
 
-export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, appId: string): Promise<void> {
+/** `hangUp`: ends the call and sends its final status (for a vendor who hangs up with their last keys). */
+export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, appId: string, hangUp: () => Promise<void>): Promise<void> {
   if (!call.behaviour.answers) return;
   const presses = [...call.behaviour.presses];
   const base: Record<string, string> = {
@@ -50,6 +51,12 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
     let keys = listen(call, config.prompt, config.maxDigits, presses);
     for (let repeat = 0; keys === null && repeat < config.repeats; repeat++) keys = listen(call, config.repeatPrompt, config.maxDigits, presses);
     digits = `"${keys ?? ''}"`;
+    if (keys !== null && presses.length === 0 && call.behaviour.answers && call.behaviour.hangsUpWithLastKey) {
+      // The vendor hung up as they pressed: Exotel reports the end, then runs the Passthru (reference §5.1).
+      await hangUp();
+      await get(call, flow, flow.passthruUrl, { ...params(), CallType: 'client-hangup' }, [200, 302]);
+      return;
+    }
     const passthru = await get(call, flow, flow.passthruUrl, params(), [200, 302]);
     if (!passthru) return;
     toGreeting = passthru.status === 302;

@@ -9,13 +9,28 @@ import { agentLegStatus } from './vendors.js';
 
 const MAX_DOCUMENTS = 30;
 
-interface Hop { method: 'GET' | 'POST'; url: string; extra: Record<string, string> }
+interface Hop {
+  method: 'GET' | 'POST';
+  url: string;
+  extra: Record<string, string>;
+  /** The vendor hung up as they pressed these keys: the final status goes out before this request. */
+  hangUpFirst?: boolean;
+}
 
-export async function playExomlCall(call: SimulatedCall, exotelParams: Record<string, string>): Promise<void> {
+/** `hangUp`: ends the call and sends its final status (for a vendor who hangs up with their last keys). */
+export async function playExomlCall(call: SimulatedCall, exotelParams: Record<string, string>, hangUp: () => Promise<void>): Promise<void> {
   if (!call.behaviour.answers) return;
   const presses = [...call.behaviour.presses];
   let hop: Hop | undefined = { method: 'GET', url: call.url, extra: {} };
   for (let count = 0; hop && count < MAX_DOCUMENTS; count++) {
+    if (hop.hangUpFirst) {
+      // Nobody is left to hear the answer; it must still be a valid document.
+      await hangUp();
+      const answer = await fetchStep(call, hop, exotelParams);
+      const read = answer && readExoml(answer.body);
+      if (read && 'error' in read) call.problem = `${withoutQuery(hop.url)}: ${read.error}`;
+      return;
+    }
     const answer = await fetchStep(call, hop, exotelParams);
     if (!answer) return;
     const read = readExoml(answer.body);
@@ -44,7 +59,8 @@ function perform(call: SimulatedCall, verbs: ExomlNode[], presses: Array<string 
         call.pressed.push(keys);
         if (keys !== null) {
           const method = verb.attrs.method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
-          return { method, url: verb.attrs.action ?? call.url, extra: { Digits: `"${keys}"` } };
+          const hangUpFirst = presses.length === 0 && call.behaviour.answers && call.behaviour.hangsUpWithLastKey === true;
+          return { method, url: verb.attrs.action ?? call.url, extra: { Digits: `"${keys}"` }, hangUpFirst };
         }
         break; // nothing pressed: Exotel goes on with the next verb
       }

@@ -331,6 +331,26 @@ export class ExotelSimulator {
 
   private async run(call: SimulatedCall): Promise<void> {
     const behaviour = call.behaviour;
+    const answered = () => {
+      call.status = 'completed';
+      call.durationSeconds = Math.max(3, call.heard.length * 4);
+      call.recordingUrl = `${this.baseUrl}/recordings/${call.accountSid}/${call.sid}.mp3`;
+    };
+    let reported = false;
+    const report = async () => {
+      if (reported) return;
+      reported = true;
+      this.options.logger?.info(
+        { component: 'exotel-simulator', call_sid: call.sid, status: call.status, pressed: call.pressed, problem: call.problem },
+        `Simulated call ended: vendor ${call.behaviour.description}`,
+      );
+      await this.sendStatusCallback(call);
+    };
+    // A vendor who hangs up as they press their last keys: the final status goes out first, then the keys.
+    const hangUp = async () => {
+      answered();
+      await report();
+    };
     const dashboard = DASHBOARD_FLOW.exec(call.url);
     const flow = dashboard && dashboard[1] === call.accountSid ? this.dashboardFlows.get(dashboard[2]!) : undefined;
     if (dashboard && !flow) {
@@ -343,27 +363,25 @@ export class ExotelSimulator {
           this.handStreams.set(call.sid, peer);
           await peer.closed();
         });
-      } else if (flow) await playAppletCall(call, flow, dashboard![2]!);
+      } else if (flow) await playAppletCall(call, flow, dashboard![2]!, hangUp);
       else
-        await playExomlCall(call, {
-          CallSid: call.sid,
-          CallFrom: call.from,
-          CallTo: call.callerId,
-          Direction: 'outbound-api',
-          CallStatus: 'in-progress',
-          ...(call.customField === undefined ? {} : { CustomField: call.customField }),
-        });
-      call.status = 'completed';
-      call.durationSeconds = Math.max(3, call.heard.length * 4);
-      call.recordingUrl = `${this.baseUrl}/recordings/${call.accountSid}/${call.sid}.mp3`;
+        await playExomlCall(
+          call,
+          {
+            CallSid: call.sid,
+            CallFrom: call.from,
+            CallTo: call.callerId,
+            Direction: 'outbound-api',
+            CallStatus: 'in-progress',
+            ...(call.customField === undefined ? {} : { CustomField: call.customField }),
+          },
+          hangUp,
+        );
+      if (!reported) answered();
     } else {
       call.status = behaviour.status;
     }
-    this.options.logger?.info(
-      { component: 'exotel-simulator', call_sid: call.sid, status: call.status, pressed: call.pressed, problem: call.problem },
-      `Simulated call ended: vendor ${call.behaviour.description}`,
-    );
-    await this.sendStatusCallback(call);
+    await report();
   }
 
   /** Multipart, as Exotel sends it by default; the extended fields only when `terminal` was asked for (§3.3). */

@@ -6,7 +6,15 @@ import { normalisePhone } from '../phone.js';
 export type Presses = Array<string | null>;
 
 export type VendorBehaviour =
-  | { answers: true; presses: Presses; description: string; /** Presses the first keys while the greeting plays. */ bargeIn?: boolean }
+  | {
+      answers: true;
+      presses: Presses;
+      description: string;
+      /** Presses the first keys while the greeting plays. */
+      bargeIn?: boolean;
+      /** Hangs up as they press the last keys: Exotel's final status goes out before the keys' request. */
+      hangsUpWithLastKey?: boolean;
+    }
   | { answers: false; status: 'busy' | 'no-answer' | 'failed'; description: string };
 
 export const TEST_VENDORS: Record<string, VendorBehaviour> = {
@@ -28,6 +36,7 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
   '+919000000016': { answers: true, presses: ['#', '1'], description: 'presses only # (the finish key), then accepts' },
   '+919000000017': { answers: true, presses: [null, null, '9', null, '1'], description: 'silent twice, switches the language (9), silent once more, then accepts' },
   '+919000000018': { answers: true, presses: [null, null, '7', null, '1'], description: 'silent twice, a wrong key (7), silent once more, then accepts' },
+  '+919000000019': { answers: true, presses: ['1'], hangsUpWithLastKey: true, description: 'presses 1 and hangs up at once: the final status arrives before the key' },
 };
 
 /** Simulated human agents, for AGENT_NUMBER: whether they pick up a transferred call. */

@@ -201,12 +201,12 @@ export class VoicebotSession {
     }, this.deps.options);
     if (input && result.applied) this.log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
     if (result.reply.kind === 'end' && result.applied) this.log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
-    const hungUpAlready = call.settledAt !== null && isFinalStatus(call.status);
-    if (!result.applied && (hungUpAlready || (result.reply.kind === 'ask' && (call.settledAt !== null || call.state.outcome !== undefined)))) {
-      // The call was settled meanwhile (its status came first): nobody is on the line to hear an apology, and
-      // nothing more can be asked, so no loop of re-asks.
-      this.log.info('Voicebot turn for a settled call: hanging up');
-      return this.hangUp(1000, 'call settled');
+    // Exotel's final status came first: nobody is on the line. Keys that came with it still count (the call
+    // settles after a grace for them, calls/status.ts), but nothing more is asked: no loop of re-asks.
+    const hungUpAlready = isFinalStatus(call.status);
+    if ((hungUpAlready && result.reply.kind === 'ask') || (!result.applied && (hungUpAlready || (result.reply.kind === 'ask' && (call.settledAt !== null || call.state.outcome !== undefined))))) {
+      this.log.info('Voicebot turn after the call ended or settled: hanging up');
+      return this.hangUp(1000, 'call ended');
     }
     this.speakReply(call, result.reply, result.state);
   }

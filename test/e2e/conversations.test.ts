@@ -133,6 +133,18 @@ describe('languages', () => {
   });
 });
 
+describe('a vendor who hangs up as they press', () => {
+  it.each(['ExoML', 'applet'])('in %s mode: the final status arrives before the key, and the order is still accepted', async (mode) => {
+    const h = mode === 'ExoML' ? noAgent : appletNoAgent;
+    const { read } = await call(h, 'vendor-order', { vendor_phone: '9000000019' });
+    // The race as the simulator ran it: Exotel's final status was stored before the request with the key.
+    const order = h.app.store.events(read.call_id).flatMap((e) => (e.kind === 'status_callback' || e.digits ? [[e.kind, e.digits]] : []));
+    expect(order).toEqual([['status_callback', null], ['exotel_request', '1']]);
+    expect(read).toMatchObject({ status: 'completed', outcome: 'accepted', digits: [{ step: 'menu', digits: '1' }] });
+    expect(h.app.outbox.forCall(read.call_id).map((row) => row.payload.outcome)).toEqual(['accepted']);
+  });
+});
+
 describe('agent transfer', () => {
   it('pressing 0 in ExoML mode: the whole transfer document, then the agent leg recorded', async () => {
     const { simulated, read, placed } = await call(exoml, 'vendor-order', { vendor_phone: '9000000010' });

@@ -74,6 +74,7 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
     // The API's own rate limit has its test; here it would only slow the bursts down.
     API_RATE_LIMIT_PER_MINUTE: '1000000',
     REDIAL_DELAY_SECONDS: '0',
+    LATE_KEYS_GRACE_SECONDS: '1',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '200',
     DATABASE_PATH: join(dir, 'calls.db'),

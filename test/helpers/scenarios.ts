@@ -27,6 +27,8 @@ export const SCENARIOS: Expected[] = [
   { phone: '9000000017', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '9' }, { step: 'menu', digits: '1' }] },
   // A wrong key is a vendor who is there: the silences before it no longer count.
   { phone: '9000000018', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '7' }, { step: 'menu', digits: '1' }] },
+  // Hangs up as they press 1: Exotel's final status comes before the key, which still counts.
+  { phone: '9000000019', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
   { phone: '9000000007', status: 'busy', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000008', status: 'no-answer', outcome: 'not_reached', prep_time_minutes: null, digits: [] },
   { phone: '9000000009', status: 'failed', outcome: 'not_reached', prep_time_minutes: null, digits: [] },

@@ -76,11 +76,28 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
+  it('keys that arrive just after the final status still count: the call settles after the grace, with them', async () => {
+    const call = storedCall(h.app.store);
+    await inject('GET', `/exoml/vendor-greeting?call=${call.id}`);
+    const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
+    expect(status.statusCode).toBe(200);
+    // Not settled yet: the request with the vendor's last keys may still be on its way.
+    expect(h.app.store.get(call.id)).toMatchObject({ status: 'completed', outcome: 'pending', settledAt: null });
+    expect(h.app.outbox.forCall(call.id)).toEqual([]);
+    const late = await inject('POST', `/exoml/vendor-action?call=${call.id}&turn=1`, { Digits: '1' });
+    expect(shape(late.body)).toEqual(['Say:धन्यवाद! ऑर्डर स्वीकार हो गया है।', 'Hangup']);
+    await vi.waitFor(() => expect(h.app.store.get(call.id)!.settledAt).not.toBeNull(), { timeout: 5_000 });
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'accepted' });
+    expect(h.app.outbox.forCall(call.id).map((row) => row.payload.outcome)).toEqual(['accepted']);
+  });
+
   it('a call settled while its question waits hears the apology, not the question again', async () => {
     const call = storedCall(h.app.store);
     await inject('GET', `/exoml/vendor-greeting?call=${call.id}`);
     const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
     expect(status.statusCode).toBe(200);
+    // After the grace for late keys (LATE_KEYS_GRACE_SECONDS) the silence is the answer.
+    await vi.waitFor(() => expect(h.app.store.get(call.id)!.settledAt).not.toBeNull(), { timeout: 5_000 });
     const late = await inject('POST', `/exoml/vendor-action?call=${call.id}&turn=1`, { Digits: '1' });
     expect(shape(late.body)).toEqual([`Say:${APOLOGY}`, 'Hangup']);
     expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
