@@ -36,7 +36,7 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     });
-    this.reconciles = new Counter({ name: 'exotel_caller_reconcile_lookups_total', help: 'Call Details lookups, by result', labelNames: ['result'], registers });
+    this.reconciles = new Counter({ name: 'exotel_caller_reconcile_lookups_total', help: 'Reconciling lookups (Call Details; the Calls list for a live call without a CallSid), by result', labelNames: ['result'], registers });
     new Gauge({ name: 'exotel_caller_queue_depth', help: 'Calls waiting to be dialled', registers, collect() { this.set(sources.queueDepth()); } });
     new Gauge({ name: 'exotel_caller_outbox_backlog', help: 'Outcomes not yet delivered to the backend', registers, collect() { this.set(sources.outboxBacklog().count); } });
     new Gauge({

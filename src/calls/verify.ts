@@ -3,6 +3,7 @@
 // DateCreated window around the attempt (reference §2). Found: adopt it. Not found: dial again. Exotel
 // cannot say: ask again later, never dial blindly; after DISPATCH_MAX_RETRIES lookups, give up and say so.
 import type { ExotelCall } from '../exotel/client.js';
+import type { CallRecord } from '../store/calls.js';
 import { isExotelError } from '../errors.js';
 import { normalisePhone, sameNumber } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
@@ -26,6 +27,21 @@ function placedByUs(listed: ExotelCall, callerId: string): boolean {
   return line === undefined || sameNumber(line, callerId);
 }
 
+/**
+ * The call Exotel's Calls list shows for this attempt, if any: placed by us, to this vendor, around the
+ * attempt's request time, and not another attempt's (a sid we know already).
+ */
+export async function listedCallFor(deps: CallDeps, call: CallRecord, requestedAt: string): Promise<ExotelCall | undefined> {
+  const requested = new Date(requestedAt).getTime();
+  deps.ledger.record('list');
+  const listed = await deps.exotel.listCalls({
+    from: call.phone,
+    createdFrom: new Date(requested - SKEW_MS),
+    createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
+  });
+  return listed.find((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !deps.store.byExotelSid(c.sid));
+}
+
 export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const { store, log } = deps;
   // Calling hours do not hold back a lookup; only the rate limit does.
@@ -37,19 +53,11 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
   if (!attempt) return;
   // Exotel's own requests may already have told us the CallSid: nothing to look up.
   if (provenMeanwhile(deps, callId, attempt.number)) return;
-  const requested = new Date(attempt.requestedAt).getTime();
-  deps.ledger.record('list');
   try {
-    const listed = await deps.exotel.listCalls({
-      from: call.phone,
-      createdFrom: new Date(requested - SKEW_MS),
-      createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
-    });
+    const match = await listedCallFor(deps, call, attempt.requestedAt);
     // Exotel's own request (a greeting, a callback) may have brought the CallSid while we asked: then the
     // call exists, whatever the list says, and nothing below may end it.
     if (provenMeanwhile(deps, callId, attempt.number)) return;
-    // A sid we know already is another attempt's (this one's was just checked): an earlier dial of this call.
-    const match = listed.find((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !store.byExotelSid(c.sid));
     if (match) {
       // Adopted, and looked up at once: it may have ended already.
       store.attemptPlaced(callId, attempt.number, match.sid, match.status, deps.now(), 'adopted');

@@ -9,6 +9,7 @@ import { isFinalStatus } from '../exotel/inbound.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
+import { listedCallFor } from '../calls/verify.js';
 import { isExotelError } from '../errors.js';
 import type { CallRecord } from '../store/calls.js';
 
@@ -30,12 +31,13 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
   if (blocked) return void store.scheduleReconcile(call.id, blocked, call.reconcileTries);
   const sid = call.exotelCallSid;
   const attempt = call.currentAttempt;
-  if (!sid || !attempt || (filling && call.durationSeconds !== null)) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
+  if (!attempt || (filling && (!sid || call.durationSeconds !== null))) return void store.scheduleReconcile(call.id, null, call.reconcileTries);
   const tries = call.reconcileTries + 1;
   // Claim the lookup first: the next one is due after this backoff unless the answer settles the call (or,
   // for a settled call, after the last try nothing more is asked).
   const next = filling && tries >= MAX_TRIES ? null : later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000 * 2 ** Math.min(tries - 1, 6));
   store.scheduleReconcile(call.id, next, tries);
+  if (!sid) return findBySearch(deps, call, attempt, tries);
   deps.ledger.record('details');
   try {
     const details = await deps.exotel.callDetails(sid);
@@ -64,6 +66,33 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
 }
 
 /**
+ * A live call whose CallSid never reached us (Exotel's report said it rings or is answered, with CallSid
+ * missing or "None", reference §13, and the Connect answer was lost): found in the Calls list and adopted,
+ * so the next lookup can ask Call Details. Never dialled again: a report proved this attempt placed a call.
+ */
+async function findBySearch(deps: CallDeps, call: CallRecord, attempt: number, tries: number): Promise<void> {
+  const { store, log } = deps;
+  const requestedAt = store.attempts(call.id).find((a) => a.number === attempt)?.requestedAt;
+  try {
+    const match = requestedAt ? await listedCallFor(deps, call, requestedAt) : undefined;
+    if (match) {
+      store.adopt(call.id, match.sid, attempt);
+      log.warn({ call_id: call.id, order_id: call.orderId, call_sid: match.sid, attempt, tries }, 'A live call without a CallSid: found in the Calls list, adopted');
+      deps.metrics.reconcileLookup('adopted');
+      return;
+    }
+    log.warn({ call_id: call.id, order_id: call.orderId, attempt, tries }, 'A live call without a CallSid: not in the Calls list yet');
+    deps.metrics.reconcileLookup('not_listed');
+  } catch (error) {
+    if (!isExotelError(error)) throw error;
+    pauseAfterRateLimit(deps, error, tries);
+    deps.metrics.reconcileLookup(error.code);
+    log.error({ call_id: call.id, err_code: error.code, tries }, `Exotel API error while looking for a call without a CallSid: ${error.message}`);
+  }
+  if (tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
+}
+
+/**
  * Exotel never told us how the call ended: settle with what we know, and say so. Not while the same dial
  * may still be on the line (younger than ring time + TimeLimit), nor when something else moved the call on.
  */
@@ -73,8 +102,9 @@ function giveUp(deps: CallDeps, callId: string, attempt: number): void {
   const placedAt = deps.store.attempts(callId).find((a) => a.number === attempt)?.requestedAt;
   const mayBeLive = (deps.config.exotel.ringTimeoutSeconds + deps.config.exotel.timeLimitSeconds) * 1000;
   if (placedAt && deps.now().getTime() - new Date(placedAt).getTime() < mayBeLive) return;
-  // Answered (in-progress) and no answer from the vendor: no_response; never answered: not_reached.
-  const outcome = call.state.outcome ?? (call.status === 'in-progress' ? 'no_response' : 'not_reached');
+  // Answered (the flow asked a question) and no answer from the vendor: no_response; never answered:
+  // not_reached. The status alone cannot tell: Connect answers in-progress before anyone picks up (§1.6).
+  const outcome = call.state.outcome ?? (call.lastReply !== null ? 'no_response' : 'not_reached');
   deps.store.transaction(() => {
     deps.store.scheduleReconcile(call.id, null, call.reconcileTries);
     deps.store.setFailure(call.id, 'EXOTEL_ERR_NO_FINAL_STATUS', 'no_final_status', 'Exotel gave no final status for this call');

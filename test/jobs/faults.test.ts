@@ -482,3 +482,63 @@ describe('a restart while a Connect is out', () => {
     }
   });
 });
+
+describe('a call Exotel never reports the end of', () => {
+  it('whose CallSid never reached us (a ringing report with CallSid None, the Connect answer lost): found in the Calls list and settled, never dialled twice', async () => {
+    const slow = await startHarness(
+      { EXOTEL_HTTP_TIMEOUT_MS: '500', RECONCILE_AFTER_SECONDS: '1', RECONCILE_BACKOFF_SECONDS: '1', REDIAL_MAX_ATTEMPTS: '0', OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET },
+      { ringDelayMs: 200 },
+    );
+    try {
+      // The Connect hangs after creating the call, and the final callback is lost (reference §3.1).
+      slow.simulator.setFaults({ connect: ['hang'], hangMs: 2_000, callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+      const triggered = slow.trigger(order({ order_id: 'SIDLESS-1', vendor_phone: '9000000008' }));
+      let dial: { customField: string | undefined; sid: string } | undefined;
+      for (let i = 0; i < 100 && !dial; i++) {
+        dial = [...slow.simulator.calls.values()].find((c) => c.customField !== undefined && slow.app.store.get(c.customField)?.orderId === 'SIDLESS-1');
+        if (!dial) await new Promise((r) => setTimeout(r, 5));
+      }
+      const callId = dial!.customField!;
+      // While the Connect is out, Exotel reports the call ringing, without a usable CallSid (reference §13).
+      const status = new URL(slow.app.links.statusCallback(callId, 1));
+      const ringing = await request(`${slow.baseUrl}${status.pathname}${status.search}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'Status=ringing&CallSid=None',
+      });
+      expect(ringing.statusCode).toBe(200);
+      await ringing.body.dump();
+      expect((await triggered).status).toBe(202);
+      const call = await slow.settled(callId);
+      expect(call).toMatchObject({ outcome: 'not_reached', status: 'no-answer', call_sid: dial!.sid });
+      expect(call.attempts).toMatchObject([{ attempt: 1, call_sid: dial!.sid, status: 'no-answer' }]);
+      expect(dialsFor(callId, slow)).toHaveLength(1);
+      expect(await delivered(`outcome_${callId}`)).toMatchObject({ outcome: 'not_reached', status: 'no-answer' });
+      // The vendor is free for the next order.
+      expect(slow.app.store.vendorInFlight('+919000000008', 'call_other')).toBe(false);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('nor answers a lookup about: settled not_reached if nobody picked up, no_response if the vendor heard the question', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({}, { now: () => new Date(t) });
+    try {
+      const { reconcile } = await import('../../src/jobs/reconciler.js');
+      // Both Connects answered in-progress, as Exotel does before anyone picks up (reference §1.6); Call
+      // Details knows neither sid (404), so no lookup ever says how they ended.
+      const unanswered = storedCall(hh.app.store);
+      const answered = storedCall(hh.app.store);
+      await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${answered.id}` });
+      for (let i = 0; i < 5; i++) {
+        t += 3_600_000;
+        for (const id of [unanswered.id, answered.id]) await reconcile(hh.app.callDeps, hh.app.store.get(id)!);
+      }
+      expect(hh.app.store.get(unanswered.id)).toMatchObject({ outcome: 'not_reached', failureReason: 'no_final_status' });
+      expect(hh.app.store.get(answered.id)).toMatchObject({ outcome: 'no_response', failureReason: 'no_final_status' });
+    } finally {
+      await hh.close();
+    }
+  });
+});
