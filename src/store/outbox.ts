@@ -27,7 +27,14 @@ export class OutboxStore {
     this.q = GroupCommit.of(db).guarded({
       insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
         VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
-      due: db.prepare('SELECT * FROM outbox WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, rowid LIMIT ?'),
+      // One order's outcomes (a recall makes a second) reach the backend in the order they settled: an outcome
+      // waits while an earlier one of the same order and flow is still to be delivered (not once it is dead),
+      // so a late retry of the first call's outcome never lands after the recall's.
+      due: db.prepare(`SELECT o.* FROM outbox o JOIN calls c ON c.id = o.call_id
+        WHERE o.due_at IS NOT NULL AND o.due_at <= ?
+          AND NOT EXISTS (SELECT 1 FROM outbox p JOIN calls pc ON pc.id = p.call_id
+            WHERE p.due_at IS NOT NULL AND p.rowid < o.rowid AND pc.order_id = c.order_id AND pc.flow = c.flow)
+        ORDER BY o.due_at, o.rowid LIMIT ?`),
       delivered: db.prepare('UPDATE outbox SET due_at = NULL, delivered_at = @now, tries = tries + 1, last_error = NULL WHERE event_id = @id'),
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),

@@ -11,13 +11,15 @@ export interface Backend {
   outcomes: Map<string, Record<string, unknown>>;
   /** Answers 503 while true. */
   down: boolean;
+  /** Answers 503 to the outcomes this picks, while set. */
+  refuse: ((body: Record<string, unknown>) => boolean) | undefined;
   close(): Promise<void>;
 }
 
 export async function startBackend(secret: string): Promise<Backend> {
   const app: FastifyInstance = Fastify({ logger: false });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_r, body, done) => done(null, body));
-  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, close: () => app.close() };
+  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, refuse: undefined, close: () => app.close() };
   app.post('/outcomes', async (request, reply) => {
     const raw = request.body as string;
     const timestamp = String(request.headers['x-exotel-caller-timestamp'] ?? '');
@@ -26,7 +28,7 @@ export async function startBackend(secret: string): Promise<Backend> {
     const expected = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex')}`;
     const signatureValid = given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
     const body = JSON.parse(raw) as Record<string, unknown>;
-    const answered = backend.down ? 503 : signatureValid ? 200 : 401;
+    const answered = backend.down || backend.refuse?.(body) ? 503 : signatureValid ? 200 : 401;
     backend.received.push({ eventId: String(body.event_id), body, signatureValid, answered });
     if (answered === 200 && !backend.outcomes.has(String(body.event_id))) backend.outcomes.set(String(body.event_id), body);
     return reply.code(answered).send({ ok: answered === 200 });

@@ -32,6 +32,7 @@ afterAll(async () => {
 afterEach(() => {
   h.simulator.setFaults({});
   backend.down = false;
+  backend.refuse = undefined;
 });
 
 async function delivered(eventId: string) {
@@ -323,6 +324,27 @@ describe('faults', () => {
     expect(pending).toMatchObject({ state: 'pending', last_error: 'HTTP 503' });
     backend.down = false;
     expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'accepted', order_id: 'DOWN-1' });
+  });
+
+  it("a recalled order's outcomes reach the backend in the order they settled, even when the first one's delivery is retried", async () => {
+    const first = await h.trigger(order({ order_id: 'ORDERED-1', vendor_phone: '9000000006' }));
+    const firstEvent = `outcome_${first.body.call_id}`;
+    // The backend fails the first call's outcome for a while (a deploy, a lock): it is retried with backoff.
+    backend.refuse = (body) => body.event_id === firstEvent;
+    await h.settled(first.body.call_id);
+    for (let i = 0; i < 200 && !backend.received.some((r) => r.eventId === firstEvent); i++) await new Promise((r) => setTimeout(r, 10));
+    // The order is called again, and this time the vendor accepts.
+    const recalled = await h.trigger(order({ order_id: 'ORDERED-1', vendor_phone: '9000000001', recall: 'true' }));
+    const second = await h.settled(recalled.body.call_id);
+    const secondEvent = `outcome_${recalled.body.call_id}`;
+    expect(second).toMatchObject({ outcome: 'accepted' });
+    // While the first outcome is undelivered, the recall's waits behind it.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.received.filter((r) => r.eventId === secondEvent)).toEqual([]);
+    backend.refuse = undefined;
+    expect(await delivered(secondEvent)).toMatchObject({ order_id: 'ORDERED-1', call_id: recalled.body.call_id });
+    const accepted = backend.received.filter((r) => r.answered === 200 && r.body.order_id === 'ORDERED-1').map((r) => r.eventId);
+    expect(accepted).toEqual([firstEvent, secondEvent]);
   });
 });
 
