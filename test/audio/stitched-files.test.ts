@@ -1,7 +1,8 @@
 // Stitched prompts on disk: kept while calls may still fetch them (so a URL handed to Exotel plays after a
 // restart), and removed once no call has used them for STITCHED_KEEP_MS, so a file per order does not fill
 // the disk. Only our own files are ever removed.
-import { existsSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
@@ -9,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ClipLibrary, STITCHED_KEEP_MS, type AudioPart } from '../../src/audio/clip-library.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
-import { testPrompts } from '../helpers/prompts.js';
+import { DIGITS, samplesOf, testPrompts, tone } from '../helpers/prompts.js';
 
 const DAY = 86_400_000;
 let prompts: ReturnType<typeof testPrompts>;
@@ -64,6 +65,30 @@ describe('the stitched files of a clip library', () => {
     expect(await restarted.prune()).toBe(1);
     expect(existsSync(file(b.hash))).toBe(true);
     expect(existsSync(file(a.hash))).toBe(false);
+  });
+
+  it('keeps at most 32 MiB of stitched files in memory, dropping the oldest; those on disk still play', async () => {
+    cache = mkdtempSync(join(tmpdir(), 'exotel-caller-stitched-'));
+    // A 2 MiB clip, so twenty amounts make 40 MiB of stitched files.
+    const big = join(cache, 'prompts');
+    mkdirSync(join(big, 'hi-IN'), { recursive: true });
+    writeFileSync(join(big, 'hi-IN', 'amount.wav'), tone(1024 * 1024, 440));
+    for (const name of ['rupees', ...DIGITS]) writeFileSync(join(big, 'hi-IN', `${name}.wav`), tone(samplesOf(name), 440));
+    const inMemory = new ClipLibrary(big, undefined);
+    const onDisk = new ClipLibrary(big, join(cache, 'stitched'));
+    const amounts = Array.from({ length: 20 }, (_, i) => 100 + i);
+    const memoryHashes = amounts.map((order_amount) => inMemory.render('hi-IN', amount, { order_amount })!.hash);
+    const diskHashes = amounts.map((order_amount) => onDisk.render('hi-IN', amount, { order_amount })!.hash);
+    const kept = memoryHashes.filter((hash) => inMemory.file(hash) !== undefined);
+    const keptBytes = kept.reduce((sum, hash) => sum + inMemory.file(hash)!.length, 0);
+    expect(keptBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(kept.length).toBeGreaterThanOrEqual(14);
+    // The newest are the ones kept; the oldest were dropped.
+    expect(kept).toEqual(memoryHashes.slice(-kept.length));
+    expect(inMemory.file(memoryHashes[0]!)).toBeUndefined();
+    // With a cache directory, a file dropped from memory is still served, from disk.
+    expect(diskHashes).toEqual(memoryHashes);
+    expect(createHash('sha256').update(onDisk.file(diskHashes[0]!)!).digest('hex')).toBe(diskHashes[0]);
   });
 
   it('a library without a cache directory (a memory database) has nothing to prune', async () => {
