@@ -1,6 +1,7 @@
 // One step of a call's conversation, whatever the transport: find where the call stands, apply what the
 // vendor did exactly once, store it with the reply, and hand the reply to the transport to render. A
 // request Exotel repeats (a retry, a duplicate) gets the reply it got the first time and changes nothing.
+import { isFinalStatus } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import type { EngineOptions, Flow, FlowState, Input, Reply } from '../flows/types.js';
 import type { CallRecord, CallStore } from '../store/calls.js';
@@ -59,7 +60,10 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     store.recordReplay({ ...event, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
   }
-  const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, options);
+  // Exotel's final status came first: the vendor has hung up (calls/status.ts waits for these late keys).
+  // Their keys still count, but nobody is on the line to hand to an agent: no transfer.
+  const engine = isFinalStatus(call.status) ? { ...options, agentKey: undefined } : options;
+  const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, engine);
   store.transaction(() => {
     store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
     // The caller chose another language: it is this number's language from now on.

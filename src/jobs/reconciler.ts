@@ -98,7 +98,8 @@ async function findBySearch(deps: CallDeps, call: CallRecord, attempt: number, t
  */
 function giveUp(deps: CallDeps, callId: string, attempt: number): void {
   const call = deps.store.get(callId);
-  if (!call || call.settledAt || call.currentAttempt !== attempt || !call.reconcileDueAt) return;
+  // A final status is known (its settling waits for late keys, calls/status.ts): Exotel did tell us.
+  if (!call || call.settledAt || call.currentAttempt !== attempt || !call.reconcileDueAt || isFinalStatus(call.status)) return;
   const placedAt = deps.store.attempts(callId).find((a) => a.number === attempt)?.requestedAt;
   const mayBeLive = (deps.config.exotel.ringTimeoutSeconds + deps.config.exotel.timeLimitSeconds) * 1000;
   if (placedAt && deps.now().getTime() - new Date(placedAt).getTime() < mayBeLive) return;

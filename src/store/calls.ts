@@ -627,7 +627,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
       context: JSON.parse(row[c.context_json] as string) as CallRecord['context'],
       state: JSON.parse(row[c.state_json] as string) as FlowState,
       transport: row[c.transport] as Transport,
-      lastReply: row[c.last_reply] === null ? null : (JSON.parse(row[c.last_reply] as string) as Reply),
+      lastReply: row[c.last_reply] === null ? null : storedReply(row[c.last_reply] as string),
       askedTurn: row[c.asked_turn] as number | null,
       status: row[c.status] as string,
       outcome: row[c.outcome] as Outcome,
@@ -652,4 +652,11 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
       settledAt: row[c.settled_at] as string | null,
     };
   };
+}
+
+/** A stored reply. Rows written before the menus' language offer keep `question` as one prompt name. */
+function storedReply(json: string): Reply {
+  const reply = JSON.parse(json) as Reply;
+  if (reply.kind === 'ask' && typeof reply.question === 'string') return { ...reply, question: [reply.question] };
+  return reply;
 }

@@ -118,4 +118,8 @@ export const MIGRATIONS: string[] = [
   -- The scheduler looks for Connect requests without a stored answer once a minute.
   CREATE INDEX attempts_unanswered ON attempts (requested_at) WHERE result = 'sent';
   `,
+  `
+  -- An outcome waits behind an earlier undelivered one of its order (store/outbox.ts): found by call.
+  CREATE INDEX outbox_by_call ON outbox (call_id);
+  `,
 ];

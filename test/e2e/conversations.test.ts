@@ -6,6 +6,7 @@ import { LANGUAGES, type Language } from '../../src/flows/types.js';
 import { riderDelivery } from '../../src/flows/rider-delivery.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
+import { storedCall } from '../helpers/calls.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
 
 const AGENT = { AGENT_NUMBER: '+919000000020', DEFAULT_LANGUAGE: 'hi-Latn' };
@@ -185,6 +186,21 @@ describe('agent transfer', () => {
     expect(read).toMatchObject({ outcome: 'no_response', digits: [1, 2, 3].map(() => ({ step: 'menu', digits: '7' })) });
     // The vendor pressed keys: the closing says no valid answer came, not that nothing was heard.
     expect(simulated.heard.at(-1)).toBe('That key is not an option. We did not get a valid answer. Ending the call. Thank you.');
+  });
+
+  it.each(['ExoML', 'applet'])('in %s mode, a 0 that arrives after the hang-up hands nobody to an agent', async (mode) => {
+    const h = mode === 'ExoML' ? exoml : applet;
+    const sid = `sidlateagentkey${mode}`.padEnd(32, '0');
+    const stored = storedCall(h.app.store, { transport: mode === 'ExoML' ? 'exoml' : 'applet', exotelCallSid: sid });
+    const token = APPLET_MODE.APPLET_PATH_TOKEN;
+    if (mode === 'ExoML') await h.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${stored.id}` });
+    else await h.app.inject({ method: 'GET', url: `/applet/${token}/gather?CallSid=${sid}` });
+    // Exotel's final status first, then the request with the key pressed as the vendor hung up.
+    await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${stored.id}&attempt=1`, payload: { CallSid: sid, Status: 'completed' } });
+    if (mode === 'ExoML') await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${stored.id}&turn=1`, payload: { Digits: '0' } });
+    else await h.app.inject({ method: 'GET', url: `/applet/${token}/passthru?CallSid=${sid}&CallType=client-hangup&digits=%220%22` });
+    const read = await h.settled(stored.id);
+    expect(read).toMatchObject({ outcome: 'no_response', agent_status: null, digits: [{ step: 'menu', digits: '0' }] });
   });
 
   it('without an agent, 0 is just a wrong key', async () => {

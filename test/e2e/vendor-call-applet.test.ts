@@ -239,6 +239,20 @@ describe('applet routes on their own', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome });
   });
 
+  it('a call mid-conversation across an upgrade: a reply stored by the earlier version still asks the menu, not an apology', async () => {
+    const sid = 'sidupgradedreply0000000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    await get('passthru', { CallSid: sid, digits: '"7"' });
+    // Before the menus' language offer, a stored question was one prompt name, not a list.
+    const stored = h.app.store.get(id)!.lastReply!;
+    h.db.prepare('UPDATE calls SET last_reply = ? WHERE id = ?').run(JSON.stringify({ ...stored, question: 'menu' }), id);
+    const gather = JSON.parse((await get('gather', { CallSid: sid })).body);
+    expect(gather.gather_prompt.text).toBe(`यह विकल्प मान्य नहीं है। ${vendorOrder.prompts['hi-IN'].menu}`);
+    expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
   it('missing digits after the repeats settle no_response; a repeated Passthru changes nothing', async () => {
     const sid = 'sidmissingdigits0000000000000001';
     const id = connectedCall(sid);

@@ -563,4 +563,31 @@ describe('a call Exotel never reports the end of', () => {
       await hh.close();
     }
   });
+
+  it('whose last lookup says completed with a question open: settled with that status after the grace, not as no final status', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({}, { now: () => new Date(t) });
+    try {
+      const { reconcile } = await import('../../src/jobs/reconciler.js');
+      const { ExotelServerError } = await import('../../src/errors.js');
+      const call = storedCall(hh.app.store);
+      await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}` });
+      // Call Details fails four times (Exotel's 503), then has the call, completed.
+      let lookups = 0;
+      hh.app.callDeps.exotel.callDetails = async (sid: string) => {
+        if (++lookups < 5) throw new ExotelServerError(503);
+        return { sid, status: 'completed', duration: 31, raw: {} };
+      };
+      for (let i = 0; i < 5; i++) {
+        t += 3_600_000;
+        await reconcile(hh.app.callDeps, hh.app.store.get(call.id)!);
+      }
+      expect(hh.app.store.get(call.id)).toMatchObject({ status: 'completed', settledAt: null });
+      t += 10_000;
+      await reconcile(hh.app.callDeps, hh.app.store.get(call.id)!);
+      expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', status: 'completed', durationSeconds: 31, failureReason: null });
+    } finally {
+      await hh.close();
+    }
+  });
 });
