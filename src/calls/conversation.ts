@@ -62,12 +62,13 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
   }
   // Exotel's final status came first: the vendor has hung up (calls/status.ts waits for these late keys).
   // Their keys still count, but nobody is on the line to hand to an agent: no transfer.
-  const engine = isFinalStatus(call.status) ? { ...options, agentKey: undefined } : options;
+  const hungUp = isFinalStatus(call.status);
+  const engine = hungUp ? { ...options, agentKey: undefined } : options;
   const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, engine);
   store.transaction(() => {
     store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
-    // The caller chose another language: it is this number's language from now on.
-    if (next.state.language !== call.state.language) store.setPreferredLanguage(call.phone, next.state.language);
+    // The caller chose another language: it is this number's language from now on (not a 9 pressed as they hung up).
+    if (next.state.language !== call.state.language && !hungUp) store.setPreferredLanguage(call.phone, next.state.language);
   });
   return { reply: next.reply, state: next.state, applied: true };
 }

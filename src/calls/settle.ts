@@ -4,10 +4,10 @@ import { callView, digitsByStep } from '../api/call-view.js';
 import type { Outcome } from '../flows/types.js';
 import type { CallDeps } from './deps.js';
 
-/** Must run inside a store transaction. A call settles once; later calls change nothing. */
-export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome, 'pending'>): void {
+/** Must run inside a store transaction. A call settles once; later calls change nothing (false). */
+export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome, 'pending'>): boolean {
   const { store, outbox } = deps;
-  if (!store.markSettled(callId, outcome)) return;
+  if (!store.markSettled(callId, outcome)) return false;
   const call = store.get(callId)!;
   const attempts = store.attempts(callId);
   const view = callView(call, attempts, [], []);
@@ -34,4 +34,5 @@ export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome,
   outbox.add(eventId, callId, payload, deps.config.outcome.webhookUrl ? deps.now() : null);
   deps.metrics.callSettled(call.flow, outcome);
   deps.log.info({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid, outcome, status: call.status }, `Call settled: ${outcome}`);
+  return true;
 }

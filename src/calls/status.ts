@@ -58,7 +58,8 @@ export function applyStatusReport(
       return store.get(call.id)!;
     }
     const grace = deps.config.jobs.lateKeysGraceSeconds;
-    if (status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0) {
+    // Only when the call row took the status: a call queued for a dial retry settles at once, which cancels it.
+    if (current.status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0) {
       // The vendor hung up with a question open. Keys pressed just before the hang-up reach us on a request
       // of their own (a Gather action, a Passthru with CallType client-hangup, reference §5.1), which may
       // arrive after this report: the call settles a little later (jobs/reconciler.ts), with what they said.
@@ -77,7 +78,7 @@ export function applyStatusReport(
  */
 export function settleFinished(deps: CallDeps, callId: string, status: string): void {
   const { store } = deps;
-  settle(deps, callId, store.get(callId)!.state.outcome ?? settledOutcome(status));
+  if (!settle(deps, callId, store.get(callId)!.state.outcome ?? settledOutcome(status))) return;
   // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
   // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
   if (status === 'completed' && store.get(callId)!.durationSeconds === null) {

@@ -203,6 +203,15 @@ describe('agent transfer', () => {
     expect(read).toMatchObject({ outcome: 'no_response', agent_status: null, digits: [{ step: 'menu', digits: '0' }] });
   });
 
+  it('a 9 that arrives after the hang-up counts in the call but does not become the number\'s language', async () => {
+    const stored = storedCall(noAgent.app.store, { exotelCallSid: 'sidlatelanguagekey00000000000001' });
+    await noAgent.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${stored.id}` });
+    await noAgent.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${stored.id}&attempt=1`, payload: { CallSid: stored.exotelCallSid!, Status: 'completed' } });
+    await noAgent.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${stored.id}&turn=1`, payload: { Digits: '9' } });
+    expect(await noAgent.settled(stored.id)).toMatchObject({ outcome: 'no_response', language: 'en-IN', digits: [{ step: 'menu', digits: '9' }] });
+    expect(noAgent.app.store.preferredLanguage(stored.phone)).toBeUndefined();
+  });
+
   it('without an agent, 0 is just a wrong key', async () => {
     const { read } = await call(noAgent, 'vendor-order', { vendor_phone: '9000000010' });
     expect(read).toMatchObject({ outcome: 'no_response' });
