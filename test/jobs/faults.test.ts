@@ -474,6 +474,25 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
+  it('a call queued for a dial retry whose earlier attempt did ring settles on its final report, and is not dialled again', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({}, { now: () => new Date(t) });
+    try {
+      // Exotel's list did not show attempt 1 yet, so it counted as not placed and a retry is due later...
+      const call = storedCall(hh.app.store, { exotelCallSid: null });
+      hh.app.store.attemptNotPlaced(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t + 60_000));
+      expect(hh.app.store.get(call.id)).toMatchObject({ status: 'queued', dispatchDueAt: '2026-11-22T06:01:00.000Z' });
+      // ...but it did ring: the vendor hears the greeting, then hangs up with the question open.
+      const sid = 'sidqueuedretryrang00000000000001';
+      await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}&CallSid=${sid}` });
+      await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: sid, Status: 'completed' } });
+      // Settled at once, which takes the retry off: no grace that would leave the vendor due for a second ring.
+      expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', dispatchDueAt: null, settledAt: expect.any(String) });
+    } finally {
+      await hh.close();
+    }
+  });
+
   it('an earlier attempt whose answer was lost never turns the redial in flight into a second dial', async () => {
     let t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '2000', REDIAL_DELAY_SECONDS: '60' }, { now: () => new Date(t) });
