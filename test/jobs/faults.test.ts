@@ -562,32 +562,44 @@ describe('a call Exotel never reports the end of', () => {
     }
   });
 
-  it('nor answers a lookup about: settled not_reached if nobody picked up, no_response if the vendor heard the question', async () => {
+  /**
+   * A harness on a clock the test moves. `lookUp` runs the reconciler on a call now; `lookUpHourly` does so
+   * on each call an hour apart, as many times as the reconciler tries before it gives up.
+   */
+  async function onClock(test: (on: { hh: Harness; later: (ms: number) => void; lookUp: (id: string) => Promise<void>; lookUpHourly: (ids: string[]) => Promise<void> }) => Promise<void>) {
     let t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({}, { now: () => new Date(t) });
+    const { reconcile } = await import('../../src/jobs/reconciler.js');
+    const lookUp = (id: string) => reconcile(hh.app.callDeps, hh.app.store.get(id)!);
+    const later = (ms: number) => void (t += ms);
+    const lookUpHourly = async (ids: string[]) => {
+      for (let i = 0; i < 5; i++) {
+        later(3_600_000);
+        for (const id of ids) await lookUp(id);
+      }
+    };
     try {
-      const { reconcile } = await import('../../src/jobs/reconciler.js');
+      await test({ hh, later, lookUp, lookUpHourly });
+    } finally {
+      await hh.close();
+    }
+  }
+
+  it('nor answers a lookup about: settled not_reached if nobody picked up, no_response if the vendor heard the question', async () => {
+    await onClock(async ({ hh, lookUpHourly }) => {
       // Both Connects answered in-progress, as Exotel does before anyone picks up (reference §1.6); Call
       // Details knows neither sid (404), so no lookup ever says how they ended.
       const unanswered = storedCall(hh.app.store);
       const answered = storedCall(hh.app.store);
       await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${answered.id}` });
-      for (let i = 0; i < 5; i++) {
-        t += 3_600_000;
-        for (const id of [unanswered.id, answered.id]) await reconcile(hh.app.callDeps, hh.app.store.get(id)!);
-      }
+      await lookUpHourly([unanswered.id, answered.id]);
       expect(hh.app.store.get(unanswered.id)).toMatchObject({ outcome: 'not_reached', failureReason: 'no_final_status' });
       expect(hh.app.store.get(answered.id)).toMatchObject({ outcome: 'no_response', failureReason: 'no_final_status' });
-    } finally {
-      await hh.close();
-    }
+    });
   });
 
   it('whose last lookup says completed with a question open: settled with that status after the grace, not as no final status', async () => {
-    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
-    const hh = await startHarness({}, { now: () => new Date(t) });
-    try {
-      const { reconcile } = await import('../../src/jobs/reconciler.js');
+    await onClock(async ({ hh, later, lookUp, lookUpHourly }) => {
       const { ExotelServerError } = await import('../../src/errors.js');
       const call = storedCall(hh.app.store);
       await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}` });
@@ -597,16 +609,11 @@ describe('a call Exotel never reports the end of', () => {
         if (++lookups < 5) throw new ExotelServerError(503);
         return { sid, status: 'completed', duration: 31, raw: {} };
       };
-      for (let i = 0; i < 5; i++) {
-        t += 3_600_000;
-        await reconcile(hh.app.callDeps, hh.app.store.get(call.id)!);
-      }
+      await lookUpHourly([call.id]);
       expect(hh.app.store.get(call.id)).toMatchObject({ status: 'completed', settledAt: null });
-      t += 10_000;
-      await reconcile(hh.app.callDeps, hh.app.store.get(call.id)!);
+      later(10_000);
+      await lookUp(call.id);
       expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', status: 'completed', durationSeconds: 31, failureReason: null });
-    } finally {
-      await hh.close();
-    }
+    });
   });
 });
