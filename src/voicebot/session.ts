@@ -238,24 +238,26 @@ export class VoicebotSession {
     const mark = `prompt-${++this.marks}`;
     const playback: Playback = { mark, timer: undefined, then };
     this.playback = playback;
-    let started = Date.now();
+    // Where the vendor's playback of what we sent ends, as we can tell: each chunk plays after the one before
+    // it, or from now if the buffer ran dry (the loop stalled). Never more than LEAD_CHUNKS beyond the chunk
+    // playing, so a stall is followed by the next chunk, not by a burst of the missed audio.
+    let playhead = Date.now();
     let next = 0;
-    const due = (index: number) => started + (index - LEAD_CHUNKS) * chunkMs;
     const pump = () => {
       if (this.playback !== playback) return;
-      // Fallen behind (the loop stalled): go on from now rather than send the missed audio at once.
-      if (Date.now() - due(next) > chunkMs) started = Date.now() - next * chunkMs;
-      while (next < pieces.length && Date.now() >= due(next)) {
+      const now = Date.now();
+      while (next < pieces.length && playhead - now <= LEAD_CHUNKS * chunkMs) {
         this.socket.send(mediaMessage(this.streamSid, pieces[next]!, ++this.chunk, this.audioMs));
         this.audioMs += chunkMs;
+        playhead = Math.max(playhead, now) + chunkMs;
         next++;
       }
       if (next < pieces.length) {
-        playback.timer = setTimeout(pump, Math.max(0, due(next) - Date.now()));
+        playback.timer = setTimeout(pump, Math.max(0, playhead - LEAD_CHUNKS * chunkMs - Date.now()));
         return;
       }
       this.socket.send(markMessage(this.streamSid, mark));
-      playback.timer = setTimeout(() => this.finished(mark), Math.max(0, started + pieces.length * chunkMs - Date.now()) + MARK_GRACE_MS);
+      playback.timer = setTimeout(() => this.finished(mark), Math.max(0, playhead - Date.now()) + MARK_GRACE_MS);
     };
     pump();
   }

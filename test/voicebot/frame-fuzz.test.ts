@@ -190,6 +190,46 @@ describe('a session under trouble', () => {
     }
   });
 
+  it('whatever the stall, the vendor\'s buffer never holds more than the three-chunk lead', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      // A stall shorter than a chunk past due, between one and two chunks, longer: each in a fresh session.
+      for (const stallMs of [0, 100, 250, 300, 390, 500, 2_000]) {
+        const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null, context: { vendor_name: 'V', order_id: '123456789012', order_amount: 987654, items: '' } });
+        // The vendor's side: each chunk (200 ms at 8 kHz) plays after the one before it, or from its arrival if the buffer ran dry.
+        let playhead = 0;
+        let maxLead = 0;
+        let media = 0;
+        let marked = false;
+        const session = new VoicebotSession(
+          {
+            send: (text) => {
+              if (JSON.parse(text).event === 'mark') marked = true;
+              if (JSON.parse(text).event !== 'media' || marked) return;
+              media++;
+              playhead = Math.max(playhead, Date.now()) + 200;
+              maxLead = Math.max(maxLead, playhead - Date.now());
+            },
+            close: () => {},
+          },
+          deps,
+          { callId: call.id, sampleRate: 8_000 },
+        );
+        session.receive(JSON.stringify({ event: 'start', start: { stream_sid: `stall-${stallMs}` } }));
+        vi.advanceTimersByTime(450);
+        // The loop is busy: the clock moves, no timer runs.
+        vi.setSystemTime(Date.now() + stallMs);
+        vi.advanceTimersByTime(4_000);
+        // The whole greeting went out, then its mark.
+        expect([media > 8, marked], `stall ${stallMs} ms`).toEqual([true, true]);
+        expect(maxLead, `stall ${stallMs} ms`).toBeLessThanOrEqual(600);
+        session.closed(1000);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('a database that fails while the socket closes is logged, never thrown into the socket handler', () => {
     const call = storedCall(h.app.store, { transport: 'voicebot', exotelCallSid: null });
     const session = new VoicebotSession({ send: () => {}, close: () => {} }, deps, { callId: call.id, sampleRate: 8_000 });
