@@ -493,6 +493,41 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
+  it('a late final report about the earlier dial changes nothing on the redial in flight', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '60' }, { now: () => new Date(t) });
+    const report = async (attempt: number, fields: Record<string, string>) => {
+      const answer = await request(hh.app.links.statusCallback(call.id, attempt), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
+      expect(answer.statusCode).toBe(200);
+      await answer.body.dump();
+    };
+    const first = 'sidlatereportfirst00000000000001';
+    const second = 'sidlatereportsecond0000000000001';
+    // Attempt 1's Connect got no answer, and Exotel's list showed no call: counted as not placed, dialled again.
+    const call = storedCall(hh.app.store, { exotelCallSid: null });
+    try {
+      hh.app.store.attemptNotPlaced(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(0));
+      expect(hh.app.store.claimForDial(call.id, () => {})).toBe(2);
+      hh.app.store.attemptPlaced(call.id, 2, second, 'ringing', new Date(t + 300_000));
+      // Then attempt 1's own final report after all, late: stored on attempt 1 only, never on the call.
+      await report(1, { CallSid: first, Status: 'completed', ConversationDuration: '9' });
+      expect(hh.app.store.get(call.id)).toMatchObject({ currentAttempt: 2, exotelCallSid: second, status: 'ringing', outcome: 'pending', settledAt: null, durationSeconds: null });
+      expect(hh.app.store.attempts(call.id).map((a) => [a.number, a.exotelCallSid, a.status])).toEqual([[1, first, 'completed'], [2, second, null]]);
+      // The vendor on attempt 2 answers: that call's keys and its own final report decide.
+      await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}&CallSid=${second}` });
+      await hh.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${call.id}&turn=1`, payload: { Digits: '2' } });
+      await report(2, { CallSid: second, Status: 'completed' });
+      expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'cancelled', status: 'completed', settledAt: expect.any(String) });
+      expect(hh.app.outbox.forCall(call.id).map((o) => [o.eventId, o.payload.outcome])).toEqual([[`outcome_${call.id}`, 'cancelled']]);
+    } finally {
+      await hh.close();
+    }
+  });
+
   it('an earlier attempt whose answer was lost never turns the redial in flight into a second dial', async () => {
     let t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '2000', REDIAL_DELAY_SECONDS: '60' }, { now: () => new Date(t) });
