@@ -95,6 +95,8 @@ type Row = Record<string, unknown>;
 export const newCallId = (): string => `call_${randomBytes(12).toString('base64url')}`;
 
 const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
+// A live call that waits on a lookup or a dial: proven placed by a CallSid, it waits no longer.
+const WAITING = "settled_at IS NULL AND status IN ('verifying', 'queued')";
 
 export class CallStore {
   private readonly q;
@@ -183,16 +185,24 @@ export class CallStore {
         WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
         updated_at = @now WHERE id = @id`),
-      adoptSid: db.prepare(`UPDATE attempts SET exotel_call_sid = @sid WHERE call_id = @id AND number = @number
+      // An attempt counted as not placed (Exotel's list did not show it yet) placed a call after all.
+      adoptSid: db.prepare(`UPDATE attempts SET exotel_call_sid = @sid, result = CASE WHEN result = 'not_placed' THEN 'adopted' ELSE result END
+        WHERE call_id = @id AND number = @number
         AND exotel_call_sid IS NULL AND NOT EXISTS (SELECT 1 FROM attempts WHERE exotel_call_sid = @sid)`),
       // A CallSid that reached us on Exotel's own request proves the current attempt placed a call: a call
-      // being verified stops being verified, and a lookup is due in case no final status ever comes.
+      // being verified stops being verified, one queued to be dialled again is not dialled (the vendor is on
+      // the line), and a lookup is due in case no final status ever comes. A call queued for a redial after
+      // its attempt's final status (busy, no-answer) stays queued.
       adoptCallSid: db.prepare(`UPDATE calls SET exotel_call_sid = COALESCE(exotel_call_sid, @sid),
-          status = CASE WHEN status = 'verifying' THEN 'in-progress' ELSE status END,
-          dispatch_due_at = CASE WHEN status = 'verifying' THEN NULL ELSE dispatch_due_at END,
+          dispatch_due_at = CASE WHEN ${WAITING} THEN NULL ELSE dispatch_due_at END,
+          failure_code = CASE WHEN ${WAITING} THEN NULL ELSE failure_code END,
+          failure_reason = CASE WHEN ${WAITING} THEN NULL ELSE failure_reason END,
+          failure_message = CASE WHEN ${WAITING} THEN NULL ELSE failure_message END,
+          status = CASE WHEN ${WAITING} THEN 'in-progress' ELSE status END,
           reconcile_due_at = CASE WHEN settled_at IS NULL AND reconcile_due_at IS NULL THEN @reconcileAt ELSE reconcile_due_at END
-        WHERE id = @id AND status != 'queued'
-        AND EXISTS (SELECT 1 FROM attempts WHERE call_id = @id AND number = current_attempt AND exotel_call_sid = @sid)`),
+        WHERE id = @id
+        AND EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = @id AND a.number = calls.current_attempt AND a.exotel_call_sid = @sid
+          AND (calls.status != 'queued' OR (a.result = 'adopted' AND (a.status IS NULL OR a.status NOT IN (${FINAL_SQL})))))`),
       saveTurn: db.prepare(`UPDATE calls SET state_json = @state, last_reply = @reply, outcome = @outcome,
         prep_time_minutes = @prep, asked_turn = COALESCE(@askedTurn, asked_turn), updated_at = @now WHERE id = @id AND settled_at IS NULL`),
       markAsked: db.prepare('UPDATE calls SET asked_turn = @askedTurn, updated_at = @now WHERE id = @id'),

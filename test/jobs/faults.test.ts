@@ -474,20 +474,31 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
-  it('a call queued for a dial retry whose earlier attempt did ring settles on its final report, and is not dialled again', async () => {
-    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+  it('a call queued for a dial retry whose earlier attempt did ring is not dialled again, and settles on that attempt', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({}, { now: () => new Date(t) });
     try {
       // Exotel's list did not show attempt 1 yet, so it counted as not placed and a retry is due later...
       const call = storedCall(hh.app.store, { exotelCallSid: null });
       hh.app.store.attemptNotPlaced(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t + 60_000));
       expect(hh.app.store.get(call.id)).toMatchObject({ status: 'queued', dispatchDueAt: '2026-11-22T06:01:00.000Z' });
-      // ...but it did ring: the vendor hears the greeting, then hangs up with the question open.
+      // ...but it did ring: the vendor hears the greeting. Its CallSid proves the call: the retry is off.
       const sid = 'sidqueuedretryrang00000000000001';
       await hh.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}&CallSid=${sid}` });
+      expect(hh.app.store.get(call.id)).toMatchObject({ status: 'in-progress', exotelCallSid: sid, dispatchDueAt: null, failureReason: null, reconcileDueAt: expect.any(String) });
+      expect(hh.app.store.attempts(call.id).map((a) => [a.number, a.result, a.exotelCallSid])).toEqual([[1, 'adopted', sid]]);
+      // Past the retry's old due time, with the vendor still on the line: nothing is dialled.
+      t += 90_000;
+      await hh.app.scheduler.tick();
+      expect(dialsFor(call.id, hh)).toEqual([]);
+      expect(hh.app.store.attempts(call.id)).toHaveLength(1);
+      // The vendor hangs up with the question open: settled after the late-keys grace, on attempt 1.
       await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: sid, Status: 'completed' } });
-      // Settled at once, which takes the retry off: no grace that would leave the vendor due for a second ring.
-      expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', dispatchDueAt: null, settledAt: expect.any(String) });
+      t += 2_000;
+      await hh.app.scheduler.tick();
+      expect(hh.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', status: 'completed', dispatchDueAt: null, settledAt: expect.any(String) });
+      expect(hh.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'no_response', status: 'completed', call_sid: sid, attempts: 1, failure: null });
+      expect(hh.app.store.attempts(call.id)).toHaveLength(1);
     } finally {
       await hh.close();
     }
