@@ -87,6 +87,15 @@ export function present(value: string | undefined): string | undefined {
   return trimmed === '' || /^(none|null|undefined)$/i.test(trimmed) ? undefined : trimmed;
 }
 
+/**
+ * The vendor's number on a flow request of a call we placed (CallFrom, or From on older pages, reference
+ * §5.1, §5.2); undefined on a call the vendor made to us.
+ */
+export function callerOf(params: ExotelParams): string | undefined {
+  if (present(params.Direction)?.toLowerCase() === 'incoming') return undefined;
+  return present(params.CallFrom) ?? present(params.From);
+}
+
 const DIGIT_KEYS = ['Digits', 'DigitsPressed', 'digits'] as const;
 
 /**

@@ -1,13 +1,14 @@
 // Applet mode (reference §5): a dashboard flow of [Gather] → [sync Passthru] → 200: back to the Gather,
 // 302: [Greeting] → [Hangup]. Exotel calls these three URLs with GET (HEAD first on the Greeting); the
-// call is found by CallSid, or by CustomField (our call id) before the CallSid is stored. Nothing we need
+// call is found by CallSid, or by CustomField (our call id) before the CallSid is stored, or, on a Gather
+// (which carries no CustomField, §5.2), by the vendor's number while it is being dialled. Nothing we need
 // rides in the query, which Exotel was seen to drop (§13): the secret is a path segment.
 // These routes never answer Exotel with an error body: a Gather with a bad answer drops the caller.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
 import { takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
-import { agentLegStatus, bodyUnreadable, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -31,7 +32,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       return undefined;
     }
     const sid = present(params.CallSid);
-    const call = app.store.byExotelRequest(sid, present(params.CustomField));
+    const call = app.store.byExotelRequest(sid, present(params.CustomField), callerOf(params));
     const flow = call && flowNamed(call.flow);
     if (!call || !flow || !transports.includes(call.transport)) {
       app.store.recordEvent({ callId: null, kind: 'applet_request_unknown_call', route, params });
@@ -86,6 +87,17 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           return () => sendText(reply, '');
         }
         const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        if (call.transport === 'applet' && call.askedTurn === null && call.state.outcome === undefined) {
+          // The Gather before this could not tell whose call it was, so the vendor heard our apology, not the
+          // question: these keys answer nothing. Back to the Gather once, which finds the call now by the
+          // CallSid stored here; after that, on to the Greeting, and the call ends unanswered.
+          const again = !app.store.events(call.id).some((e) => e.kind === 'applet_keys_unasked');
+          app.store.recordEvent({ callId: call.id, kind: 'applet_keys_unasked', route, step: call.state.step, digits: pressedDigits(params) || undefined, params });
+          const sid = present(params.CallSid);
+          if (sid) app.store.adopt(call.id, sid);
+          log.warn({ again }, 'Passthru before any Gather of this call was answered: the keys are not taken');
+          return () => sendText(reply.code(again ? 200 : 302), again ? 'ask' : 'end');
+        }
         // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
         const digits = pressedDigits(params);
         // Only true silence is final. A bare # (a press with no digits), or a body we could not read that may

@@ -38,13 +38,15 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
     ...(call.customField === undefined ? {} : { CustomField: call.customField }),
   };
   let digits: string | undefined;
-  const params = () => ({ ...base, CurrentTime: istStamp(call.dateCreated), ...(digits === undefined ? {} : { digits }) });
+  const params = (): Record<string, string> => ({ ...base, CurrentTime: istStamp(call.dateCreated), ...(digits === undefined ? {} : { digits }) });
 
   let toGreeting = false;
   for (let round = 0; !toGreeting; round++) {
     if (round >= MAX_ROUNDS) return void (call.problem = `more than ${MAX_ROUNDS} Gather rounds: hung up`);
     if (flow.pairs !== 'loop' && round >= flow.pairs) break; // the chain ran out: on to the Greeting
-    const gather = await get(call, flow, flow.gatherUrl, params());
+    // The Gather's documented parameters name the call only by CallSid (reference §5.2): no CustomField.
+    const { CustomField: _unsent, ...gatherParams } = params();
+    const gather = await get(call, flow, flow.gatherUrl, gatherParams);
     if (!gather) return;
     const config = readGather(gather);
     if (typeof config === 'string') return void (call.problem = `Gather applet: ${config}`);

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
 import type { FlowState, Language, Outcome, Reply } from '../flows/types.js';
 import { FINAL_STATUSES } from '../exotel/inbound.js';
+import { normalisePhone } from '../phone.js';
 import { GroupCommit } from './group-commit.js';
 
 export type Transport = 'exoml' | 'applet' | 'voicebot';
@@ -118,6 +119,11 @@ export class CallStore {
         VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),
       byId: db.prepare('SELECT * FROM calls WHERE id = ?').raw(true),
       bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?').raw(true),
+      // Being dialled, or counted as not placed while Exotel's list may lag, with no CallSid of it stored yet.
+      // (The + keeps SQLite on the number's index, not on every attempt that never got a CallSid.)
+      dialledWithoutSid: db.prepare(`SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+        WHERE c.phone = ? AND c.settled_at IS NULL AND +a.exotel_call_sid IS NULL
+          AND (c.status IN ('dialing', 'verifying') OR (c.status = 'queued' AND a.result = 'not_placed')) LIMIT 2`).raw(true),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
       byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
@@ -285,10 +291,17 @@ export class CallStore {
 
   /**
    * The call an Exotel request is about: by its CallSid, else by our call id (CustomField, or a stream's
-   * call_id) before the Connect answer that carries the CallSid is stored.
+   * call_id) before the Connect answer that carries the CallSid is stored; else, for a request that names
+   * neither (a Gather carries no CustomField, reference §5.2), by the vendor's number (`caller`, see
+   * `callerOf`): the one call to it being dialled with no CallSid stored. One call of ours per number is in
+   * flight at a time (calls/dispatch.ts), so that call is this one.
    */
-  byExotelRequest(callSid: string | undefined, callId: string | undefined): CallRecord | undefined {
-    return (callSid ? this.byExotelSid(callSid) : undefined) ?? (callId ? this.get(callId) : undefined);
+  byExotelRequest(callSid: string | undefined, callId: string | undefined, caller?: string): CallRecord | undefined {
+    const known = (callSid ? this.byExotelSid(callSid) : undefined) ?? (callId ? this.get(callId) : undefined);
+    if (known || caller === undefined) return known;
+    const phone = normalisePhone(caller);
+    const rows = phone ? (this.q.dialledWithoutSid.all(phone) as unknown[][]) : [];
+    return rows.length === 1 ? this.toCall(rows[0]) : undefined;
   }
 
   /** The call any of whose attempts has this CallSid. */

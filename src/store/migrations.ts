@@ -122,4 +122,9 @@ export const MIGRATIONS: string[] = [
   -- An outcome waits behind an earlier undelivered one of its order (store/outbox.ts): found by call.
   CREATE INDEX outbox_by_call ON outbox (call_id);
   `,
+  `
+  -- Live calls by number: one call per vendor in flight (calls/dispatch.ts), and the flow request that names
+  -- only the vendor's number (store/calls.ts, byExotelRequest).
+  CREATE INDEX calls_live_by_phone ON calls (phone) WHERE settled_at IS NULL;
+  `,
 ];

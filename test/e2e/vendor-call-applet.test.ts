@@ -77,7 +77,10 @@ describe('a vendor call in applet mode', () => {
     });
     expect(simulated.requests[4]!.body).toBe('');
     expect(simulated.requests[5]!.body).toBe('तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!');
-    expect(simulated.requests[0]!.params).toMatchObject({ CallSid: placed.call_sid, CustomField: placed.call_id, Direction: 'outbound-dial', flow_id: 'test-app' });
+    // The Gather names the call by CallSid only (reference §5.2); the Passthru carries our CustomField too.
+    expect(simulated.requests[0]!.params).toMatchObject({ CallSid: placed.call_sid, Direction: 'outbound-dial', flow_id: 'test-app' });
+    expect(simulated.requests[0]!.params).not.toHaveProperty('CustomField');
+    expect(simulated.requests[1]!.params).toMatchObject({ CallSid: placed.call_sid, CustomField: placed.call_id });
     expect(call).toMatchObject({ outcome: 'accepted', prep_time_minutes: 20, status: 'completed' });
     // Every parameter Exotel sent is in the event log, in order, with the step the keys answered.
     const events = h.app.store.events(placed.call_id);
@@ -239,6 +242,53 @@ describe('applet routes on their own', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome });
   });
 
+  it('a Gather naming neither a CallSid of ours nor a CustomField finds the call being dialled by the vendor\'s number', async () => {
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
+    const sid = 'sidgatherbycaller000000000000001';
+    // As the reference lists a Gather's parameters (§5.2), the number in Exotel's 0-prefixed form (§1.9).
+    const caller = { CallSid: sid, CallFrom: `0${call.phone.slice(3)}`, CallTo: '08000000000', CallStatus: 'in-progress', Direction: 'outbound-dial' };
+    // The vendor ringing us from that number is another call: not this one.
+    const inbound = await get('gather', { ...caller, CallSid: 'sidinboundfromvendor000000000001', Direction: 'incoming' });
+    expect(JSON.parse(inbound.body)).toEqual(closingGather(APOLOGY));
+    const gather = await get('gather', caller);
+    expect(JSON.parse(gather.body).gather_prompt.text).toBe(`${INTRO(call.orderId).replace('550', '1').replace(' सामान: Tomato 2kg।', '')} ${MENU}`);
+    expect(h.app.store.get(call.id)).toMatchObject({ exotelCallSid: sid, askedTurn: 1 });
+    expect((await get('passthru', { ...caller, digits: '"2"' })).statusCode).toBe(302);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it('keys on a Passthru whose Gather could not find the call are not taken: the question is asked, then answered', async () => {
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
+    const sid = 'sidpassthrubeforegather000000001';
+    // The Gather knows neither the CallSid nor the number: the vendor hears the apology.
+    expect(JSON.parse((await get('gather', { CallSid: sid })).body)).toEqual(closingGather(APOLOGY));
+    // Keys pressed over it answer no question: back to the Gather, with the CallSid now stored.
+    const unasked = await get('passthru', { CallSid: sid, CustomField: call.id, digits: '"2"' });
+    expect([unasked.statusCode, unasked.body]).toEqual([200, 'ask']);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'pending', exotelCallSid: sid, lastReply: null });
+    // The Gather finds the call now, and the vendor's answer to the question they heard is taken.
+    expect(JSON.parse((await get('gather', { CallSid: sid })).body).gather_prompt.text).toContain(MENU);
+    expect((await get('passthru', { CallSid: sid, CustomField: call.id, digits: '"1"' })).statusCode).toBe(302);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'accepted' });
+    expect(h.app.store.events(call.id).map((e) => [e.kind, e.route, e.digits])).toEqual([
+      ['applet_keys_unasked', '/applet/passthru', '2'],
+      ['exotel_request', '/applet/gather', null],
+      ['exotel_request', '/applet/passthru', '1'],
+    ]);
+  });
+
+  it('a call no Gather can find goes back to the Gather once, then ends unanswered at the Greeting', async () => {
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
+    const lost = { CallSid: 'None', CustomField: call.id };
+    expect(JSON.parse((await get('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
+    expect((await get('passthru', { ...lost, digits: '"2"' })).statusCode).toBe(200);
+    expect(JSON.parse((await get('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
+    expect((await get('passthru', { ...lost, digits: '"2"' })).statusCode).toBe(302);
+    const greeting = await get('greeting', lost);
+    expect(greeting.body).toBe('हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।');
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
+  });
+
   it('a call mid-conversation across an upgrade: a reply stored by the earlier version still asks the menu, not an apology', async () => {
     const sid = 'sidupgradedreply0000000000000001';
     const id = connectedCall(sid);
@@ -314,6 +364,7 @@ describe('applet routes on their own', () => {
   it('over HTTP: the Greeting and Connect answer a POST as they answer a GET', async () => {
     const sid = 'sidpostgreeting00000000000000001';
     const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
     expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
     const answers = [];
     for (const method of ['GET', 'POST'] as const) {
@@ -373,5 +424,30 @@ describe('applet routes on their own', () => {
     }
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', lastReply: null });
     expect(h.app.store.events(id)).toEqual([]);
+  });
+});
+
+describe('applet mode while the Connect answer is late', () => {
+  it('the vendor who answers before it hears the question, not an apology, and their answer counts', async () => {
+    // The phone rings 200 ms after the call is created; Exotel's answer to the Connect comes after 2 s, and
+    // we stop waiting at 500 ms. The Gather carries no CustomField (reference §5.2) and a CallSid not stored yet.
+    const late = await startHarness({ ...APPLET_MODE, EXOTEL_HTTP_TIMEOUT_MS: '500' }, { ringDelayMs: 200 });
+    try {
+      late.simulator.setFaults({ connect: ['hang'], hangMs: 2_000 });
+      const placed = await late.trigger(order({ vendor_phone: '9000000002', order_id: 'LATE-CONNECT-1' }));
+      expect(placed.body).toMatchObject({ success: true, call_id: expect.any(String) });
+      const simulated = [...late.simulator.calls.values()].find((c) => c.customField === placed.body.call_id)!;
+      await late.simulator.finished(simulated.sid);
+      expect(simulated.problem).toBeUndefined();
+      expect(simulated.requests[0]!.params).not.toHaveProperty('CustomField');
+      expect(simulated.heard[0]).toBe(`${INTRO('LATE-CONNECT-1')} ${MENU}`);
+      expect(simulated.heard).not.toContain(APOLOGY);
+      const call = await late.settled(placed.body.call_id);
+      expect(call).toMatchObject({ outcome: 'cancelled', call_sid: simulated.sid, status: 'completed' });
+      // One ring: the ambiguous Connect was never dialled again.
+      expect([...late.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id)).toHaveLength(1);
+    } finally {
+      await late.close();
+    }
   });
 });
