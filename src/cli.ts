@@ -15,7 +15,8 @@ const USAGE = `usage: exotel-caller <command> [--json]
   calls show <call_sid | call_id | order_id>       a call's timeline
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
   outbox list                                      outcomes for the backend and their delivery
-  outbox retry <event_id>                          deliver a dead or pending outcome again now
+  outbox retry <event_id> [--force]                deliver a dead or pending outcome again now (--force: even
+                                                   after a later outcome of its order was delivered)
   simulate --phone <number> [--server URL] [--live] place a call through a running server and wait for it
                                                    (--live: even when that server rings real phones)
   sign-url <path?query>                            a signed URL for an ExoML step or the status webhook (needs WEBHOOK_SECRET)`;
@@ -27,14 +28,15 @@ type Out = { json: boolean; print: (text: string, data: unknown) => void };
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const live = argv.includes('--live');
-  const args = argv.filter((a) => a !== '--json' && a !== '--live');
+  const force = argv.includes('--force');
+  const args = argv.filter((a) => a !== '--json' && a !== '--live' && a !== '--force');
   // A CLI's answer is its output, not a log line: stdout for answers, stderr for problems.
   const out: Out = { json, print: (text, data) => void process.stdout.write(`${json ? JSON.stringify(data, null, 2) : text}\n`) };
   const flag = (name: string) => {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  // Every flag but --json and --live takes a value: `--since` alone is a mistake to say, not "the last 24 h".
+  // Every flag but --json, --live and --force takes a value: `--since` alone is a mistake to say, not "the last 24 h".
   const bare = args.find((a, i) => a.startsWith('--') && (args[i + 1] === undefined || args[i + 1]!.startsWith('--')));
   if (bare) return usage(`${bare} needs a value`);
   let config;
@@ -71,8 +73,11 @@ async function main(argv: string[]): Promise<number> {
     if (!config.outcome.webhookUrl) return fail('OUTCOME_WEBHOOK_URL is not set: there is nowhere to deliver to');
     const db = openDatabase(config.databasePath);
     try {
-      const done = new OutboxStore(db).retry(arg);
-      if (!done) return fail(`no undelivered outcome ${arg}`);
+      const done = new OutboxStore(db).retry(arg, force);
+      if (!done.due && done.reason === 'superseded') {
+        return fail(`${arg}: a later outcome of its order (${done.by}) was delivered, so this one would arrive last and look current; --force sends it anyway`);
+      }
+      if (!done.due) return fail(`no undelivered outcome ${arg}`);
       out.print(`${arg}: due now; the running server delivers it`, { event_id: arg, due: true });
       return 0;
     } finally {

@@ -39,6 +39,10 @@ export class OutboxStore {
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL WHERE event_id = @id AND delivered_at IS NULL'),
+      // A later outcome of the same order and flow that the backend already has.
+      laterDelivered: db.prepare(`SELECT l.event_id FROM outbox o JOIN calls c ON c.id = o.call_id
+        JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
+        WHERE o.event_id = ? AND l.rowid > o.rowid AND l.delivered_at IS NOT NULL LIMIT 1`),
       byCall: db.prepare('SELECT * FROM outbox WHERE call_id = ? ORDER BY created_at'),
       byId: db.prepare('SELECT * FROM outbox WHERE event_id = ?'),
       backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
@@ -73,9 +77,14 @@ export class OutboxStore {
     this.q.patch.run({ id: eventId, patch: JSON.stringify(patch) });
   }
 
-  /** Deliver again now (ops, after fixing the backend); false for an unknown or delivered event. */
-  retry(eventId: string): boolean {
-    return this.q.retry.run({ id: eventId, now: this.now().toISOString() }).changes === 1;
+  /**
+   * Deliver again now (ops, after fixing the backend). Refused for an unknown or delivered event, and, unless
+   * forced, once a later outcome of the same order reached the backend: sent now, this one would land last.
+   */
+  retry(eventId: string, force = false): { due: true } | { due: false; reason: 'not_found' } | { due: false; reason: 'superseded'; by: string } {
+    const later = force ? undefined : (this.q.laterDelivered.get(eventId) as { event_id: string } | undefined);
+    if (later) return { due: false, reason: 'superseded', by: later.event_id };
+    return this.q.retry.run({ id: eventId, now: this.now().toISOString() }).changes === 1 ? { due: true } : { due: false, reason: 'not_found' };
   }
 
   forCall(callId: string): OutboxRecord[] {

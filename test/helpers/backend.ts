@@ -11,8 +11,8 @@ export interface Backend {
   outcomes: Map<string, Record<string, unknown>>;
   /** Answers 503 while true. */
   down: boolean;
-  /** Answers 503 to the outcomes this picks, while set. */
-  refuse: ((body: Record<string, unknown>) => boolean) | undefined;
+  /** Answers 503 (or the status it gives) to the outcomes this picks, while set. */
+  refuse: ((body: Record<string, unknown>) => boolean | number) | undefined;
   close(): Promise<void>;
 }
 
@@ -28,7 +28,8 @@ export async function startBackend(secret: string): Promise<Backend> {
     const expected = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex')}`;
     const signatureValid = given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
     const body = JSON.parse(raw) as Record<string, unknown>;
-    const answered = backend.down || backend.refuse?.(body) ? 503 : signatureValid ? 200 : 401;
+    const refused = backend.refuse?.(body);
+    const answered = backend.down ? 503 : typeof refused === 'number' ? refused : refused ? 503 : signatureValid ? 200 : 401;
     backend.received.push({ eventId: String(body.event_id), body, signatureValid, answered });
     if (answered === 200 && !backend.outcomes.has(String(body.event_id))) backend.outcomes.set(String(body.event_id), body);
     return reply.code(answered).send({ ok: answered === 200 });

@@ -346,6 +346,30 @@ describe('faults', () => {
     const accepted = backend.received.filter((r) => r.answered === 200 && r.body.order_id === 'ORDERED-1').map((r) => r.eventId);
     expect(accepted).toEqual([firstEvent, secondEvent]);
   });
+
+  it("an outcome the backend refuses for good (422) is dead at once, the recall's goes on, and it is not sent again after it unless forced", async () => {
+    const first = await h.trigger(order({ order_id: 'BACKEND-REFUSED-1', vendor_phone: '9000000006' }));
+    const firstEvent = `outcome_${first.body.call_id}`;
+    backend.refuse = (body) => (body.event_id === firstEvent ? 422 : false);
+    await h.settled(first.body.call_id);
+    for (let i = 0; i < 200 && h.app.outbox.get(firstEvent)?.deadAt == null; i++) await new Promise((r) => setTimeout(r, 10));
+    // Refused once: not retried for OUTCOME_MAX_AGE_HOURS, so it holds nothing back.
+    expect(h.app.outbox.get(firstEvent)).toMatchObject({ tries: 1, lastError: 'HTTP 422', dueAt: null, deadAt: expect.any(String) });
+    const recalled = await h.trigger(order({ order_id: 'BACKEND-REFUSED-1', vendor_phone: '9000000001', recall: 'true' }));
+    const secondEvent = `outcome_${recalled.body.call_id}`;
+    expect(await delivered(secondEvent)).toMatchObject({ order_id: 'BACKEND-REFUSED-1', outcome: 'accepted' });
+    // Sent again now, the first would land after the recall's and look current: refused, unless forced.
+    backend.refuse = undefined;
+    expect(h.app.outbox.retry(firstEvent)).toEqual({ due: false, reason: 'superseded', by: secondEvent });
+    expect(h.app.outbox.get(firstEvent)).toMatchObject({ dueAt: null, deadAt: expect.any(String) });
+    expect(h.app.outbox.retry(firstEvent, true)).toEqual({ due: true });
+    expect(await delivered(firstEvent)).toMatchObject({ outcome: 'no_response' });
+    expect(backend.received.filter((r) => r.body.order_id === 'BACKEND-REFUSED-1').map((r) => [r.eventId, r.answered])).toEqual([
+      [firstEvent, 422],
+      [secondEvent, 200],
+      [firstEvent, 200],
+    ]);
+  });
 });
 
 describe('a delivery that keeps failing', () => {
@@ -367,7 +391,7 @@ describe('a delivery that keeps failing', () => {
       expect(read.delivery).toMatchObject({ state: 'dead', tries: 2, last_error: 'HTTP 503', dead_at: '2026-11-22T07:01:00.000Z' });
       // Ops can send it again once the backend is fixed.
       down.down = false;
-      expect(dh.app.outbox.retry(eventId)).toBe(true);
+      expect(dh.app.outbox.retry(eventId)).toEqual({ due: true });
       await dh.app.scheduler.tick();
       expect(down.outcomes.get(eventId)).toMatchObject({ outcome: 'accepted' });
     } finally {

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settle } from '../../src/calls/settle.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -17,9 +18,11 @@ beforeAll(async () => {
 });
 afterAll(async () => h.close());
 
-function cli(...args: string[]) {
+const cli = (...args: string[]) => cliWith({}, ...args);
+
+function cliWith(env: Record<string, string>, ...args: string[]) {
   const run = spawnSync(process.execPath, ['bin/exotel-caller.mjs', ...args], {
-    env: { PATH: process.env.PATH, DATABASE_PATH: h.config.databasePath, WEBHOOK_SECRET: SECRET, PUBLIC_BASE_URL: h.baseUrl, DOTENV_CONFIG_PATH: '/nonexistent/.env' },
+    env: { PATH: process.env.PATH, DATABASE_PATH: h.config.databasePath, WEBHOOK_SECRET: SECRET, PUBLIC_BASE_URL: h.baseUrl, DOTENV_CONFIG_PATH: '/nonexistent/.env', ...env },
     encoding: 'utf8',
     timeout: 60_000,
     maxBuffer: 64 * 1024 * 1024,
@@ -115,5 +118,22 @@ describe('npx exotel-caller', () => {
     expect(cli('calls', 'list', '--since')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--since', '--outcome', 'accepted')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--outcome', '--json')).toMatchObject({ code: 2, err: expect.stringContaining('--outcome needs a value') });
+  });
+
+  it('outbox retry: refused once a later outcome of the order was delivered, unless --force', () => {
+    // CLI-1 is called again and that outcome reached the backend; the first one never did.
+    const recall = storedCall(h.app.store, { orderId: 'CLI-1' });
+    h.app.store.transaction(() => settle(h.app.callDeps, recall.id, 'cancelled'));
+    h.app.outbox.delivered(`outcome_${recall.id}`);
+    const withBackend = { OUTCOME_WEBHOOK_URL: 'http://127.0.0.1:9/outcomes' };
+    const refused = cliWith(withBackend, 'outbox', 'retry', `outcome_${callId}`);
+    expect(refused).toMatchObject({ code: 1, out: '' });
+    expect(refused.err).toBe(
+      `outcome_${callId}: a later outcome of its order (outcome_${recall.id}) was delivered, so this one would arrive last and look current; --force sends it anyway\n`,
+    );
+    expect(h.app.outbox.get(`outcome_${callId}`)).toMatchObject({ dueAt: null, deliveredAt: null });
+    const forced = cliWith(withBackend, 'outbox', 'retry', `outcome_${callId}`, '--force', '--json');
+    expect([forced.code, JSON.parse(forced.out)]).toEqual([0, { event_id: `outcome_${callId}`, due: true }]);
+    expect(h.app.outbox.get(`outcome_${callId}`)!.dueAt).not.toBeNull();
   });
 });
