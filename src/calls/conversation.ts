@@ -47,13 +47,10 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     (request.input === undefined
       ? stored !== null
       : (request.step !== undefined && request.step !== call.state.step) || (request.turn !== undefined && request.turn !== call.state.turn));
-  if (call.settledAt !== null && (stored === null || stored.kind === 'ask')) {
-    // The outcome is given (we told the backend not_reached, or Exotel's final status came first), yet
-    // Exotel is still asking: the vendor must not be asked a question whose answer no longer counts. They
-    // hear the apology ("we will contact you again") and the call ends.
+  const afterSettled = settledApology(flow, call);
+  if (afterSettled) {
     store.recordReplay({ ...event, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
-    const outcome = call.outcome === 'pending' ? 'not_reached' : call.outcome;
-    return { reply: { kind: 'end', outcome, say: [flow.apology] }, state: call.state, applied: false };
+    return { reply: afterSettled, state: call.state, applied: false };
   }
   if (stale && stored !== null) {
     const askedTurn = request.asks && !call.state.outcome ? call.state.turn : undefined;
@@ -71,4 +68,14 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     if (next.state.language !== call.state.language && !hungUp) store.setPreferredLanguage(call.phone, next.state.language);
   });
   return { reply: next.reply, state: next.state, applied: true };
+}
+
+/**
+ * The outcome is given (we told the backend not_reached, or Exotel's final status came first), yet Exotel
+ * is still asking: the vendor must not be asked a question whose answer no longer counts. They hear the
+ * apology ("we will contact you again") and the call ends. Undefined while a question may still be asked.
+ */
+export function settledApology(flow: Flow, call: CallRecord): Reply | undefined {
+  if (call.settledAt === null || (call.lastReply !== null && call.lastReply.kind !== 'ask')) return undefined;
+  return { kind: 'end', outcome: call.outcome === 'pending' ? 'not_reached' : call.outcome, say: [flow.apology] };
 }

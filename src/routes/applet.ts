@@ -6,7 +6,7 @@
 // These routes never answer Exotel with an error body: a Gather with a bad answer drops the caller.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
-import { takeTurn } from '../calls/conversation.js';
+import { settledApology, takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
 import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
@@ -63,7 +63,9 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
         if (request.method === 'HEAD') {
           app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
-          return () => sendJson(reply, gatherJson(call.lastReply ?? start(flow, call.state.language).reply, render(call, flow, call.state)));
+          // What a GET would answer, so the headers (Content-Length too) are the same.
+          const answer = settledApology(flow, call) ?? call.lastReply ?? start(flow, call.state.language).reply;
+          return () => sendJson(reply, gatherJson(answer, render(call, flow, call.state)));
         }
         if (call.lastReply === null) log.info('Gather applet: greeting requested');
         const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) }, options);

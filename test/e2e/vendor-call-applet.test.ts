@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { start } from '../../src/flows/engine.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { settle } from '../../src/calls/settle.js';
 import { storedCall } from '../helpers/calls.js';
 import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -334,6 +335,19 @@ describe('applet routes on their own', () => {
     expect(h.app.store.events(id).map((e) => e.kind)).toEqual(['exotel_request', 'exotel_probe']);
     expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('HEAD on the Gather of a call settled with its question open answers the headers its GET does: the apology', async () => {
+    const sid = 'sidheadsettledgather000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    // Exotel's final status came first and the grace ran out: the outcome is given.
+    h.app.store.transaction(() => settle(h.app.callDeps, id, 'no_response'));
+    const head = await get('gather', { CallSid: sid }, 'HEAD');
+    const body = await get('gather', { CallSid: sid });
+    expect(JSON.parse(body.body)).toEqual(closingGather(APOLOGY));
+    expect([head.statusCode, head.body, head.headers['content-type']]).toEqual([200, '', 'application/json']);
+    expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(body.body));
   });
 
   it('HEAD on the Greeting answers the same headers with no body and settles nothing', async () => {
