@@ -1,18 +1,15 @@
 // Delivers settled outcomes to the backend: POST JSON to OUTCOME_WEBHOOK_URL, signed with HMAC-SHA256 over
 // "<timestamp>.<body>", retried with backoff until a 2xx (at least once; the backend dedupes on event_id).
-// A delivery still failing after OUTCOME_MAX_AGE_HOURS, or refused (400, 409, 410, 422), is marked dead and
-// logged, never dropped silently.
+// A delivery still failing after OUTCOME_MAX_AGE_HOURS is marked dead and logged, never dropped silently.
+// A refusal (store/outbox.ts, REFUSED_STATUSES) is retried too, but holds back no later outcome of its order.
 import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { backoffMs, later, type CallDeps } from '../calls/deps.js';
-import type { OutboxRecord } from '../store/outbox.js';
+import { httpFailure, type OutboxRecord } from '../store/outbox.js';
 
 export const SIGNATURE_HEADER = 'x-exotel-caller-signature';
 export const TIMESTAMP_HEADER = 'x-exotel-caller-timestamp';
 export const EVENT_ID_HEADER = 'x-exotel-caller-event-id';
-// Answers that say the backend will not take this outcome, however often it is sent (not an outage, a
-// wrong URL or a wrong secret, which are retried).
-const REFUSED = new Set([400, 409, 410, 422]);
 
 /** `sha256=<hex>` over `${timestamp}.${body}`: what the backend recomputes to trust a delivery. */
 export function outcomeSignature(secret: string, timestamp: string, body: string): string {
@@ -27,7 +24,6 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
   const headers: Record<string, string> = { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [EVENT_ID_HEADER]: item.eventId };
   if (webhookSecret) headers[SIGNATURE_HEADER] = outcomeSignature(webhookSecret, timestamp, body);
   let problem: string;
-  let refused = false;
   // The outcome the backend hears must be one that is on disk (an open group commit holds recent ones).
   deps.store.group.flush();
   try {
@@ -38,16 +34,9 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
       deps.log.info({ event_id: item.eventId, call_id: item.callId, tries: item.tries + 1 }, 'Outcome delivered to the backend');
       return;
     }
-    problem = `HTTP ${response.statusCode}`;
-    refused = REFUSED.has(response.statusCode);
+    problem = httpFailure(response.statusCode);
   } catch (error) {
     problem = (error as { code?: string }).code ?? (error as Error).message;
-  }
-  if (refused) {
-    // Retrying an outcome the backend says it will never take would only hold back its order's later ones.
-    deps.outbox.dead(item.eventId, problem);
-    deps.log.error({ event_id: item.eventId, call_id: item.callId, tries: item.tries + 1, error: problem }, 'Outcome delivery dead: the backend refused it (outbox retry sends it again)');
-    return;
   }
   const age = deps.now().getTime() - new Date(item.createdAt).getTime();
   if (age >= maxAgeHours * 3_600_000) {

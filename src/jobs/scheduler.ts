@@ -5,6 +5,7 @@ import { STITCHED_KEEP_MS } from '../audio/clip-library.js';
 import { backoffMs, type CallDeps } from '../calls/deps.js';
 import { dispatch } from '../calls/dispatch.js';
 import { verify } from '../calls/verify.js';
+import type { OutboxRecord } from '../store/outbox.js';
 import { deliver } from './outcome-delivery.js';
 import { reconcile } from './reconciler.js';
 
@@ -96,9 +97,16 @@ export class Scheduler {
     }
     const deliveryRoom = MAX_DELIVERIES - running('outbox:');
     if (deliveryRoom > 0 && this.deps.config.outcome.webhookUrl) {
-      // A delivery in flight is still due: look past it, or one slow POST would keep the others from starting.
-      const waiting = outbox.due(MAX_DELIVERIES).filter((item) => !this.inFlight.has(`outbox:${item.eventId}`));
-      for (const item of waiting.slice(0, deliveryRoom)) started.push(this.run(`outbox:${item.eventId}`, () => deliver(this.deps, item)));
+      // One delivery per order at a time, so its outcomes land in the order they settled (store/outbox.ts). A
+      // delivery in flight is still due: look past it, or one slow POST would keep the others from starting.
+      const key = (item: OutboxRecord) => `outbox:${JSON.stringify([item.payload.order_id, item.payload.flow])}`;
+      let slots = deliveryRoom;
+      for (const item of outbox.due(MAX_DELIVERIES * 2)) {
+        if (slots === 0) break;
+        if (this.inFlight.has(key(item))) continue;
+        started.push(this.run(key(item), () => deliver(this.deps, item)));
+        slots--;
+      }
     }
     const now = this.deps.now().getTime();
     if (now - this.lastStaleCheck > STALE_CHECK_EVERY_MS) {

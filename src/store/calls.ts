@@ -255,9 +255,7 @@ export class CallStore {
   }
 
   transaction<T>(work: () => T): T {
-    // Not part of an open group: commit it first, so this commit is on disk on its own when it returns.
-    if (this.group.mustFlushFirst) this.group.flush();
-    return this.group.atomically(work);
+    return this.group.transaction(work);
   }
 
   /** Exotel-facing requests: `work` joins the group commit; resolves once it is on disk (group-commit.ts). */

@@ -39,6 +39,12 @@ export class GroupCommit {
     return this.atomic(work) as T;
   }
 
+  /** `work` all or nothing, outside the group: an open group is committed first, so this commit is on disk on its own when it returns. */
+  transaction<T>(work: () => T): T {
+    if (this.mustFlushFirst) this.flush();
+    return this.atomically(work);
+  }
+
   /**
    * Makes these statements safe outside a group: a read or write that is not part of the open group commits
    * it first, so nothing outside reads (and answers with) or acts on what is not on disk yet.

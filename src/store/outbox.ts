@@ -17,25 +17,44 @@ export interface OutboxRecord {
 
 type Row = Record<string, unknown>;
 
+/**
+ * What a backend answers when it will not take an outcome as it is (not an outage, a wrong URL or a wrong
+ * secret): still retried, since a backend can change its mind, but it holds back no later outcome of its
+ * order, which would otherwise wait for OUTCOME_MAX_AGE_HOURS behind it.
+ */
+export const REFUSED_STATUSES = [400, 409, 410, 422];
+/** How a failed delivery's answer is stored (jobs/outcome-delivery.ts), and so how the hold below reads it. */
+export const httpFailure = (status: number) => `HTTP ${status}`;
+const REFUSED_SQL = REFUSED_STATUSES.map((status) => `'${httpFailure(status)}'`).join(', ');
+
 export class OutboxStore {
   private readonly q;
+  private readonly group: GroupCommit;
 
   constructor(
     db: Db,
     private readonly now: () => Date = () => new Date(),
   ) {
-    this.q = GroupCommit.of(db).guarded({
+    this.group = GroupCommit.of(db);
+    this.q = this.group.guarded({
       insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
         VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
       // One order's outcomes (a recall makes a second) reach the backend in the order they settled: an outcome
-      // waits while an earlier one of the same order and flow is still to be delivered (not once it is dead),
-      // so a late retry of the first call's outcome never lands after the recall's.
+      // waits while an earlier one of the same order and flow is still to be delivered (not once it is dead,
+      // nor while the backend refuses it), so a late retry of the first call's outcome never lands after the
+      // recall's. The scheduler sends one outcome of an order at a time.
       due: db.prepare(`SELECT o.* FROM outbox o JOIN calls c ON c.id = o.call_id
         WHERE o.due_at IS NOT NULL AND o.due_at <= ?
           AND NOT EXISTS (SELECT 1 FROM outbox p JOIN calls pc ON pc.id = p.call_id
-            WHERE p.due_at IS NOT NULL AND p.rowid < o.rowid AND pc.order_id = c.order_id AND pc.flow = c.flow)
+            WHERE p.due_at IS NOT NULL AND p.rowid < o.rowid AND pc.order_id = c.order_id AND pc.flow = c.flow
+              AND (p.last_error IS NULL OR p.last_error NOT IN (${REFUSED_SQL})))
         ORDER BY o.due_at, o.rowid LIMIT ?`),
       delivered: db.prepare('UPDATE outbox SET due_at = NULL, delivered_at = @now, tries = tries + 1, last_error = NULL WHERE event_id = @id'),
+      // Once the backend has a later outcome of the order, an earlier one it has not taken must never follow.
+      supersede: db.prepare(`UPDATE outbox SET due_at = NULL, dead_at = @now, last_error = 'superseded by ' || @id
+        WHERE delivered_at IS NULL AND dead_at IS NULL AND rowid < (SELECT rowid FROM outbox WHERE event_id = @id)
+          AND call_id IN (SELECT e.id FROM calls e JOIN calls d ON d.order_id = e.order_id AND d.flow = e.flow
+            JOIN outbox l ON l.call_id = d.id WHERE l.event_id = @id)`),
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL WHERE event_id = @id AND delivered_at IS NULL'),
@@ -60,8 +79,13 @@ export class OutboxStore {
     return (this.q.due.all(this.now().toISOString(), limit) as Row[]).map(toRecord);
   }
 
+  /** The backend took it; an earlier outcome of its order it never took is superseded (dead, never sent after). */
   delivered(eventId: string): void {
-    this.q.delivered.run({ id: eventId, now: this.now().toISOString() });
+    const now = this.now().toISOString();
+    this.group.transaction(() => {
+      this.q.delivered.run({ id: eventId, now });
+      this.q.supersede.run({ id: eventId, now });
+    });
   }
 
   failed(eventId: string, error: string, dueAt: Date): void {

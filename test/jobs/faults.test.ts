@@ -8,6 +8,7 @@ import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { GroupCommitError } from '../../src/store/group-commit.js';
 import { request } from 'undici';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { settle } from '../../src/calls/settle.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -347,28 +348,54 @@ describe('faults', () => {
     expect(accepted).toEqual([firstEvent, secondEvent]);
   });
 
-  it("an outcome the backend refuses for good (422) is dead at once, the recall's goes on, and it is not sent again after it unless forced", async () => {
+  it("an outcome the backend refuses (422) is retried without holding back the recall's, and never sent after it unless forced", async () => {
     const first = await h.trigger(order({ order_id: 'BACKEND-REFUSED-1', vendor_phone: '9000000006' }));
     const firstEvent = `outcome_${first.body.call_id}`;
     backend.refuse = (body) => (body.event_id === firstEvent ? 422 : false);
     await h.settled(first.body.call_id);
-    for (let i = 0; i < 200 && h.app.outbox.get(firstEvent)?.deadAt == null; i++) await new Promise((r) => setTimeout(r, 10));
-    // Refused once: not retried for OUTCOME_MAX_AGE_HOURS, so it holds nothing back.
-    expect(h.app.outbox.get(firstEvent)).toMatchObject({ tries: 1, lastError: 'HTTP 422', dueAt: null, deadAt: expect.any(String) });
+    for (let i = 0; i < 200 && (h.app.outbox.get(firstEvent)?.tries ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    // Refused, and still retried: the backend may take it later.
+    expect(h.app.outbox.get(firstEvent)).toMatchObject({ lastError: 'HTTP 422', dueAt: expect.any(String), deadAt: null });
+    // The recall's outcome does not wait behind it.
     const recalled = await h.trigger(order({ order_id: 'BACKEND-REFUSED-1', vendor_phone: '9000000001', recall: 'true' }));
     const secondEvent = `outcome_${recalled.body.call_id}`;
     expect(await delivered(secondEvent)).toMatchObject({ order_id: 'BACKEND-REFUSED-1', outcome: 'accepted' });
-    // Sent again now, the first would land after the recall's and look current: refused, unless forced.
+    // Once the backend has the recall's, the first is superseded: never sent after it, even once taken.
+    expect(h.app.outbox.get(firstEvent)).toMatchObject({ dueAt: null, deadAt: expect.any(String), lastError: `superseded by ${secondEvent}` });
     backend.refuse = undefined;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(backend.outcomes.has(firstEvent)).toBe(false);
+    // Ops asking for it again are told why not, unless they force it.
     expect(h.app.outbox.retry(firstEvent)).toEqual({ due: false, reason: 'superseded', by: secondEvent });
-    expect(h.app.outbox.get(firstEvent)).toMatchObject({ dueAt: null, deadAt: expect.any(String) });
     expect(h.app.outbox.retry(firstEvent, true)).toEqual({ due: true });
     expect(await delivered(firstEvent)).toMatchObject({ outcome: 'no_response' });
-    expect(backend.received.filter((r) => r.body.order_id === 'BACKEND-REFUSED-1').map((r) => [r.eventId, r.answered])).toEqual([
-      [firstEvent, 422],
-      [secondEvent, 200],
-      [firstEvent, 200],
-    ]);
+    const answers = backend.received.filter((r) => r.body.order_id === 'BACKEND-REFUSED-1').map((r) => [r.eventId === firstEvent ? 'first' : 'recall', r.answered]);
+    expect(answers.filter(([, code]) => code === 200)).toEqual([['recall', 200], ['first', 200]]);
+    expect(answers.slice(0, answers.findIndex(([who]) => who === 'recall')).every(([who, code]) => who === 'first' && code === 422)).toBe(true);
+  });
+});
+
+describe('one order, two outcomes due at once', () => {
+  it('are sent one at a time, the earlier first, so neither can overtake the other on the way', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const once = await startBackend(SECRET);
+    const oh = await startHarness({ OUTCOME_WEBHOOK_URL: once.url, OUTCOME_WEBHOOK_SECRET: SECRET }, { now: () => new Date(t) });
+    try {
+      // The first call's outcome was refused once (so it holds nothing back) and is due again with the recall's.
+      const first = storedCall(oh.app.store, { orderId: 'ONE-AT-A-TIME-1' });
+      oh.app.store.transaction(() => settle(oh.app.callDeps, first.id, 'no_response'));
+      oh.app.outbox.failed(`outcome_${first.id}`, 'HTTP 422', new Date(t));
+      const recall = storedCall(oh.app.store, { orderId: 'ONE-AT-A-TIME-1' });
+      oh.app.store.transaction(() => settle(oh.app.callDeps, recall.id, 'accepted'));
+      expect(oh.app.outbox.due(10).map((o) => o.eventId)).toEqual([`outcome_${first.id}`, `outcome_${recall.id}`]);
+      await oh.app.scheduler.tick();
+      expect(once.received.map((r) => r.eventId)).toEqual([`outcome_${first.id}`]);
+      await oh.app.scheduler.tick();
+      expect(once.received.map((r) => [r.eventId, r.answered])).toEqual([[`outcome_${first.id}`, 200], [`outcome_${recall.id}`, 200]]);
+    } finally {
+      await oh.close();
+      await once.close();
+    }
   });
 });
 
