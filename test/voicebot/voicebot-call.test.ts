@@ -51,10 +51,12 @@ function expectWellPaced(call: SimulatedCall, chunkMs: number) {
     expect(size).toBeGreaterThanOrEqual(3_200);
     expect(size).toBeLessThanOrEqual(100_000);
   }
-  // Three chunks may go ahead of real time; the rest follow the clock (a little timer jitter allowed).
-  expect(stream.maxLeadMs).toBeLessThanOrEqual(3 * chunkMs + 60);
+  // Three chunks may go ahead of real time; the rest follow the clock. The same timer jitter is allowed both
+  // ways: the simulator shares this process's event loop, so a chunk can be read late (the first, under load).
+  const jitterMs = 60;
+  expect(stream.maxLeadMs).toBeLessThanOrEqual(3 * chunkMs + jitterMs);
   for (const prompt of stream.prompts.filter((p) => !p.cleared)) {
-    expect(prompt.sentOverMs).toBeGreaterThanOrEqual(prompt.audioMs - 3 * chunkMs - 20);
+    expect(prompt.sentOverMs).toBeGreaterThanOrEqual(prompt.audioMs - 3 * chunkMs - jitterMs);
   }
 }
 
