@@ -89,10 +89,11 @@ export function present(value: string | undefined): string | undefined {
 
 /**
  * The vendor's number on a flow request of a call we placed (CallFrom, or From on older pages, reference
- * §5.1, §5.2); undefined on a call the vendor made to us.
+ * §5.1, §5.2); undefined on any other call (Direction incoming or inbound: the vendor ringing us).
  */
 export function callerOf(params: ExotelParams): string | undefined {
-  if (present(params.Direction)?.toLowerCase() === 'incoming') return undefined;
+  const direction = present(params.Direction);
+  if (direction !== undefined && !/^outbound/i.test(direction)) return undefined;
   return present(params.CallFrom) ?? present(params.From);
 }
 

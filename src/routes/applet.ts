@@ -89,7 +89,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           return () => sendText(reply, '');
         }
         const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
-        if (call.transport === 'applet' && call.askedTurn === null && call.state.outcome === undefined) {
+        if (call.transport === 'applet' && call.askedTurn === null && call.state.outcome === undefined && call.settledAt === null) {
           // The Gather before this could not tell whose call it was, so the vendor heard our apology, not the
           // question: these keys answer nothing. Back to the Gather once, which finds the call now by the
           // CallSid stored here; after that, on to the Greeting, and the call ends unanswered.

@@ -96,6 +96,8 @@ type Row = Record<string, unknown>;
 export const newCallId = (): string => `call_${randomBytes(12).toString('base64url')}`;
 
 const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
+// The Connect errors after which the call may exist (calls/dispatch.ts): the attempt was only guessed not placed.
+const AMBIGUOUS_SQL = "'EXOTEL_ERR_TIMEOUT', 'EXOTEL_ERR_SERVER', 'EXOTEL_ERR_BAD_RESPONSE'";
 // A live call that waits on a lookup or a dial: proven placed by a CallSid, it waits no longer.
 const WAITING = "settled_at IS NULL AND status IN ('verifying', 'queued')";
 
@@ -119,11 +121,11 @@ export class CallStore {
         VALUES (@id, @flow, @orderId, @phone, @language, @context, @state, @transport, 'queued', @dueAt, @now, @now)`),
       byId: db.prepare('SELECT * FROM calls WHERE id = ?').raw(true),
       bySid: db.prepare('SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id WHERE a.exotel_call_sid = ?').raw(true),
-      // Being dialled, or counted as not placed while Exotel's list may lag, with no CallSid of it stored yet.
-      // (The + keeps SQLite on the number's index, not on every attempt that never got a CallSid.)
-      dialledWithoutSid: db.prepare(`SELECT c.* FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-        WHERE c.phone = ? AND c.settled_at IS NULL AND +a.exotel_call_sid IS NULL
-          AND (c.status IN ('dialing', 'verifying') OR (c.status = 'queued' AND a.result = 'not_placed')) LIMIT 2`).raw(true),
+      // Calls of ours to this number that may be on the line: being dialled or talking, or counted as not
+      // placed after an ambiguous Connect (Exotel's list may lag); with the current attempt's CallSid last.
+      mayBeOnTheLine: db.prepare(`SELECT c.*, a.exotel_call_sid FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+        WHERE c.phone = ? AND c.settled_at IS NULL AND (c.status NOT IN ('queued', 'failed', ${FINAL_SQL})
+          OR (c.status = 'queued' AND a.result = 'not_placed' AND a.error_code IN (${AMBIGUOUS_SQL}))) LIMIT 2`).raw(true),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
       byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
@@ -291,15 +293,17 @@ export class CallStore {
    * The call an Exotel request is about: by its CallSid, else by our call id (CustomField, or a stream's
    * call_id) before the Connect answer that carries the CallSid is stored; else, for a request that names
    * neither (a Gather carries no CustomField, reference §5.2), by the vendor's number (`caller`, see
-   * `callerOf`): the one call to it being dialled with no CallSid stored. One call of ours per number is in
-   * flight at a time (calls/dispatch.ts), so that call is this one.
+   * `callerOf`): the one call of ours to it that may be on the line, when no CallSid of it is stored yet.
+   * One call of ours per number is in flight at a time (calls/dispatch.ts), so that call is this one.
    */
   byExotelRequest(callSid: string | undefined, callId: string | undefined, caller?: string): CallRecord | undefined {
     const known = (callSid ? this.byExotelSid(callSid) : undefined) ?? (callId ? this.get(callId) : undefined);
     if (known || caller === undefined) return known;
     const phone = normalisePhone(caller);
-    const rows = phone ? (this.q.dialledWithoutSid.all(phone) as unknown[][]) : [];
-    return rows.length === 1 ? this.toCall(rows[0]) : undefined;
+    const rows = phone ? (this.q.mayBeOnTheLine.all(phone) as unknown[][]) : [];
+    // Only one, and no CallSid of it stored yet: with another call on the line, or a CallSid of its own, the
+    // request is not certainly this call's.
+    return rows.length === 1 && rows[0]!.at(-1) === null ? this.toCall(rows[0]) : undefined;
   }
 
   /** The call any of whose attempts has this CallSid. */

@@ -248,14 +248,41 @@ describe('applet routes on their own', () => {
     const sid = 'sidgatherbycaller000000000000001';
     // As the reference lists a Gather's parameters (§5.2), the number in Exotel's 0-prefixed form (§1.9).
     const caller = { CallSid: sid, CallFrom: `0${call.phone.slice(3)}`, CallTo: '08000000000', CallStatus: 'in-progress', Direction: 'outbound-dial' };
-    // The vendor ringing us from that number is another call: not this one.
-    const inbound = await get('gather', { ...caller, CallSid: 'sidinboundfromvendor000000000001', Direction: 'incoming' });
-    expect(JSON.parse(inbound.body)).toEqual(closingGather(APOLOGY));
+    // The vendor ringing us from that number is another call: not this one (both words Exotel uses).
+    for (const direction of ['incoming', 'inbound']) {
+      const inbound = await get('gather', { ...caller, CallSid: `sidinboundfromvendor0000${direction.slice(0, 3)}00001`, Direction: direction });
+      expect(JSON.parse(inbound.body)).toEqual(closingGather(APOLOGY));
+    }
+    expect(h.app.store.get(call.id)).toMatchObject({ status: 'dialing', exotelCallSid: null });
     const gather = await get('gather', caller);
     expect(JSON.parse(gather.body).gather_prompt.text).toBe(`${INTRO(call.orderId).replace('550', '1').replace(' सामान: Tomato 2kg।', '')} ${MENU}`);
     expect(h.app.store.get(call.id)).toMatchObject({ exotelCallSid: sid, askedTurn: 1 });
     expect((await get('passthru', { ...caller, digits: '"2"' })).statusCode).toBe(302);
     expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'cancelled' });
+  });
+
+  it('the vendor\'s number names no call when another call of ours may be on the line, or the one there has its CallSid', async () => {
+    // A: its Connect was refused (429), so it certainly did not ring, and waits to be dialled again.
+    const a = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
+    h.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_RATE_LIMITED', 'Too many requests', new Date('2100-01-01T00:00:00.000Z'));
+    // B: the same vendor, on the line, its CallSid stored. A Gather of B's arrives with CallSid None (§13).
+    const b = storedCall(h.app.store, { transport: 'applet', phone: a.phone, exotelCallSid: 'sidonthelineb0000000000000000001' });
+    const gather = await get('gather', { CallSid: 'None', CallFrom: `0${a.phone.slice(3)}`, Direction: 'outbound-dial' });
+    // Neither A's intro nor a guess: the apology, and both calls as they were.
+    expect(JSON.parse(gather.body)).toEqual(closingGather(APOLOGY));
+    expect(h.app.store.get(a.id)).toMatchObject({ status: 'queued', lastReply: null });
+    expect(h.app.store.get(b.id)).toMatchObject({ status: 'in-progress', lastReply: null });
+  });
+
+  it('a call already settled takes no keys on its Passthru and goes on to the Greeting, not back to the Gather', async () => {
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
+    // Given up on before it rang (the lookups could not tell): not_reached, told to the backend.
+    h.app.store.transaction(() => settle(h.app.callDeps, call.id, 'not_reached'));
+    const sid = 'sidsettledbeforeitrang0000000001';
+    const passthru = await get('passthru', { CallSid: sid, CustomField: call.id, digits: '"1"' });
+    expect([passthru.statusCode, passthru.body]).toEqual([302, 'end']);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'not_reached' });
+    expect(h.app.store.events(call.id).map((e) => e.kind)).not.toContain('applet_keys_unasked');
   });
 
   it('keys on a Passthru whose Gather could not find the call are not taken: the question is asked, then answered', async () => {
