@@ -40,14 +40,17 @@ export class OutboxStore {
       insert: db.prepare(`INSERT OR IGNORE INTO outbox (event_id, call_id, payload_json, created_at, due_at)
         VALUES (@eventId, @callId, @payload, @now, @dueAt)`),
       // One order's outcomes (a recall makes a second) reach the backend in the order they settled: an outcome
-      // waits while an earlier one of the same order and flow is still to be delivered (not once it is dead,
-      // nor while the backend refuses it), so a late retry of the first call's outcome never lands after the
-      // recall's. The scheduler sends one outcome of an order at a time.
+      // waits while an earlier one of the same order and flow is still to be delivered (not once it is dead),
+      // so a late retry of the first call's outcome never lands after the recall's. One the backend refused
+      // holds nothing back, and waits itself while a later one is still to be delivered (whose answer may
+      // have been lost): it follows only if that one dies. The scheduler sends one outcome of an order at a time.
       due: db.prepare(`SELECT o.* FROM outbox o JOIN calls c ON c.id = o.call_id
         WHERE o.due_at IS NOT NULL AND o.due_at <= ?
           AND NOT EXISTS (SELECT 1 FROM outbox p JOIN calls pc ON pc.id = p.call_id
             WHERE p.due_at IS NOT NULL AND p.rowid < o.rowid AND pc.order_id = c.order_id AND pc.flow = c.flow
-              AND (p.last_error IS NULL OR p.last_error NOT IN (${REFUSED_SQL})))
+              AND COALESCE(p.last_error, '') NOT IN (${REFUSED_SQL}))
+          AND NOT (COALESCE(o.last_error, '') IN (${REFUSED_SQL}) AND EXISTS (SELECT 1 FROM outbox l JOIN calls lc ON lc.id = l.call_id
+            WHERE l.due_at IS NOT NULL AND l.rowid > o.rowid AND lc.order_id = c.order_id AND lc.flow = c.flow))
         ORDER BY o.due_at, o.rowid LIMIT ?`),
       delivered: db.prepare('UPDATE outbox SET due_at = NULL, delivered_at = @now, tries = tries + 1, last_error = NULL WHERE event_id = @id'),
       // Once the backend has a later outcome of the order, an earlier one it has not taken must never follow.

@@ -13,13 +13,15 @@ export interface Backend {
   down: boolean;
   /** Answers 503 (or the status it gives) to the outcomes this picks, while set. */
   refuse: ((body: Record<string, unknown>) => boolean | number) | undefined;
+  /** Holds the answer to the outcomes this picks for that many ms, while set. */
+  slow: ((body: Record<string, unknown>) => number) | undefined;
   close(): Promise<void>;
 }
 
 export async function startBackend(secret: string): Promise<Backend> {
   const app: FastifyInstance = Fastify({ logger: false });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_r, body, done) => done(null, body));
-  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, refuse: undefined, close: () => app.close() };
+  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, refuse: undefined, slow: undefined, close: () => app.close() };
   app.post('/outcomes', async (request, reply) => {
     const raw = request.body as string;
     const timestamp = String(request.headers['x-exotel-caller-timestamp'] ?? '');
@@ -28,6 +30,8 @@ export async function startBackend(secret: string): Promise<Backend> {
     const expected = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex')}`;
     const signatureValid = given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
     const body = JSON.parse(raw) as Record<string, unknown>;
+    const hold = backend.slow?.(body) ?? 0;
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
     const refused = backend.refuse?.(body);
     const answered = backend.down ? 503 : typeof refused === 'number' ? refused : refused ? 503 : signatureValid ? 200 : 401;
     backend.received.push({ eventId: String(body.event_id), body, signatureValid, answered });

@@ -375,27 +375,60 @@ describe('faults', () => {
   });
 });
 
-describe('one order, two outcomes due at once', () => {
-  it('are sent one at a time, the earlier first, so neither can overtake the other on the way', async () => {
-    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
-    const once = await startBackend(SECRET);
-    const oh = await startHarness({ OUTCOME_WEBHOOK_URL: once.url, OUTCOME_WEBHOOK_SECRET: SECRET }, { now: () => new Date(t) });
-    try {
-      // The first call's outcome was refused once (so it holds nothing back) and is due again with the recall's.
-      const first = storedCall(oh.app.store, { orderId: 'ONE-AT-A-TIME-1' });
-      oh.app.store.transaction(() => settle(oh.app.callDeps, first.id, 'no_response'));
-      oh.app.outbox.failed(`outcome_${first.id}`, 'HTTP 422', new Date(t));
-      const recall = storedCall(oh.app.store, { orderId: 'ONE-AT-A-TIME-1' });
-      oh.app.store.transaction(() => settle(oh.app.callDeps, recall.id, 'accepted'));
-      expect(oh.app.outbox.due(10).map((o) => o.eventId)).toEqual([`outcome_${first.id}`, `outcome_${recall.id}`]);
-      await oh.app.scheduler.tick();
-      expect(once.received.map((r) => r.eventId)).toEqual([`outcome_${first.id}`]);
-      await oh.app.scheduler.tick();
-      expect(once.received.map((r) => [r.eventId, r.answered])).toEqual([[`outcome_${first.id}`, 200], [`outcome_${recall.id}`, 200]]);
-    } finally {
-      await oh.close();
-      await once.close();
-    }
+describe('one order, two outcomes to deliver', () => {
+  let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+  let backendHere: Backend;
+  let oh: Harness;
+  beforeAll(async () => {
+    backendHere = await startBackend(SECRET);
+    oh = await startHarness({ OUTCOME_WEBHOOK_URL: backendHere.url, OUTCOME_WEBHOOK_SECRET: SECRET }, { now: () => new Date(t) });
+  });
+  afterAll(async () => {
+    await oh.close();
+    await backendHere.close();
+  });
+  /** A call of this order settled with this outcome; its outcome is due now. */
+  const settled = (orderId: string, outcome: 'no_response' | 'accepted') => {
+    const call = storedCall(oh.app.store, { orderId });
+    oh.app.store.transaction(() => settle(oh.app.callDeps, call.id, outcome));
+    return `outcome_${call.id}`;
+  };
+  const sent = (orderId: string) => backendHere.received.filter((r) => r.body.order_id === orderId).map((r) => [r.eventId, r.answered]);
+
+  it('a refused outcome waits while the later one is still to be delivered (its answer may have been lost), then is superseded', async () => {
+    const first = settled('REFUSED-THEN-LOST-1', 'no_response');
+    oh.app.outbox.failed(first, 'HTTP 422', new Date(t));
+    const recall = settled('REFUSED-THEN-LOST-1', 'accepted');
+    // The recall's goes; the backend takes it, but its answer is lost (a gateway's 504).
+    backendHere.refuse = (body) => (body.event_id === recall ? 504 : false);
+    await oh.app.scheduler.tick();
+    expect(sent('REFUSED-THEN-LOST-1')).toEqual([[recall, 504]]);
+    // Both are due again: the refused one still waits, so it cannot land after the recall's.
+    t += 60_000;
+    backendHere.refuse = undefined;
+    await oh.app.scheduler.tick();
+    expect(sent('REFUSED-THEN-LOST-1')).toEqual([[recall, 504], [recall, 200]]);
+    expect(oh.app.outbox.get(first)).toMatchObject({ dueAt: null, deadAt: expect.any(String), lastError: `superseded by ${recall}` });
+    t += 60_000;
+    await oh.app.scheduler.tick();
+    expect(sent('REFUSED-THEN-LOST-1')).toEqual([[recall, 504], [recall, 200]]);
+  });
+
+  it('while one outcome of an order is on its way, the next is not sent beside it', async () => {
+    // The first was refused before, and is being sent again; the backend is slow to answer it.
+    const first = settled('ONE-AT-A-TIME-1', 'no_response');
+    oh.app.outbox.failed(first, 'HTTP 409', new Date(t));
+    backendHere.slow = (body) => (body.event_id === first ? 300 : 0);
+    const firstTick = oh.app.scheduler.tick();
+    await new Promise((r) => setTimeout(r, 100));
+    // The recall settles meanwhile; a tick while the first is on its way does not send it.
+    const recall = settled('ONE-AT-A-TIME-1', 'accepted');
+    await oh.app.scheduler.tick();
+    expect(backendHere.received.filter((r) => r.eventId === recall)).toEqual([]);
+    await firstTick;
+    backendHere.slow = undefined;
+    await oh.app.scheduler.tick();
+    expect(sent('ONE-AT-A-TIME-1')).toEqual([[first, 200], [recall, 200]]);
   });
 });
 
