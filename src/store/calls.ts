@@ -141,8 +141,11 @@ export class CallStore {
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line.
+      // Or given up on lately without learning whether it rang (verify.ts): its call may still be on the line.
       vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND settled_at IS NULL
-        AND status NOT IN ('queued', 'failed', ${FINAL_SQL}) LIMIT 1`),
+          AND status NOT IN ('queued', 'failed', ${FINAL_SQL})
+        UNION ALL SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND failure_reason = 'unverified' AND settled_at > @since
+        LIMIT 1`),
       setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
@@ -363,8 +366,9 @@ export class CallStore {
   }
 
   /** True while another call of ours to this number is being dialled or is on the line. */
-  vendorInFlight(phone: string, exceptCallId: string): boolean {
-    return this.q.vendorInFlight.get({ phone, id: exceptCallId }) !== undefined;
+  /** `unverifiedSince`: how far back a call given up on as unverified may still be on the line. */
+  vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
+    return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;
   }
 
   /** After a transfer: how the agent leg ended. */

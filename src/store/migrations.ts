@@ -127,4 +127,9 @@ export const MIGRATIONS: string[] = [
   -- only the vendor's number (store/calls.ts, byExotelRequest).
   CREATE INDEX calls_live_by_phone ON calls (phone) WHERE settled_at IS NULL;
   `,
+  `
+  -- Calls given up on without learning whether they rang: the vendor is not called again while one may be on
+  -- the line (calls/dispatch.ts).
+  CREATE INDEX calls_unverified_by_phone ON calls (phone, settled_at) WHERE failure_reason = 'unverified';
+  `,
 ];

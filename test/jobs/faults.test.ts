@@ -105,6 +105,10 @@ describe('faults', () => {
       expect(placed.body).toMatchObject({ status: 'verifying' });
       await slow.simulator.refuseConnectionsFor(1_000);
       expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'not_reached', failure: { code: 'EXOTEL_ERR_UNREACHABLE' } });
+      // The vendor's next order waits: that call may be on the line (ring timeout + time limit, at most).
+      const next = await slow.trigger(order({ order_id: 'GAVEUP-2', vendor_phone: '9000000003' }));
+      expect([next.status, next.body.reason]).toEqual([202, 'vendor_busy']);
+      expect(dialsFor(next.body.call_id, slow)).toEqual([]);
 
       const [dial] = [...slow.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id);
       const sim = await slow.simulator.finished(dial!.sid);
@@ -686,7 +690,7 @@ describe('a call Exotel never reports the end of', () => {
       expect(dialsFor(callId, slow)).toHaveLength(1);
       expect(await delivered(`outcome_${callId}`)).toMatchObject({ outcome: 'not_reached', status: 'no-answer' });
       // The vendor is free for the next order.
-      expect(slow.app.store.vendorInFlight('+919000000008', 'call_other')).toBe(false);
+      expect(slow.app.store.vendorInFlight('+919000000008', 'call_other', new Date(0))).toBe(false);
     } finally {
       await slow.close();
     }

@@ -71,7 +71,7 @@ describe('a database from an earlier release', () => {
     h = await startHarness({ DATABASE_PATH: path, OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET });
     expect(h.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     const indexes = (h.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'").all() as Array<{ name: string }>).map((r) => r.name);
-    expect(indexes).toEqual(expect.arrayContaining(['attempts_unanswered', 'outbox_by_call', 'calls_live_by_phone', 'calls_one_live_per_order']));
+    expect(indexes).toEqual(expect.arrayContaining(['attempts_unanswered', 'outbox_by_call', 'calls_live_by_phone', 'calls_unverified_by_phone', 'calls_one_live_per_order']));
 
     // The outcome the old release settled but never sent reaches the backend, signed, once.
     expect(await until(() => backend!.outcomes.has('outcome_call_upgrade_done'))).toBe(true);
