@@ -365,8 +365,10 @@ export class CallStore {
     return (this.q.nextDispatchDue.get() as { due: string | null }).due;
   }
 
-  /** True while another call of ours to this number is being dialled or is on the line. */
-  /** `unverifiedSince`: how far back a call given up on as unverified may still be on the line. */
+  /**
+   * True while another call of ours to this number is being dialled or is on the line, or may be: one given
+   * up on as unverified since `unverifiedSince`.
+   */
   vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;
   }
