@@ -60,7 +60,8 @@ export class OutboxStore {
             JOIN outbox l ON l.call_id = d.id WHERE l.event_id = @id)`),
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),
-      retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL WHERE event_id = @id AND delivered_at IS NULL'),
+      // Sent now, as asked: a refusal recorded before no longer makes it wait for a later outcome of its order.
+      retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL, last_error = NULL WHERE event_id = @id AND delivered_at IS NULL'),
       // A later outcome of the same order and flow that the backend already has.
       laterDelivered: db.prepare(`SELECT l.event_id FROM outbox o JOIN calls c ON c.id = o.call_id
         JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id

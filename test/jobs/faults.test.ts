@@ -418,6 +418,18 @@ describe('one order, two outcomes to deliver', () => {
     expect(sent('REFUSED-THEN-LOST-1')).toEqual([[recall, 504], [recall, 200]]);
   });
 
+  it('ops sending a refused outcome again (outbox retry) send it now, ahead of the later one still to be delivered', async () => {
+    const first = settled('RETRIED-BY-OPS-1', 'no_response');
+    oh.app.outbox.failed(first, 'HTTP 422', new Date(t + 3_600_000));
+    const recall = settled('RETRIED-BY-OPS-1', 'accepted');
+    oh.app.outbox.failed(recall, 'HTTP 503', new Date(t));
+    // The backend's team fixed what made it refuse the first, and ops send it again.
+    expect(oh.app.outbox.retry(first)).toEqual({ due: true });
+    await oh.app.scheduler.tick();
+    await oh.app.scheduler.tick();
+    expect(sent('RETRIED-BY-OPS-1')).toEqual([[first, 200], [recall, 200]]);
+  });
+
   it('while one outcome of an order is on its way, the next is not sent beside it', async () => {
     // The first was refused before, and is being sent again; the backend is slow to answer it.
     const first = settled('ONE-AT-A-TIME-1', 'no_response');
