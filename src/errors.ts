@@ -20,6 +20,12 @@ export const ExotelUnreachableError = createError<[string]>('EXOTEL_ERR_UNREACHA
 /** A 2xx whose body we could not read. */
 export const ExotelBadResponseError = createError<[string]>('EXOTEL_ERR_BAD_RESPONSE', 'Unexpected answer from Exotel: %s', 502);
 
+/**
+ * After these a Connect may have created the call: a timeout, an unreadable 2xx, or a 5xx that may come from
+ * a gateway after Exotel created it (DESIGN §5). The call is looked up, never dialled blindly (calls/verify.ts).
+ */
+export const AMBIGUOUS_CONNECT_ERRORS: readonly string[] = ['EXOTEL_ERR_TIMEOUT', 'EXOTEL_ERR_BAD_RESPONSE', 'EXOTEL_ERR_SERVER'];
+
 export type ExotelError =
   | InstanceType<typeof ExotelRestError>
   | InstanceType<typeof ExotelRateLimitedError>

@@ -1,7 +1,7 @@
 // Dials a queued call when the calling window and the rate limit allow, and sorts out what Exotel answered:
 // placed; not placed (refused, 5xx, 429: dial again after a backoff); unknown (a timeout after sending: ask
 // Exotel before anything else, never re-dial blindly, DESIGN §5); or refused for good (4xx, DND).
-import { isExotelError, type ExotelError } from '../errors.js';
+import { AMBIGUOUS_CONNECT_ERRORS, isExotelError, type ExotelError } from '../errors.js';
 import { dashboardFlowUrl, type RestFailure } from '../exotel/client.js';
 import { flowNamed } from '../flows/registry.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
@@ -96,17 +96,14 @@ function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: 
     deps.log.warn({ call_id: call.id, order_id: call.orderId, call_sid: adopted, attempt }, 'Connect failed to answer, but the call exists: adopted');
     return { kind: 'placed', call: store.get(call.id)!, sid: adopted };
   }
+  if (AMBIGUOUS_CONNECT_ERRORS.includes(error.code)) {
+    // The vendor's phone may be ringing. Find out before anything else, even with the retries used up:
+    // verify.ts gives up only once Exotel says no call was placed, or cannot say.
+    const at = later(deps, backoffMs(deps, 0));
+    store.attemptUnknown(call.id, attempt, error.code, error.message, at);
+    return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'verifying' };
+  }
   switch (error.code) {
-    case 'EXOTEL_ERR_TIMEOUT':
-    case 'EXOTEL_ERR_BAD_RESPONSE':
-    // A 5xx from Exotel (or a gateway in front of it) may come after the call was created (DESIGN §5).
-    case 'EXOTEL_ERR_SERVER': {
-      // The vendor's phone may be ringing. Find out before anything else, even with the retries used up:
-      // verify.ts gives up only once Exotel says no call was placed, or cannot say.
-      const at = later(deps, backoffMs(deps, 0));
-      store.attemptUnknown(call.id, attempt, error.code, error.message, at);
-      return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'verifying' };
-    }
     case 'EXOTEL_ERR_UNREACHABLE':
     case 'EXOTEL_ERR_RATE_LIMITED': {
       if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) return giveUp(deps, call, attempt, error, 'exotel_unavailable');

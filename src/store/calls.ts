@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from './database.js';
 import type { FlowState, Language, Outcome, Reply } from '../flows/types.js';
+import { AMBIGUOUS_CONNECT_ERRORS } from '../errors.js';
 import { FINAL_STATUSES } from '../exotel/inbound.js';
 import { normalisePhone } from '../phone.js';
 import { GroupCommit } from './group-commit.js';
@@ -96,8 +97,10 @@ type Row = Record<string, unknown>;
 export const newCallId = (): string => `call_${randomBytes(12).toString('base64url')}`;
 
 const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
-// The Connect errors after which the call may exist (calls/dispatch.ts): the attempt was only guessed not placed.
-const AMBIGUOUS_SQL = "'EXOTEL_ERR_TIMEOUT', 'EXOTEL_ERR_SERVER', 'EXOTEL_ERR_BAD_RESPONSE'";
+// The Connect errors after which the call may exist: such an attempt was only guessed not placed.
+const AMBIGUOUS_SQL = AMBIGUOUS_CONNECT_ERRORS.map((code) => `'${code}'`).join(', ');
+// Being dialled or on the line (never a call waiting in the queue, refused, or ended).
+const ON_THE_LINE = (calls: string) => `${calls}.settled_at IS NULL AND ${calls}.status NOT IN ('queued', 'failed', ${FINAL_SQL})`;
 // A live call that waits on a lookup or a dial: proven placed by a CallSid, it waits no longer.
 const WAITING = "settled_at IS NULL AND status IN ('verifying', 'queued')";
 
@@ -124,8 +127,8 @@ export class CallStore {
       // Calls of ours to this number that may be on the line: being dialled or talking, or counted as not
       // placed after an ambiguous Connect (Exotel's list may lag); with the current attempt's CallSid last.
       mayBeOnTheLine: db.prepare(`SELECT c.*, a.exotel_call_sid FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-        WHERE c.phone = ? AND c.settled_at IS NULL AND (c.status NOT IN ('queued', 'failed', ${FINAL_SQL})
-          OR (c.status = 'queued' AND a.result = 'not_placed' AND a.error_code IN (${AMBIGUOUS_SQL}))) LIMIT 2`).raw(true),
+        WHERE c.phone = ? AND (${ON_THE_LINE('c')}
+          OR (c.settled_at IS NULL AND c.status = 'queued' AND a.result = 'not_placed' AND a.error_code IN (${AMBIGUOUS_SQL}))) LIMIT 2`).raw(true),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
       byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
@@ -142,8 +145,7 @@ export class CallStore {
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line.
       // Or given up on lately without learning whether it rang (verify.ts): its call may still be on the line.
-      vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND settled_at IS NULL
-          AND status NOT IN ('queued', 'failed', ${FINAL_SQL})
+      vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND ${ON_THE_LINE('calls')}
         UNION ALL SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND failure_reason = 'unverified' AND settled_at > @since
         LIMIT 1`),
       setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
