@@ -144,9 +144,11 @@ export class CallStore {
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line.
-      // Or given up on lately without learning whether it rang (verify.ts): its call may still be on the line.
+      // Or given up on lately without learning whether it rang (verify.ts): its call may still be on the line,
+      // until Exotel reports it ended after all (a callback carries our CustomField, status.ts).
       vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND ${ON_THE_LINE('calls')}
-        UNION ALL SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND failure_reason = 'unverified' AND settled_at > @since
+        UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
+          AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),
       setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
@@ -164,7 +166,11 @@ export class CallStore {
       finishAttempt: db.prepare(`UPDATE attempts SET
           result = CASE WHEN exotel_call_sid IS NOT NULL AND @result IN ('unknown', 'not_placed') THEN 'placed' ELSE @result END,
           exotel_call_sid = COALESCE(@sid, exotel_call_sid),
-          error_code = @code, error_message = @message, answered_at = @now WHERE call_id = @callId AND number = @number`),
+          -- An adopted attempt keeps what its Connect request met (a timeout, a 5xx) and when.
+          error_code = CASE WHEN @result = 'adopted' THEN error_code ELSE @code END,
+          error_message = CASE WHEN @result = 'adopted' THEN error_message ELSE @message END,
+          answered_at = CASE WHEN @result = 'adopted' THEN COALESCE(answered_at, @now) ELSE @now END
+        WHERE call_id = @callId AND number = @number`),
       attempts: db.prepare('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
       attemptStatusOf: db.prepare('SELECT status FROM attempts WHERE call_id = ? AND number = ?'),

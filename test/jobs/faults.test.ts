@@ -84,7 +84,7 @@ describe('faults', () => {
       expect(placed.body).toMatchObject({ status: 'verifying' });
       const call = await slow.settled(placed.body.call_id);
       expect(call).toMatchObject({ outcome: 'cancelled', status: 'completed' });
-      expect(call.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: expect.any(String), error: null }]);
+      expect(call.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: expect.any(String), error: { code: 'EXOTEL_ERR_TIMEOUT' } }]);
       expect([...slow.simulator.calls.values()].filter((c) => c.customField === placed.body.call_id)).toHaveLength(1);
       expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'cancelled' });
     } finally {
@@ -128,6 +128,14 @@ describe('faults', () => {
       expect(read.events.map((e: { kind: string }) => e.kind)).toContain('exotel_request_after_settled');
       await new Promise((r) => setTimeout(r, 100));
       expect(backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}` && r.answered === 200)).toHaveLength(1);
+
+      // Exotel's callback said the call ended: the vendor is free, and their next order is dialled at once.
+      expect(read.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: dial!.sid, status: 'completed' }]);
+      // Once Exotel takes connections again (the simulator's refusal above may outlast the call).
+      while (!(await request(slow.simulator.url).then((r) => r.body.dump().then(() => true), () => false))) await new Promise((r) => setTimeout(r, 20));
+      const third = await slow.trigger(order({ order_id: 'GAVEUP-3', vendor_phone: '9000000003' }));
+      expect([third.status, third.body]).toEqual([200, expect.anything()]);
+      expect(dialsFor(third.body.call_id, slow)).toHaveLength(1);
     } finally {
       await slow.close();
     }
