@@ -9,6 +9,7 @@ import { normalisePhone, sameNumber } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from './dispatch.js';
 import { settle } from './settle.js';
+import { applyStatusReport, exotelFields, reportFromDetails } from './status.js';
 
 // How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
 // Only one call of ours to a number is in flight at a time (dispatch.ts), so a match is this attempt's.
@@ -59,8 +60,16 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
     // call exists, whatever the list says, and nothing below may end it.
     if (provenMeanwhile(deps, callId, attempt.number)) return;
     if (match) {
-      // Adopted, and looked up at once: it may have ended already.
-      store.attemptPlaced(callId, attempt.number, match.sid, match.status, deps.now(), 'adopted');
+      // Adopted, and looked up at once. What the list says is applied as a callback would be: a call that
+      // already ended busy is redialled, one completed with a question open waits for its late keys.
+      store.transaction(() => {
+        store.attemptPlaced(callId, attempt.number, match.sid, 'in-progress', deps.now(), 'adopted');
+        applyStatusReport(deps, store.get(callId)!, attempt.number, reportFromDetails(match), {
+          kind: 'calls_list_lookup',
+          route: 'GET Calls.json',
+          params: exotelFields(match.raw),
+        });
+      });
       log.warn({ call_id: callId, order_id: call.orderId, call_sid: match.sid, attempt: attempt.number }, 'Ambiguous Connect: the call exists, adopted');
       return;
     }

@@ -52,8 +52,8 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
       const what =
         e.kind === 'status_callback'
           ? `Exotel: status ${e.params.Status ?? ''}`
-          : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup'
-            ? `Call Details: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
+          : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup' || e.kind === 'calls_list_lookup'
+            ? `${e.kind === 'calls_list_lookup' ? 'Calls list' : 'Call Details'}: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
             : e.digits !== null
               ? `Pressed ${e.digits} at ${e.step}`
               : e.kind === 'agent_leg_status'

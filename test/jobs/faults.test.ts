@@ -92,6 +92,31 @@ describe('faults', () => {
     }
   });
 
+  it('a busy vendor whose Connect hung and whose callback is late is redialled: the Calls list status counts as a callback would', async () => {
+    // The vendor is busy at once; the Connect answer never comes in time, and the callback only after the
+    // Calls-list lookup (Exotel: callbacks "may be delayed", reference §3.1).
+    const slow = await startHarness({ EXOTEL_HTTP_TIMEOUT_MS: '300', REDIAL_MAX_ATTEMPTS: '2', OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET });
+    try {
+      slow.simulator.setFaults({ connect: ['hang'], hangMs: 3_000, callbacks: { drop: 0, duplicate: 0, delayMs: 1_500 } });
+      const placed = await slow.trigger(order({ order_id: 'HANG-BUSY', vendor_phone: '9000000007' }));
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      const call = await slow.settled(placed.body.call_id);
+      const dials = dialsFor(placed.body.call_id, slow);
+      expect(call).toMatchObject({ outcome: 'not_reached', status: 'busy', redials: 2 });
+      expect(call.attempts).toMatchObject([
+        { attempt: 1, result: 'adopted', status: 'busy', call_sid: dials[0]!.sid, error: { code: 'EXOTEL_ERR_TIMEOUT' } },
+        { attempt: 2, result: 'placed', status: 'busy', call_sid: dials[1]!.sid, error: null },
+        { attempt: 3, result: 'placed', status: 'busy', call_sid: dials[2]!.sid, error: null },
+      ]);
+      expect(dials).toHaveLength(3);
+      const events = (await slow.get(`/api/calls/${placed.body.call_id}?include=events`)).body.call.events;
+      expect(events.find((e: { kind: string }) => e.kind === 'calls_list_lookup')).toMatchObject({ route: 'GET Calls.json', params: { Sid: dials[0]!.sid, Status: 'busy' } });
+      expect(await delivered(`outcome_${placed.body.call_id}`)).toMatchObject({ outcome: 'not_reached', attempts: 3 });
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('a call we gave up on rings through anyway: the vendor hears the apology, is asked nothing, and the backend keeps not_reached', async () => {
     // The Connect hangs after creating the call, and the Calls list cannot be asked: we cannot learn whether
     // the phone rings, so the call settles not_reached (verify.ts). Then the vendor picks up.
