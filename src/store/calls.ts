@@ -101,6 +101,10 @@ const FINAL_SQL = FINAL_STATUSES.map((s) => `'${s}'`).join(', ');
 const AMBIGUOUS_SQL = AMBIGUOUS_CONNECT_ERRORS.map((code) => `'${code}'`).join(', ');
 // Being dialled or on the line (never a call waiting in the queue, refused, or ended).
 const ON_THE_LINE = (calls: string) => `${calls}.settled_at IS NULL AND ${calls}.status NOT IN ('queued', 'failed', ${FINAL_SQL})`;
+// Queued to be dialled again because Exotel's Calls list did not show its ambiguous attempt: the list may
+// lag, so that attempt's call may still ring (`a`: the call's current attempt).
+const UNLISTED = (c: string, a: string) =>
+  `${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL})`;
 // A live call that waits on a lookup or a dial: proven placed by a CallSid, it waits no longer.
 const WAITING = "settled_at IS NULL AND status IN ('verifying', 'queued')";
 
@@ -127,8 +131,7 @@ export class CallStore {
       // Calls of ours to this number that may be on the line: being dialled or talking, or counted as not
       // placed after an ambiguous Connect (Exotel's list may lag); with the current attempt's CallSid last.
       mayBeOnTheLine: db.prepare(`SELECT c.*, a.exotel_call_sid FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-        WHERE c.phone = ? AND (${ON_THE_LINE('c')}
-          OR (c.settled_at IS NULL AND c.status = 'queued' AND a.result = 'not_placed' AND a.error_code IN (${AMBIGUOUS_SQL}))) LIMIT 2`).raw(true),
+        WHERE c.phone = ? AND (${ON_THE_LINE('c')} OR (${UNLISTED('c', 'a')})) LIMIT 2`).raw(true),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
       byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
@@ -143,10 +146,13 @@ export class CallStore {
       dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
-      // Another call of ours to the same number is being dialled or is on the line.
-      // Or given up on lately without learning whether it rang (verify.ts): its call may still be on the line,
-      // until Exotel reports it ended after all (a callback carries our CustomField, status.ts).
-      vendorInFlight: db.prepare(`SELECT 1 FROM calls WHERE phone = @phone AND id != @id AND ${ON_THE_LINE('calls')}
+      // Another call of ours to the same number is being dialled or is on the line, or may be: queued to be
+      // dialled again after the Calls list did not show it (an older call only, so two such calls never wait
+      // on each other); or given up on lately without learning whether it rang (verify.ts), until Exotel
+      // reports it ended after all (a callback carries our CustomField, status.ts).
+      vendorInFlight: db.prepare(`SELECT 1 FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+          WHERE c.phone = @phone AND c.id != @id
+          AND (${ON_THE_LINE('c')} OR (${UNLISTED('c', 'a')} AND c.rowid < (SELECT rowid FROM calls WHERE id = @id)))
         UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),
@@ -374,8 +380,9 @@ export class CallStore {
   }
 
   /**
-   * True while another call of ours to this number is being dialled or is on the line, or may be: one given
-   * up on as unverified since `unverifiedSince`.
+   * True while another call of ours to this number is being dialled or is on the line, or may be: an older
+   * one queued to be dialled again after the Calls list did not show its call, or one given up on as
+   * unverified since `unverifiedSince`.
    */
   vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;

@@ -637,6 +637,47 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
+  it("the vendor's next order waits while a call to be dialled again may still ring (the Calls list may lag), then goes after it", async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({}, { now: () => new Date(t) });
+    try {
+      // Order A's Connect timed out and the Calls list did not show the call: A is to be dialled again.
+      const a = storedCall(hh.app.store, { exotelCallSid: null });
+      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t + 5_000));
+      const phone = a.phone.slice(3);
+      // Order B for the same vendor: not dialled beside A's call, which may be ringing.
+      const b = await hh.trigger(order({ order_id: 'LAG-B', vendor_phone: phone }));
+      expect([b.status, b.body.reason]).toEqual([202, 'vendor_busy']);
+      expect(dialsFor(b.body.call_id, hh)).toEqual([]);
+      // A goes first (B, only queued, holds nothing back), and B keeps waiting while A is on the line.
+      t += 5_000;
+      await hh.app.scheduler.tick();
+      expect(dialsFor(a.id, hh)).toHaveLength(1);
+      t += 15_000;
+      await hh.app.scheduler.tick();
+      expect(dialsFor(b.body.call_id, hh)).toEqual([]);
+      expect(hh.app.store.get(b.body.call_id)).toMatchObject({ status: 'queued', exotelCallSid: null });
+    } finally {
+      await hh.close();
+    }
+  });
+
+  it('two calls to one vendor both to be dialled again never wait on each other: the older one is dialled', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({}, { now: () => new Date(t) });
+    try {
+      const older = storedCall(hh.app.store, { exotelCallSid: null });
+      const newer = storedCall(hh.app.store, { exotelCallSid: null, phone: older.phone });
+      hh.app.store.attemptNotPlaced(newer.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      hh.app.store.attemptNotPlaced(older.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      await hh.app.scheduler.tick();
+      expect([dialsFor(older.id, hh).length, dialsFor(newer.id, hh).length]).toEqual([1, 0]);
+      expect(hh.app.store.get(newer.id)).toMatchObject({ status: 'queued', dispatchDueAt: expect.any(String) });
+    } finally {
+      await hh.close();
+    }
+  });
+
   it('a late final report about the earlier dial changes nothing on the redial in flight', async () => {
     const t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({ REDIAL_DELAY_SECONDS: '60' }, { now: () => new Date(t) });
