@@ -4,8 +4,9 @@
 import 'dotenv/config';
 import { existsSync } from 'node:fs';
 import { request } from 'undici';
-import { callView } from './api/call-view.js';
+import { callView, deliveryView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
+import { FINAL_OUTCOMES } from './flows/types.js';
 import { Links } from './links.js';
 import { CallStore } from './store/calls.js';
 import { openDatabase } from './store/database.js';
@@ -15,17 +16,27 @@ const USAGE = `usage: exotel-caller <command> [--json]
   calls show <call_sid | call_id | order_id>       a call's timeline
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
   outbox list                                      outcomes for the backend and their delivery
-  outbox retry <event_id> [--force]                deliver a dead or pending outcome again now (--force: even
-                                                   after a later outcome of its order was delivered)
+  outbox retry <event_id> [--force]                make a dead or pending outcome due now: the running server
+                                                   delivers it (--force: even after a later outcome of its
+                                                   order was delivered)
   simulate --phone <number> [--server URL] [--live] place a call through a running server and wait for it
                                                    (--live: even when that server rings real phones)
   sign-url <path?query>                            a signed URL for an ExoML step or the status webhook (needs WEBHOOK_SECRET)`;
 
 const LIST_LIMIT = 5_000;
+const OUTCOMES: readonly string[] = ['pending', ...FINAL_OUTCOMES];
+// How long `simulate` waits for a call past the time it is due to be dialled (redials included), and how far
+// off a queued call may be before it stops waiting and says when the call will go.
+const SIMULATE_WAIT_MS = 30_000;
+const SIMULATE_QUEUE_LIMIT_MS = 5 * 60_000;
 
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const json = argv.includes('--json');
   const live = argv.includes('--live');
   const force = argv.includes('--force');
@@ -39,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
   // Every flag but --json, --live and --force takes a value: `--since` alone is a mistake to say, not "the last 24 h".
   const bare = args.find((a, i) => a.startsWith('--') && (args[i + 1] === undefined || args[i + 1]!.startsWith('--')));
   if (bare) return usage(`${bare} needs a value`);
+  const outcome = flag('outcome');
+  if (outcome !== undefined && !OUTCOMES.includes(outcome)) return usage(`--outcome takes one of ${OUTCOMES.join(', ')}`);
   let config;
   try {
     config = loadConfig();
@@ -63,15 +76,24 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'simulate') {
     const phone = flag('phone');
     if (!phone) return usage('simulate needs --phone');
-    return simulate(out, flag('server') ?? `http://127.0.0.1:${config.port}`, config.apiToken, phone, live);
+    const server = flag('server') ?? `http://127.0.0.1:${config.port}`;
+    if (!URL.canParse(server) || !/^https?:$/.test(new URL(server).protocol)) return usage(`--server takes the server's http URL, such as http://127.0.0.1:${config.port}`);
+    return simulate(out, server.replace(/\/+$/, ''), config.apiToken, phone, live);
   }
   // Reading commands never create or migrate a database: the file must be the service's own.
   if (command !== 'simulate' && command !== 'sign-url' && !existsSync(config.databasePath)) {
     return fail(`no database at ${config.databasePath} (set DATABASE_PATH, or run from the service's folder)`);
   }
+  const open = () => {
+    try {
+      return openDatabase(config.databasePath);
+    } catch (error) {
+      throw new Error(`cannot open the database at ${config.databasePath}: ${(error as Error).message}`);
+    }
+  };
   if (command === 'outbox' && sub === 'retry' && arg) {
     if (!config.outcome.webhookUrl) return fail('OUTCOME_WEBHOOK_URL is not set: there is nowhere to deliver to');
-    const db = openDatabase(config.databasePath);
+    const db = open();
     try {
       const done = new OutboxStore(db).retry(arg, force);
       if (!done.due && done.reason === 'superseded') {
@@ -84,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       db.close();
     }
   }
-  const db = openDatabase(config.databasePath);
+  const db = open();
   try {
     const store = new CallStore(db);
     const outbox = new OutboxStore(db);
@@ -103,7 +125,6 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'calls' && sub === 'list') {
       const since = parseSince(flag('since') ?? '24h');
       if (since === undefined) return usage('--since takes a duration such as 30m, 1h or 2d');
-      const outcome = flag('outcome');
       // Filtered in SQL, so a busy hour's older calls are not hidden behind the newest; capped, and said so.
       const found = store.createdSince(new Date(Date.now() - since), outcome, LIST_LIMIT + 1);
       const calls = found.slice(0, LIST_LIMIT).map((c) => view(c.id));
@@ -112,9 +133,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'outbox' && sub === 'list') {
-      const items = outbox.list(200);
-      const state = (i: (typeof items)[number]) => (i.deliveredAt ? 'delivered' : i.deadAt ? 'dead' : i.dueAt ? 'pending' : 'not_configured');
-      out.print(items.map((i) => `${i.createdAt}  ${i.eventId}  ${state(i)}  tries ${i.tries}${i.lastError ? `  ${i.lastError}` : ''}`).join('\n') || 'no outcomes', items.map((i) => ({ ...i, state: state(i) })));
+      const items = outbox.list(200).map((i) => ({ ...deliveryView(i), call_id: i.callId, created_at: i.createdAt, due_at: i.dueAt, payload: i.payload }));
+      out.print(items.map((i) => `${i.created_at}  ${i.event_id}  ${i.state}  tries ${i.tries}${i.last_error ? `  ${i.last_error}` : ''}`).join('\n') || 'no outcomes', items);
       return 0;
     }
   } finally {
@@ -149,18 +169,32 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
     body: JSON.stringify({ vendor_phone: phone, vendor_name: 'Simulated Vendor', order_id: orderId, order_amount: 550, items: 'Tomato 2kg' }),
   }).catch((error: Error) => error);
   if (placed instanceof Error) return fail(`cannot reach ${server}: ${placed.message}`);
-  const answer = (await placed.body.json()) as { call_id?: string; message?: string };
-  if (!answer.call_id || (placed.statusCode !== 200 && placed.statusCode !== 202)) return fail(`the server refused: ${answer.message ?? placed.statusCode}`);
-  for (let i = 0; i < 300; i++) {
+  const answer = (await placed.body.json().catch(() => ({}))) as { call_id?: string; message?: string };
+  if (!answer.call_id || (placed.statusCode !== 200 && placed.statusCode !== 202)) {
+    const hint = placed.statusCode === 401 ? ' (the CLI sends API_TOKEN from its environment or .env)' : '';
+    return fail(`the server refused: ${answer.message ?? placed.statusCode}${hint}`);
+  }
+  // Wait while the call is live: a busy vendor is redialled, a queued call is dialled at scheduled_for.
+  let deadline = Date.now() + SIMULATE_WAIT_MS;
+  let said = '';
+  for (;;) {
     const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
-    const body = (await read.body.json()) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null } };
-    if (body.call?.settled_at) {
-      out.print(timeline(body.call), body.call);
+    const body = (await read.body.json()) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null; scheduled_for: string | null } };
+    const call = body.call;
+    if (call?.settled_at) {
+      out.print(timeline(call), call);
       return 0;
     }
+    const due = call?.scheduled_for ? new Date(call.scheduled_for).getTime() : NaN;
+    if (due > Date.now() + SIMULATE_QUEUE_LIMIT_MS) {
+      return fail(`call ${answer.call_id} is queued until ${call!.scheduled_for} (${call!.failure?.reason ?? 'calling hours, a busy line or a redial'}): not waiting; see \`exotel-caller calls show ${answer.call_id}\` then`);
+    }
+    if (due > 0) deadline = Math.max(deadline, due + SIMULATE_WAIT_MS);
+    const now = `${call?.status ?? 'unknown'}${call?.scheduled_for ? `, next dial at ${call.scheduled_for}` : ''}`;
+    if (now !== said && !out.json) process.stderr.write(`${(said = now)}\n`);
+    if (Date.now() > deadline) return fail(`call ${answer.call_id} did not end in time (last: ${now})`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return fail(`call ${answer.call_id} did not end within 30 s`);
 }
 
 function parseSince(text: string): number | undefined {
@@ -181,4 +215,7 @@ function usage(message?: string): number {
 }
 
 // Exit once stdout is flushed: a pipe takes 64 KiB at a time, and process.exit would cut the rest off.
-main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));
+// Anything unforeseen (a file that is not SQLite, say) is one line, not a stack trace.
+main(process.argv.slice(2))
+  .catch((error: Error) => fail(`exotel-caller: ${error.message}`))
+  .then((code) => process.stdout.write('', () => process.exit(code)));

@@ -37,19 +37,26 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
     })),
     redials: call.redials,
     scheduled_for: call.dispatchDueAt,
-    // Whether the backend has the outcome: pending (due), delivered, or dead (gave up; see the logs).
-    delivery: deliveries.map((item) => ({
-      event_id: item.eventId,
-      state: item.deliveredAt ? 'delivered' : item.deadAt ? 'dead' : item.dueAt ? 'pending' : 'not_configured',
-      tries: item.tries,
-      last_error: item.lastError,
-      delivered_at: item.deliveredAt,
-      dead_at: item.deadAt,
-    }))[0] ?? null,
+    delivery: deliveries.map(deliveryView)[0] ?? null,
     created_at: call.createdAt,
     updated_at: call.updatedAt,
     ended_at: call.endedAt,
     settled_at: call.settledAt,
+  };
+}
+
+/**
+ * Whether the backend has an outcome: pending (due), delivered, dead (gave up or superseded; see the logs),
+ * or not_configured (no OUTCOME_WEBHOOK_URL when it settled: stored, never sent).
+ */
+export function deliveryView(item: OutboxRecord) {
+  return {
+    event_id: item.eventId,
+    state: item.deliveredAt ? 'delivered' : item.deadAt ? 'dead' : item.dueAt ? 'pending' : 'not_configured',
+    tries: item.tries,
+    last_error: item.lastError,
+    delivered_at: item.deliveredAt,
+    dead_at: item.deadAt,
   };
 }
 

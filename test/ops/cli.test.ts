@@ -32,9 +32,13 @@ function cliWith(env: Record<string, string>, ...args: string[]) {
 
 /** Without blocking this process: the server the CLI talks to runs in it. */
 function cliAsync(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return cliAsyncWith({}, ...args);
+}
+
+function cliAsyncWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['bin/exotel-caller.mjs', ...args], {
-      env: { PATH: process.env.PATH, DATABASE_PATH: h.config.databasePath, DOTENV_CONFIG_PATH: '/nonexistent/.env' },
+      env: { PATH: process.env.PATH, DATABASE_PATH: h.config.databasePath, DOTENV_CONFIG_PATH: '/nonexistent/.env', ...env },
     });
     let out = '';
     let err = '';
@@ -58,7 +62,21 @@ describe('npx exotel-caller', () => {
   it('calls list --since --outcome, outbox list', () => {
     expect(JSON.parse(cli('calls', 'list', '--since', '1h', '--outcome', 'accepted', '--json').out).map((c: { call_id: string }) => c.call_id)).toEqual([callId]);
     expect(JSON.parse(cli('calls', 'list', '--since', '1h', '--outcome', 'no_response', '--json').out)).toEqual([]);
-    expect(JSON.parse(cli('outbox', 'list', '--json').out)).toMatchObject([{ eventId: `outcome_${callId}`, state: 'not_configured' }]);
+    // The same names as the read-back's delivery.
+    expect(JSON.parse(cli('outbox', 'list', '--json').out)).toEqual([
+      {
+        event_id: `outcome_${callId}`,
+        call_id: callId,
+        state: 'not_configured',
+        tries: 0,
+        last_error: null,
+        created_at: expect.any(String),
+        due_at: null,
+        delivered_at: null,
+        dead_at: null,
+        payload: expect.objectContaining({ event_id: `outcome_${callId}`, outcome: 'accepted' }),
+      },
+    ]);
   });
 
   it('sign-url gives a URL the server accepts', async () => {
@@ -97,6 +115,29 @@ describe('npx exotel-caller', () => {
     }
   });
 
+  it('simulate waits through redials, and says when a queued call will go instead of waiting for it', async () => {
+    // Busy, then redialled twice: not_reached, as the README's table says.
+    const busy = await cliAsync('simulate', '--phone', '9000000007', '--server', h.baseUrl);
+    expect(busy.code, busy.err).toBe(0);
+    expect(busy.out).toMatch(/status busy {2}outcome not_reached/);
+    expect(busy.out.match(/attempt \d: placed busy/g)).toHaveLength(3);
+    // Outside calling hours the call waits for tomorrow: the CLI says so at once. Without the API token, the
+    // refusal says where the CLI takes it from.
+    const ist = new Date(Date.now() + 5.5 * 3_600_000 + 6 * 3_600_000);
+    const at = (d: Date) => d.toISOString().slice(11, 16);
+    const closed = await startHarness({ API_TOKEN: 'cli-test-api-token-0123456789abcdef', CALLING_WINDOW: `${at(ist)}-${at(new Date(ist.getTime() + 3_600_000))}` });
+    try {
+      const refused = await cliAsync('simulate', '--phone', '9000000001', '--server', closed.baseUrl);
+      expect(refused).toMatchObject({ code: 1, err: 'the server refused: Missing or invalid bearer token (the CLI sends API_TOKEN from its environment or .env)\n' });
+      const queued = await cliAsyncWith({ API_TOKEN: 'cli-test-api-token-0123456789abcdef' }, 'simulate', '--phone', '9000000001', '--server', `${closed.baseUrl}/`);
+      expect(queued.code).toBe(1);
+      expect(queued.err).toMatch(/^call call_\S+ is queued until \S+Z \(.+\): not waiting; see `exotel-caller calls show call_\S+` then\n$/);
+      expect(closed.simulator.calls.size).toBe(0);
+    } finally {
+      await closed.close();
+    }
+  });
+
   it('calls list prints every call of a busy hour, whole, even into a pipe, and reads past the newest', () => {
     const noResponse = storedCall(h.app.store, { orderId: 'CLI-OLD-NO-RESPONSE' }).id;
     h.db.prepare("UPDATE calls SET outcome = 'no_response', created_at = ? WHERE id = ?").run(new Date(Date.now() - 30 * 60_000).toISOString(), noResponse);
@@ -105,7 +146,9 @@ describe('npx exotel-caller', () => {
     expect(all.code).toBe(0);
     expect(all.out.length).toBeGreaterThan(256 * 1024);
     const listed = JSON.parse(all.out) as Array<{ order_id: string }>;
-    expect(listed.length).toBe(1_103);
+    // Every call in the database (all made within the hour): the 1,100 above and the other tests' own.
+    expect(listed.length).toBe((h.db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n);
+    expect(listed.filter((c) => c.order_id.startsWith('CLI-BUSY-'))).toHaveLength(1_100);
     expect(listed.at(-1)!.order_id).toBe('CLI-OLD-NO-RESPONSE');
     expect(JSON.parse(cli('calls', 'list', '--since', '1h', '--outcome', 'no_response', '--json').out).map((c: { order_id: string }) => c.order_id)).toEqual(['CLI-OLD-NO-RESPONSE']);
   });
@@ -118,6 +161,13 @@ describe('npx exotel-caller', () => {
     expect(cli('calls', 'list', '--since')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--since', '--outcome', 'accepted')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--outcome', '--json')).toMatchObject({ code: 2, err: expect.stringContaining('--outcome needs a value') });
+    // A misspelt outcome is a mistake to say, not "no calls".
+    expect(cli('calls', 'list', '--outcome', 'no-response')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^--outcome takes one of pending, accepted, .*no_response, not_reached\n/) });
+    expect(cli('simulate', '--phone', '9000000001', '--server', 'notaurl')).toMatchObject({ code: 2, err: expect.stringMatching(/^--server takes the server's http URL/) });
+    // Help is an answer: on stdout, exit 0.
+    for (const ask of [['--help'], ['help'], ['calls', '-h']]) expect(cli(...ask)).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^usage: exotel-caller <command>/) });
+    // A file that is not the service's database: one line saying so, no stack trace.
+    expect(cliWith({ DATABASE_PATH: 'README.md' }, 'calls', 'list')).toEqual({ code: 1, out: '', err: 'exotel-caller: cannot open the database at README.md: file is not a database\n' });
   });
 
   it('outbox retry: refused once a later outcome of the order was delivered, unless --force', () => {
