@@ -74,7 +74,6 @@ function step(
     return apologyExoml(flow, 'hi-IN');
   }
   if (input === undefined) log.info('ExoML greeting requested');
-  else log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
 
   const turnParam = typeof (request.query as Record<string, unknown>).turn === 'string' ? Number((request.query as Record<string, string>).turn) : undefined;
   const result = takeTurn(
@@ -91,8 +90,11 @@ function step(
     },
     options,
   );
-  if (!result.applied) log.info('repeated or late ExoML request: nothing changed');
-  else if (result.reply.kind !== 'ask') log.info({ outcome: result.state.outcome }, `Call outcome: ${result.state.outcome}`);
+  // "Vendor pressed" only for keys that counted, as in the applet and Voicebot modes: ops count them in the log.
+  const pressed = input?.kind === 'digits' ? input.digits : input ? 'nothing' : undefined;
+  if (!result.applied) log.info({ step: call.state.step, pressed }, 'repeated or late ExoML request: nothing changed');
+  else if (input) log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+  if (result.applied && result.reply.kind !== 'ask') log.info({ outcome: result.state.outcome }, `Call outcome: ${result.state.outcome}`);
   return render(app, flow, result.state.language, { ...call.context, ...result.state.values }, result.reply, call.id);
 }
 

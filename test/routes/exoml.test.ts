@@ -104,6 +104,24 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.events(call.id).map((e) => e.kind).at(-1)).toBe('exotel_request_after_settled');
   });
 
+  it("the log says 'Vendor pressed' only for keys that counted (ops count them with journalctl -g)", async () => {
+    const lines: string[] = [];
+    const logged = await startHarness({ LOG_LEVEL: 'info' }, { logLines: lines });
+    try {
+      const id = storedCall(logged.app.store).id;
+      const url = `/exoml/vendor-action?call=${id}&turn=1`;
+      for (const digits of ['7', '7', '2']) await logged.app.inject({ method: 'POST', url, payload: { Digits: digits } });
+      const mine = lines.map((l) => JSON.parse(l) as { msg: string; call_id?: string; step?: string; pressed?: string }).filter((l) => l.call_id === id);
+      expect(mine.map((l) => [l.msg, l.step, l.pressed])).toEqual([
+        ['Vendor pressed: 7', 'menu', undefined],
+        ['repeated or late ExoML request: nothing changed', 'menu', '7'],
+        ['repeated or late ExoML request: nothing changed', 'menu', '2'],
+      ]);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('digits sent to a finished call change nothing', async () => {
     const id = waitingCall();
     await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '2' });
