@@ -60,6 +60,13 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
     if (!isExotelError(error)) throw error;
     pauseAfterRateLimit(deps, error, tries);
     deps.metrics.reconcileLookup(error.code);
+    if (filling && (error as { httpStatus?: number }).httpStatus === 404) {
+      // A settled call Exotel says it does not have (after a restart, the embedded simulator has forgotten
+      // its calls): asking again cannot bring the duration, and the outcome went long ago.
+      store.scheduleReconcile(call.id, null, tries);
+      log.warn({ call_id: call.id, call_sid: sid, err_code: error.code }, 'Call Details does not know this call: its duration stays unknown');
+      return;
+    }
     log.error({ call_id: call.id, call_sid: sid, err_code: error.code, tries }, `Exotel API error while reconciling: ${error.message}`);
     if (!filling && tries >= MAX_TRIES) giveUp(deps, call.id, attempt);
   }

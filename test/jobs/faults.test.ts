@@ -325,6 +325,25 @@ describe('faults', () => {
     expect(later.events.filter((e: { kind: string }) => e.kind === 'details_lookup')).toHaveLength(1);
   });
 
+  it('a settled call Call Details does not know (404) is not asked about again: one warning, the duration stays unknown', async () => {
+    const lines: string[] = [];
+    const forgetful = await startHarness({ RECONCILE_BACKOFF_SECONDS: '1', LOG_LEVEL: 'info' }, { logLines: lines });
+    try {
+      const placed = await forgetful.trigger(order({ order_id: 'NODUR-404', vendor_phone: '9000000001' }));
+      await forgetful.simulator.finished(placed.body.call_sid);
+      // As after a restart of the embedded simulator: it no longer has the call.
+      forgetful.simulator.calls.delete(placed.body.call_sid);
+      const settled = await forgetful.settled(placed.body.call_id);
+      expect(settled).toMatchObject({ outcome: 'accepted', duration: null });
+      await new Promise((r) => setTimeout(r, 4_000));
+      expect(forgetful.app.store.get(placed.body.call_id)).toMatchObject({ reconcileDueAt: null, reconcileTries: 1, durationSeconds: null });
+      const mine = lines.map((l) => JSON.parse(l) as { msg: string; level: number; call_id?: string }).filter((l) => l.call_id === placed.body.call_id && l.level >= 40);
+      expect(mine.map((l) => [l.level, l.msg])).toEqual([[40, 'Call Details does not know this call: its duration stays unknown']]);
+    } finally {
+      await forgetful.close();
+    }
+  });
+
   it('with StatusCallbackEvents=terminal the callback carries the duration, and Call Details is not asked', async () => {
     const terminal = await startHarness({ EXOTEL_STATUS_CALLBACK_EVENTS: 'terminal', RECONCILE_BACKOFF_SECONDS: '1' });
     try {
