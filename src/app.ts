@@ -49,7 +49,12 @@ export function serverOptions(config: Config): FastifyServerOptions {
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     // A path Fastify cannot decode (a stray %) goes through our error handler: an Exotel step still gets a
     // document, our API its JSON error.
-    frameworkErrors: (error, request, reply) => void handleError(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      // An Upgrade request that fails before routing skips @fastify/websocket's onResponse hook, the one that
+      // closes its socket: left open, it would hold a descriptor for good and keep close() from finishing.
+      if (request.raw.headers.upgrade) reply.raw.once('finish', () => request.raw.socket?.destroy());
+      void handleError(error, request, reply);
+    },
   };
 }
 

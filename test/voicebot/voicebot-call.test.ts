@@ -305,7 +305,13 @@ describe('voicebot streams driven frame by frame', () => {
     expect(peer.report.prompts).toHaveLength(1);
   });
 
-  it('an upgrade request to any other route is answered and its socket closed, not left open', async () => {
+  // A socket left open would hold a file descriptor for good, and keep a deploy's close from ever finishing.
+  it.each([
+    ['any other route', '/health', /^HTTP\/1\.1 200/],
+    ['a path that cannot be decoded', '/%', /^HTTP\/1\.1 400/],
+    ['a stream path that cannot be decoded', `/voicebot/${TOKEN}%`, /^HTTP\/1\.1 400/],
+    ['an API path that cannot be decoded', '/api/calls/%ZZ', /^HTTP\/1\.1 400/],
+  ])('an upgrade request to %s is answered and its socket closed, not left open', async (_name, path, status) => {
     const { connect } = await import('node:net');
     const socket = connect(Number(new URL(byHand.baseUrl).port), '127.0.0.1');
     const closed = new Promise<string>((resolve) => {
@@ -313,10 +319,10 @@ describe('voicebot streams driven frame by frame', () => {
       socket.on('data', (chunk) => (answer += chunk.toString()));
       socket.on('close', () => resolve(answer));
     });
-    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
     const answer = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 3_000))]);
     socket.destroy();
-    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer).toMatch(status);
   });
 
   it('a wrong path token is refused before the upgrade; a plain GET is told to upgrade', async () => {
