@@ -16,7 +16,18 @@ const text = (max: number) =>
     // U+FFFD is what bytes that were not UTF-8 decode to: refuse them rather than speak garbage.
     .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text');
 
-const scalar = (schema: z.ZodType) => z.preprocess((value) => (typeof value === 'number' ? String(value) : value), schema);
+// A JSON number given for a text field (an order id of digits) is taken as its digits, only when JSON carried
+// it exactly: 12345678901234567890 arrives as 12345678901234567000, another order's id.
+const scalar = (schema: z.ZodType) =>
+  z.preprocess((value, ctx) => {
+    if (typeof value !== 'number') return value;
+    if (Number.isSafeInteger(value)) return String(value);
+    ctx.addIssue({ code: 'custom', message: 'is a number JSON cannot carry exactly: send it as a string' });
+    return z.NEVER;
+  }, schema);
+
+// Decimal digits only: Number() would also read "0x10" as 16 and "0b11" as 3.
+const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/;
 
 /** Optional free text (or a JSON list joined with ", "), printable, at most `max` characters. */
 const optionalText = (max: number) =>
@@ -57,7 +68,7 @@ export const vendorOrderRequest = z.object({
   order_id: callRequestFields.orderId,
   // Spoken to the vendor: an empty value, null or true is no amount at all, never "0 rupees" or "1 rupee".
   order_amount: z.preprocess(
-    (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : Number(value)) : value),
+    (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : DECIMAL.test(value.trim()) ? Number(value) : NaN) : value),
     z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
   ),
   items: optionalText(500),

@@ -55,6 +55,12 @@ describe('POST /api/call/vendor-order', () => {
     [{ vendor_name: 'bad\u0007bell' }, 'vendor_name', 'vendor_name must not contain control characters'],
     [{ order_id: undefined }, 'order_id', 'order_id is required'],
     [{ order_amount: 'lots' }, 'order_amount', 'order_amount must be a number'],
+    // Number() reads these as 16, 3 and 7: the vendor would hear an amount nobody sent.
+    [{ order_amount: '0x10' }, 'order_amount', 'order_amount must be a number'],
+    [{ order_amount: '0b11' }, 'order_amount', 'order_amount must be a number'],
+    [{ order_amount: '0o7' }, 'order_amount', 'order_amount must be a number'],
+    // JSON carries this as 12345678901234567000: stored, it would be another order's id.
+    [{ order_id: 12345678901234567890 }, 'order_id', 'order_id is a number JSON cannot carry exactly: send it as a string'],
     [{ order_amount: -5 }, 'order_amount', 'order_amount must not be negative'],
     [{ order_amount: '' }, 'order_amount', 'order_amount is required'],
     [{ order_amount: '  ' }, 'order_amount', 'order_amount is required'],
