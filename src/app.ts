@@ -35,6 +35,7 @@ import readBackRoutes from './routes/read-back.js';
 import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
 import appletRoutes from './routes/applet.js';
+import { unreadableBody } from './exotel/inbound.js';
 import { exotelRoute, lenientJsonOnExotelRoutes, safeAnswer, storeUnreadable } from './routes/exotel-fallback.js';
 import voicebotRoutes from './routes/voicebot.js';
 
@@ -160,7 +161,13 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => handleError(error, request, reply));
-  fastify.addHook('preHandler', async (request) => void reachedHandler.add(request));
+  fastify.addHook('preHandler', async (request) => {
+    reachedHandler.add(request);
+    // A multipart body that gave no field at all (a boundary that does not match, say) is not "no keys".
+    if (request.isMultipart() && isEmptyObject(request.body) && Number(request.headers['content-length'] ?? 1) > 0 && exotelRoute(routeOf(request))) {
+      request.body = unreadableBody('multipart body without fields');
+    }
+  });
 
   // Exotel-facing routes answer only Exotel's networks, when they are configured; a refusal is still a
   // document the caller can hear, never an error body.
@@ -235,6 +242,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   await fastify.register(audioRoutes);
   await fastify.register(opsRoutes);
 }
+
+const isEmptyObject = (value: unknown) => typeof value === 'object' && value !== null && Object.keys(value).length === 0;
 
 /** The route pattern the request matched (e.g. /exoml/:slug), or its decoded path when none matched. */
 function routeOf(request: FastifyRequest): string {

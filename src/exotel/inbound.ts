@@ -51,20 +51,51 @@ export const bodyUnreadable = (params: ExotelParams): boolean => params.body_unr
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && !('value' in value);
 
+// Far deeper than any Exotel payload, and shallow enough for JSON.stringify to walk it back (a hostile
+// body of thousands of brackets overflows the stack there).
+const MAX_JSON_NESTING = 32;
+
+/** A JSON text we do not walk: nested past any payload of Exotel's (counted without parsing it). */
+export const nestedTooDeeply = (text: string): boolean => jsonNesting(text) > MAX_JSON_NESTING;
+
+/** Only a JSON object carries fields; an array, a string or a number is a body we cannot read. */
+export const isJsonObject = (value: unknown): boolean => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function jsonNesting(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 /**
- * A body sent with a content type we do not parse (text/plain, octet-stream) is kept as text: read it as
- * the JSON object or the form it is, so what Exotel said is not lost to a wrong header.
+ * A body sent with a content type we do not parse (text/plain, octet-stream, XML) is kept as text: read it
+ * as the JSON object or the form it is, so what Exotel said is not lost to a wrong header. Anything else is
+ * kept whole as a body we could not read.
  */
 function textBody(text: string): unknown {
   const trimmed = text.trim();
-  if (trimmed.startsWith('{')) {
+  if (trimmed === '') return undefined;
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    if (nestedTooDeeply(trimmed)) return unreadableBody('JSON nested too deeply', text);
+    let value: unknown;
     try {
-      return JSON.parse(trimmed) as unknown;
+      value = JSON.parse(trimmed);
     } catch {
-      return undefined;
+      return unreadableBody('invalid JSON', text);
     }
+    return isJsonObject(value) ? value : unreadableBody('not a JSON object', text);
   }
-  if (!trimmed.includes('=')) return undefined;
+  if (!trimmed.includes('=')) return unreadableBody('neither JSON nor a form', text);
   // The first value wins, as in every other body.
   const form: Record<string, string> = {};
   for (const [key, value] of new URLSearchParams(trimmed)) if (!Object.hasOwn(form, key)) form[key] = value;

@@ -2,7 +2,7 @@
 // cannot read, an error of ours. A call step still gets a document the caller can hear (an error body or a
 // 404 drops the caller, reference §5.2; DESIGN §5), and what Exotel sent is stored, never lost.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { callerOf, exotelParams, present, unreadableBody } from '../exotel/inbound.js';
+import { callerOf, exotelParams, isJsonObject, nestedTooDeeply, present, unreadableBody } from '../exotel/inbound.js';
 import { flowNamed } from '../flows/registry.js';
 import type { Flow, Language } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
@@ -18,8 +18,9 @@ export type ExotelRoute = 'exoml' | 'gather' | 'passthru' | 'greeting' | 'connec
 export function exotelRoute(path: string): ExotelRoute | undefined {
   const clean = path.replace(/\/{2,}/g, '/');
   if (clean.startsWith('/exoml/')) return 'exoml';
-  if (/^\/webhook\/exotel\/status\/?$/.test(clean)) return 'status';
-  return /^\/applet\/[^/]+\/(gather|passthru|greeting|connect|voicebot)(\/|$)/.exec(clean)?.[1] as ExotelRoute | undefined;
+  // A stray character after the name (a % pasted in the dashboard) still names the route.
+  if (/^\/webhook\/exotel\/status(?![\w-])/.test(clean)) return 'status';
+  return /^\/applet\/[^/]+\/(gather|passthru|greeting|connect|voicebot)(?![\w-])/.exec(clean)?.[1] as ExotelRoute | undefined;
 }
 
 /**
@@ -62,7 +63,11 @@ export function storeUnreadable(app: FastifyInstance, request: FastifyRequest, r
   const path = safeUrl(request.url);
   request.log.error({ route: path, err_code: error.code, err: error }, 'Exotel sent a request we could not read; stored its query and the reason');
   try {
-    app.store.recordEvent({ callId: null, kind: 'exotel_request_unreadable', route: path, params: exotelParams(request.query, unreadableBody(error.code ?? error.message)) });
+    const params = exotelParams(request.query, unreadableBody(error.code ?? error.message));
+    // With the call it names, when we have it, so it shows in that call's timeline.
+    const named = params.call ?? params.CustomField;
+    const callId = named !== undefined && app.store.get(named) ? named : null;
+    app.store.recordEvent({ callId, kind: 'exotel_request_unreadable', route: path, params });
     return true;
   } catch (storeError) {
     request.log.error({ err: storeError }, 'could not store the unreadable Exotel request');
@@ -75,7 +80,7 @@ function authentic(app: FastifyInstance, request: FastifyRequest, route: ExotelR
   try {
     path = decodeURIComponent(path);
   } catch {
-    return false;
+    // A stray %: checked as it came (a signature never covers such a path; the applet token still can).
   }
   if (route === 'exoml' || route === 'status') return app.links.check(path, (request.query ?? {}) as Record<string, unknown>) === 'ok';
   const given = /^\/applet\/([^/]+)\//.exec(path)?.[1];
@@ -91,12 +96,20 @@ export function lenientJsonOnExotelRoutes(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    strict(request, String(body), (error: Error | null, value?: unknown) => {
-      if (!error || !exotelRoute(request.routeOptions.url ?? request.url.split('?')[0]!)) return done(error, value);
-      const text = String(body);
+    const text = String(body);
+    const exotel = exotelRoute(request.routeOptions.url ?? request.url.split('?')[0]!) !== undefined;
+    const unreadable = (reason: string) => {
+      request.log.warn({ route: safeUrl(request.url), err_code: reason }, 'Exotel sent a JSON body we could not read; going on from its query');
+      done(null, unreadableBody(reason, text));
+    };
+    // Before parsing: a body of thousands of brackets is not walked at all.
+    if (exotel && nestedTooDeeply(text)) return unreadable('JSON nested too deeply');
+    strict(request, text, (error: Error | null, value?: unknown) => {
+      if (!exotel) return done(error, value);
       if (text.trim() === '') return done(null, undefined);
-      request.log.warn({ route: safeUrl(request.url), err_code: (error as FastifyError).code }, 'Exotel sent a JSON body we could not read; going on from its query');
-      done(null, unreadableBody((error as FastifyError).code ?? 'invalid JSON', text));
+      if (error) return unreadable((error as FastifyError).code ?? 'invalid JSON');
+      // An array, a string or a number carries no fields we know: kept, not read as nothing.
+      return isJsonObject(value) ? done(null, value) : unreadable('not a JSON object');
     });
   });
 }

@@ -440,6 +440,32 @@ describe('applet routes on their own', () => {
     expect(h.app.store.events(id).at(-1)).toMatchObject({ route: '/applet/passthru', params: { CallSid: sid, body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"digits": "\\"1' } });
   });
 
+  it('over HTTP: a Passthru whose JSON is not an object asks the question again, and is stored whole', async () => {
+    // The keys may be in there: taken as silence, the call would end no_response on its first answer.
+    const sid = 'sidarraybody00000000000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    const answer = await request(`${h.baseUrl}/applet/${TOKEN}/passthru?CallSid=${sid}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[{"digits":"\\"1\\""}]' });
+    expect([answer.statusCode, await answer.body.text()]).toEqual([200, 'ask']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: expect.objectContaining({ step: 'menu', noInput: 1 }) });
+    expect(h.app.store.events(id).at(-1)).toMatchObject({ route: '/applet/passthru', params: { CallSid: sid, body_unreadable: 'not a JSON object', body_text: '[{"digits":"\\"1\\""}]' } });
+  });
+
+  it('over HTTP: a stray % after an applet name still gets that applet\'s answer, not an error body', async () => {
+    const gather = await request(`${h.baseUrl}/applet/${TOKEN}/gather%?CallSid=sidunknown`);
+    expect([gather.statusCode, gather.headers['content-type']]).toEqual([200, 'application/json']);
+    expect(JSON.parse(await gather.body.text())).toMatchObject({ gather_prompt: { text: APOLOGY } });
+    const passthru = await request(`${h.baseUrl}/applet/${TOKEN}/passthru%`);
+    expect([passthru.statusCode, await passthru.body.text()]).toEqual([302, 'end']);
+    const status = await request(`${h.baseUrl}/webhook/exotel/status%`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Status=completed' });
+    // The status webhook too: stored (this harness signs no URLs) and answered 200, as any unreadable callback.
+    expect([status.statusCode, await status.body.json()]).toEqual([200, { success: true, matched: false }]);
+    expect(h.db.prepare("SELECT route, params_json FROM call_events WHERE kind = 'exotel_request_unreadable' ORDER BY id DESC LIMIT 1").get()).toEqual({
+      route: '/webhook/exotel/status%',
+      params_json: JSON.stringify({ body_unreadable: 'FST_ERR_BAD_URL' }),
+    });
+  });
+
   it('over HTTP: an internal error on an English call answers each applet with the English apology', async () => {
     const sid = 'sidenglisherror00000000000000001';
     storedCall(h.app.store, { transport: 'applet', exotelCallSid: sid, language: 'en-IN', state: start(vendorOrder, 'en-IN').state });

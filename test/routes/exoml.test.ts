@@ -182,6 +182,35 @@ describe('ExoML routes without a secret (development)', () => {
     ]);
   });
 
+  const deep = `{"Digits":"1","x":${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+  it.each([
+    ['JSON that is not an object', 'application/json', '[{"Digits":"1"}]', 'not a JSON object'],
+    ['JSON nested thousands deep', 'application/json', deep, 'JSON nested too deeply'],
+    ['text that is neither JSON nor a form', 'text/plain', 'digits: 1', 'neither JSON nor a form'],
+    ['XML', 'application/xml', '<Digits>1</Digits>', 'neither JSON nor a form'],
+    ['a JSON array sent as text', 'text/plain', '[1]', 'not a JSON object'],
+  ])('over HTTP: %s is stored whole, and the vendor is asked again, not taken as silent', async (_name, type, body, reason) => {
+    const id = waitingCall();
+    const response = await request(`${h.baseUrl}/exoml/vendor-action?call=${id}&turn=1`, { method: 'POST', headers: { 'content-type': type }, body });
+    expect([response.statusCode, response.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+    expect(shape(await response.body.text())).toEqual(['Say:हमें आपका जवाब नहीं मिला।', 'Gather', 'Redirect']);
+    expect(h.app.store.events(id).map((e) => e.params)).toEqual([{ call: id, turn: '1', body_unreadable: reason, body_text: body }]);
+    // Not a final silence: the question stands.
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: expect.objectContaining({ noInput: 1 }) });
+  });
+
+  it('over HTTP: a multipart body whose boundary matches nothing is marked unreadable, not read as no keys', async () => {
+    const id = waitingCall();
+    const response = await request(`${h.baseUrl}/exoml/vendor-action?call=${id}&turn=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=other' },
+      body: '--b\r\nContent-Disposition: form-data; name="Digits"\r\n\r\n1\r\n--b--\r\n',
+    });
+    expect(response.statusCode).toBe(200);
+    expect(shape(await response.body.text())[0]).toBe('Say:हमें आपका जवाब नहीं मिला।');
+    expect(h.app.store.events(id).map((e) => e.params)).toEqual([{ call: id, turn: '1', body_unreadable: 'multipart body without fields' }]);
+  });
+
   it('over HTTP: a path with a stray % still gets the apology on an ExoML step, our JSON error elsewhere', async () => {
     const step = await request(`${h.baseUrl}/exoml/vendor-greeting%`);
     expect([step.statusCode, step.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);

@@ -171,6 +171,8 @@ describe('POST /webhook/exotel/status', () => {
       ['/webhook/exotel/status', { call: call.id, attempt: '1', body_unreadable: expect.any(String) }],
       ['/webhook/exotel/status', { call: call.id, attempt: '1', body_unreadable: 'FST_FILES_LIMIT' }],
     ]);
+    // On the call the signed URL names, so they show in its timeline.
+    expect(h.app.store.events(call.id).filter((e) => e.kind === 'exotel_request_unreadable')).toHaveLength(2);
     // A JSON body that is not JSON is read as text: stored on the call, the status left to Call Details.
     const broken = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"Status": "completed", "__proto__": {"x": 1}}' });
     expect([broken.statusCode, await broken.body.json()]).toEqual([200, { success: true, matched: true }]);
@@ -179,6 +181,21 @@ describe('POST /webhook/exotel/status', () => {
       kind: 'status_callback',
       params: { call: call.id, attempt: '1', body_unreadable: 'FST_ERR_CTP_INVALID_JSON_BODY', body_text: '{"Status": "completed", "__proto__": {"x": 1}}' },
     });
+    expect(await read(call.id)).toMatchObject({ status: 'in-progress', outcome: 'pending' });
+  });
+
+  it('a JSON body nested thousands deep, or not an object, is stored as text and answered 200, never a 500', async () => {
+    const { call, url } = placedCall();
+    const deep = `{"CallSid":"x","Status":"completed","a":${'['.repeat(5_000)}${']'.repeat(5_000)}}`;
+    for (const body of [deep, '[{"Status":"completed"}]']) {
+      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
+    }
+    expect(h.app.store.events(call.id).map((e) => [e.kind, e.params])).toEqual([
+      ['status_callback', { call: call.id, attempt: '1', body_unreadable: 'JSON nested too deeply', body_text: deep }],
+      ['status_callback', { call: call.id, attempt: '1', body_unreadable: 'not a JSON object', body_text: '[{"Status":"completed"}]' }],
+    ]);
+    // Nothing read from them: the status is left to Call Details.
     expect(await read(call.id)).toMatchObject({ status: 'in-progress', outcome: 'pending' });
   });
 
