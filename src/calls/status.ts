@@ -1,7 +1,7 @@
 // Applies what Exotel says about an attempt's call (a status callback, or a Call Details lookup): one code
 // path, so both are idempotent in the same way. A final status of the current attempt either schedules a
 // redial (busy, no-answer, failed, inside the limits) or settles the call.
-import { istToIso, isFinalStatus, type StatusReport } from '../exotel/inbound.js';
+import { exotelStatus, istToIso, isFinalStatus, type StatusReport } from '../exotel/inbound.js';
 import { start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { FinalOutcome } from '../flows/types.js';
@@ -102,7 +102,7 @@ export function reportFromDetails(details: {
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   return {
     callSid: details.sid,
-    status: details.status.toLowerCase(),
+    status: exotelStatus(details.status),
     recordingUrl: details.recordingUrl,
     durationSeconds: details.duration,
     startTime: istToIso(text(details.raw.StartTime)),

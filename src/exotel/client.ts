@@ -2,7 +2,7 @@
 // (Node's fetch refuses credentials in URLs, §1.2), sends form bodies with literal bracket keys (§1.7,
 // §13), asks for JSON (.json, §1.1) and turns every failure into a typed error with a stable code.
 import { Agent, request, type Dispatcher } from 'undici';
-import { exotelStatus } from './inbound.js';
+import { exotelStatus, webUrl } from './inbound.js';
 import {
   ExotelBadResponseError,
   ExotelRateLimitedError,
@@ -195,7 +195,7 @@ function toCall(body: unknown): ExotelCall {
     from: text(call.From),
     dateCreated: text(call.DateCreated),
     duration: call.Duration !== null && call.Duration !== '' && Number.isFinite(duration) ? Math.round(duration) : undefined,
-    recordingUrl: text(call.RecordingUrl),
+    recordingUrl: webUrl(text(call.RecordingUrl)),
     raw: call,
   };
 }

@@ -164,13 +164,19 @@ export function istToIso(value: string | undefined): string | undefined {
   return Number.isNaN(utc) || utc <= 0 ? undefined : new Date(utc).toISOString();
 }
 
+// Every status Exotel documents (reference §3.1, §5.5); anything else is stored with its request, not applied.
+const KNOWN_STATUSES = new Set(['ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
 /**
- * Exotel's call status, lower-cased. Its `queued` (accepted, not yet ringing) is read as `ringing`: the call
- * is in flight either way, and `queued` is our own word for a call waiting to be dialled.
+ * Exotel's call status, lower-cased, with `_` or a space read as `-` and `cancelled` as `canceled`. Its
+ * `queued` (accepted, not yet ringing) is read as `ringing`: the call is in flight either way, and `queued`
+ * is our own word for a call waiting to be dialled. Undefined for a status Exotel never sends.
  */
 export function exotelStatus(raw: string | undefined): string | undefined {
-  const status = present(raw)?.toLowerCase();
-  return status === 'queued' ? 'ringing' : status;
+  const status = present(raw)?.toLowerCase().replace(/[_ ]/g, '-');
+  if (status === 'queued') return 'ringing';
+  if (status === 'cancelled') return 'canceled';
+  return status !== undefined && KNOWN_STATUSES.has(status) ? status : undefined;
 }
 
 export const FINAL_STATUSES = ['completed', 'busy', 'no-answer', 'failed', 'canceled'] as const;
@@ -207,7 +213,7 @@ export function statusReport(params: ExotelParams): StatusReport {
   return {
     callSid: present(params.CallSid),
     status: exotelStatus(params.Status ?? params.CallStatus),
-    recordingUrl: present(params.RecordingUrl),
+    recordingUrl: webUrl(params.RecordingUrl),
     dateUpdated: istToIso(params.DateUpdated),
     eventType: present(params.EventType)?.toLowerCase(),
     // Exotel names it ConversationDuration on callbacks; Call Details and older notes say Duration/CallDuration.
@@ -220,10 +226,20 @@ export function statusReport(params: ExotelParams): StatusReport {
   };
 }
 
+// No call lasts a day (TimeLimit is at most 4 h): a longer one is not a duration.
+const MAX_SECONDS = 86_400;
+
 function seconds(value: string | undefined): number | undefined {
   const text = present(value);
   if (!text || !/^\d+(\.\d+)?$/.test(text)) return undefined;
-  return Math.round(Number(text));
+  const rounded = Math.round(Number(text));
+  return rounded <= MAX_SECONDS ? rounded : undefined;
+}
+
+/** A recording is fetched over http(s) and shown on /ops: any other scheme (javascript:) is not a URL of Exotel's. */
+export function webUrl(value: string | undefined): string | undefined {
+  const text = present(value);
+  return text !== undefined && /^https?:\/\//i.test(text) && URL.canParse(text) ? text : undefined;
 }
 
 /**

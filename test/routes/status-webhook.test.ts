@@ -98,6 +98,17 @@ describe('POST /webhook/exotel/status', () => {
     expect({ ...after, updated_at: first.updated_at }).toEqual(first);
   });
 
+  it('a status Exotel never sends, a recording that is not a web URL, or an impossible duration is stored, not applied', async () => {
+    const { call, sid, url } = placedCall();
+    const hostile = { CallSid: sid, Status: 'exploded', RecordingUrl: 'javascript:alert(1)', ConversationDuration: '99999999999999999999' };
+    expect(await post(url, hostile, 'urlencoded')).toEqual({ status: 200, body: { success: true, matched: true } });
+    expect(await read(sid)).toMatchObject({ status: 'in-progress', outcome: 'pending', duration: null, recording_url: null });
+    expect(h.app.store.events(call.id).at(-1)).toMatchObject({ kind: 'status_callback', params: hostile });
+    // The documented spellings still count: a British "Cancelled" ends the call as canceled.
+    await post(url, { CallSid: sid, Status: 'Cancelled', RecordingUrl: 'https://recordings.example.test/b.mp3', ConversationDuration: '12' }, 'urlencoded');
+    expect(await read(sid)).toMatchObject({ status: 'canceled', outcome: 'not_reached', duration: 12, recording_url: 'https://recordings.example.test/b.mp3' });
+  });
+
   it('out of order: an answered event after the terminal one does not undo the end of the call', async () => {
     const { sid, url } = placedCall();
     await post(url, { CallSid: sid, Status: 'busy', DateUpdated: '2026-11-22 10:00:00', EventType: 'terminal', 'Legs[0][Status]': 'busy' }, 'multipart');
