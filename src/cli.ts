@@ -147,6 +147,7 @@ function timeline(call: ReturnType<typeof callView> & { events: Array<{ at: stri
   const lines = [
     `${call.order_id}  ${call.flow}  ${call.vendor_phone}  call ${call.call_id}  CallSid ${call.call_sid ?? '-'}`,
     `status ${call.status}  outcome ${call.outcome}  language ${call.language}  values ${JSON.stringify(call.values)}`,
+    ...(call.scheduled_for ? [`next dial at ${call.scheduled_for}${call.failure ? `  (${call.failure.reason}: ${call.failure.code})` : ''}`] : []),
     `delivery ${call.delivery ? `${call.delivery.state} (${call.delivery.tries} tries)` : '-'}  recording ${call.recording_url ? 'yes' : 'no'}`,
     ...call.attempts.map((a) => `  attempt ${a.attempt}: ${a.result} ${a.status ?? ''} ${a.error ? `${a.error.code}` : ''}`.trimEnd()),
     ...call.events.map((e) => `  ${e.at}  ${e.digits !== null ? `pressed ${e.digits} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? ''}` : `${e.kind} ${e.route}`}`),

@@ -133,6 +133,10 @@ describe('npx exotel-caller', () => {
       expect(queued.code).toBe(1);
       expect(queued.err).toMatch(/^call call_\S+ is queued until \S+Z \(.+\): not waiting; see `exotel-caller calls show call_\S+` then\n$/);
       expect(closed.simulator.calls.size).toBe(0);
+      // calls show says when it goes.
+      const id = /call (call_\S+) is queued/.exec(queued.err)![1]!;
+      const shown = cliWith({ DATABASE_PATH: closed.config.databasePath }, 'calls', 'show', id);
+      expect(shown.out).toContain(`next dial at ${closed.app.store.get(id)!.dispatchDueAt}\n`);
     } finally {
       await closed.close();
     }
