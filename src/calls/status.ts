@@ -52,8 +52,9 @@ export function applyStatusReport(
     if (!final || alreadyFinal || attempt !== current.currentAttempt || current.settledAt) return current;
     const { redialMaxAttempts, redialDelaySeconds, callingWindow } = deps.config.jobs;
     if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts) {
-      const due = nextCallableTime(later(deps, redialDelaySeconds * 1000), callingWindow);
-      store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!, current.state.language).state);
+      const wanted = later(deps, redialDelaySeconds * 1000);
+      const due = nextCallableTime(wanted, callingWindow);
+      store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!, current.state.language).state, due > wanted ? 'calling_window' : null);
       deps.log.info({ call_id: call.id, order_id: call.orderId, status, redial_at: due.toISOString() }, `Vendor ${status}: redial scheduled`);
       return store.get(call.id)!;
     }

@@ -8,6 +8,7 @@ import { verify } from '../calls/verify.js';
 import type { OutboxRecord } from '../store/outbox.js';
 import { deliver } from './outcome-delivery.js';
 import { reconcile } from './reconciler.js';
+import { nextCallableTime } from './calling-window.js';
 
 // Dials, verifies and lookups; outcome deliveries have a budget of their own, so a backend that accepts
 // connections and never answers cannot hold back the vendors' calls.
@@ -54,6 +55,10 @@ export class Scheduler {
     if (this.running) return;
     this.running = true;
     this.recover();
+    // CALLING_WINDOW may have changed since the calls waiting for it were queued: they go when it now opens.
+    const now = this.deps.now();
+    const moved = this.deps.store.reopenWindow(nextCallableTime(now, this.deps.config.jobs.callingWindow));
+    if (moved > 0) this.deps.log.info({ calls: moved }, 'Calls waiting for the calling window are due when the current CALLING_WINDOW opens');
     const loop = () => {
       if (!this.running) return;
       try {

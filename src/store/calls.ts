@@ -160,7 +160,7 @@ export class CallStore {
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
-      claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
+      claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, waits_for = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
       claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = @lease, updated_at = @now
@@ -204,8 +204,10 @@ export class CallStore {
       failCall: db.prepare(`UPDATE calls SET status = 'failed', failure_code = @code, failure_reason = @reason, failure_message = @message,
         dispatch_due_at = NULL, reconcile_due_at = NULL, ended_at = COALESCE(ended_at, @now), updated_at = @now
         WHERE id = @id AND settled_at IS NULL`),
-      reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now
+      reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, waits_for = @waitsFor, updated_at = @now
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
+      reopenWindow: db.prepare(`UPDATE calls SET dispatch_due_at = @opens, updated_at = @now
+        WHERE waits_for = 'calling_window' AND status = 'queued' AND settled_at IS NULL AND dispatch_due_at > @opens`),
       verifyTry: db.prepare(`UPDATE calls SET verify_tries = verify_tries + 1, dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
@@ -260,7 +262,7 @@ export class CallStore {
         WHERE id = @id AND current_attempt = @number`),
       callFill: db.prepare(`UPDATE calls SET duration_seconds = COALESCE(@duration, duration_seconds),
         recording_url = COALESCE(@recording, recording_url), updated_at = @now WHERE id = @id AND current_attempt = @number`),
-      redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, redials = redials + 1,
+      redial: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, waits_for = @waitsFor, redials = redials + 1,
         exotel_call_sid = NULL, duration_seconds = NULL, recording_url = NULL,
         reconcile_due_at = NULL, ended_at = NULL, updated_at = @now WHERE id = @id`),
       settle: db.prepare(`UPDATE calls SET outcome = @outcome, settled_at = @now, dispatch_due_at = NULL,
@@ -483,9 +485,14 @@ export class CallStore {
     this.q.setFailure.run({ id: callId, code, reason, message, now: this.stamp() });
   }
 
-  /** A queued or verifying call waits until `dueAt` (calling hours, rate limit). */
-  reschedule(callId: string, dueAt: Date): void {
-    this.q.reschedule.run({ id: callId, dueAt: dueAt.toISOString(), now: this.stamp() });
+  /** A queued or verifying call waits until `dueAt` (calling hours, rate limit): `waitsFor` says it is the hours. */
+  reschedule(callId: string, dueAt: Date, waitsFor: 'calling_window' | null = null): void {
+    this.q.reschedule.run({ id: callId, dueAt: dueAt.toISOString(), waitsFor, now: this.stamp() });
+  }
+
+  /** Calls waiting for the calling window to open are due by `opens` at the latest (the window changed); how many moved. */
+  reopenWindow(opens: Date): number {
+    return this.q.reopenWindow.run({ opens: opens.toISOString(), now: this.stamp() }).changes;
   }
 
   attempts(callId: string): AttemptRecord[] {
@@ -599,8 +606,8 @@ export class CallStore {
   }
 
   /** A new dial of the same call after busy / no-answer / failed: the conversation starts over. */
-  scheduleRedial(callId: string, dueAt: Date, freshState: FlowState): void {
-    this.q.redial.run({ id: callId, dueAt: dueAt.toISOString(), now: this.stamp() });
+  scheduleRedial(callId: string, dueAt: Date, freshState: FlowState, waitsFor: 'calling_window' | null = null): void {
+    this.q.redial.run({ id: callId, dueAt: dueAt.toISOString(), waitsFor, now: this.stamp() });
     this.q.resetConversation.run({ id: callId, state: JSON.stringify(freshState), now: this.stamp() });
   }
 

@@ -132,4 +132,9 @@ export const MIGRATIONS: string[] = [
   -- the line (calls/dispatch.ts).
   CREATE INDEX calls_unverified_by_phone ON calls (phone, settled_at) WHERE failure_reason = 'unverified';
   `,
+  `
+  -- Why a queued call waits, when it is the calling window: CALLING_WINDOW may change across a restart, and
+  -- such calls then move to the new window's opening (jobs/scheduler.ts).
+  ALTER TABLE calls ADD COLUMN waits_for TEXT;
+  `,
 ];

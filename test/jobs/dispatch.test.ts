@@ -1,7 +1,13 @@
 // The queue on a clock the test moves by hand: the rolling per-minute limit under a burst, calling hours,
 // and one live call per order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start } from '../../src/flows/engine.js';
+import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
+
 
 function clock(start: string) {
   let t = new Date(start).getTime();
@@ -88,6 +94,39 @@ describe('calling hours', () => {
     await h.simulator.finished(response.body.call_sid);
     const call = (await h.get(`/api/calls/${response.body.call_id}`)).body.call;
     expect(call).toMatchObject({ status: 'queued', outcome: 'pending', redials: 1, scheduled_for: '2026-11-24T03:30:00.000Z' });
+  });
+});
+
+describe('a CALLING_WINDOW changed across a restart', () => {
+  it('a call queued for the old window goes when the new one opens: at once, if it is open now', async () => {
+    const time = clock('2026-11-22T16:30:00.000Z'); // 22:00 IST
+    const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-window-'));
+    const shared = { DATABASE_PATH: join(dir, 'calls.db'), CALLING_TIMEZONE: 'Asia/Kolkata' };
+    try {
+      const before = await startHarness({ ...shared, CALLING_WINDOW: '09:00-21:00' }, { now: time.now });
+      const queued = await before.trigger(order({ order_id: 'WIDER-1' }));
+      expect(queued.body).toMatchObject({ status: 'queued', reason: 'calling_window', scheduled_for: '2026-11-23T03:30:00.000Z' });
+      // A call that waits for something else (a redial's delay, a retry's backoff) keeps its time.
+      const other = before.app.store.create(
+        { flow: 'vendor-order', orderId: 'WIDER-BUSY', phone: '+919000444401', language: 'hi-IN', context: { vendor_name: 'V', order_id: 'WIDER-BUSY', order_amount: 1, items: '' }, state: start(vendorOrder).state, transport: 'exoml' },
+        new Date('2026-11-22T17:00:00.000Z'),
+      );
+      await before.close();
+
+      // Ops open calling round the clock and restart: the call is dialled now, not tomorrow at 09:00.
+      const after = await startHarness({ ...shared, CALLING_WINDOW: '00:00-24:00' }, { now: time.now });
+      try {
+        after.app.scheduler.start();
+        const call = await after.settled(queued.body.call_id);
+        expect(call).toMatchObject({ outcome: 'accepted', attempts: [{ attempt: 1, result: 'placed' }] });
+        expect(after.app.store.get(other.id)).toMatchObject({ status: 'queued', dispatchDueAt: '2026-11-22T17:00:00.000Z' });
+      } finally {
+        await after.app.scheduler.stop();
+        await after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
