@@ -274,6 +274,10 @@ function handleError(error: FastifyError, request: FastifyRequest, reply: Fastif
   }
   // Stored: a 200, since Exotel's retry would carry the same body; the reconciler asks Call Details instead.
   if (stored) return reply.code(200).send({ success: true, matched: false });
+  // @fastify/multipart's own words ("reach files limit", a 413) for what is a body of the wrong kind.
+  if (error.code === 'FST_FILES_LIMIT') {
+    return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Files are not accepted: send the fields as JSON, a form body or query parameters' });
+  }
   if (status >= 500) {
     request.log.error({ err: error }, 'request failed');
     return reply.code(status).send({ success: false, code: 'IVR_ERR_INTERNAL', message: 'Internal error' });

@@ -78,9 +78,12 @@ export const vendorOrderRequest = z.object({
 
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;
 
-/** A field given twice (`?order_id=1&order_id=2`) is ambiguous: refused rather than guessed. Lists may repeat. */
-export function repeatedField(input: Record<string, unknown>): string | undefined {
-  return Object.keys(input).find((key) => key !== 'items' && Array.isArray(input[key]));
+/**
+ * One of the request's `fields` given twice (`?order_id=1&order_id=2`) is ambiguous: refused rather than
+ * guessed. Lists may repeat, and a field we do not take is ignored however it comes.
+ */
+export function repeatedField(input: Record<string, unknown>, fields: string[]): string | undefined {
+  return fields.find((key) => key !== 'items' && Array.isArray(input[key]));
 }
 
 /** The first problem as the field it is about and one sentence, for a 400 the backend can act on. */

@@ -36,11 +36,16 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
 
 async function trigger(app: FastifyInstance, kind: CallRequestKind, request: FastifyRequest, reply: FastifyReply) {
   // JSON, a form or multipart, or no body at all (query parameters): anything else is refused.
+  const json = /^application\/(.+\+)?json\b/i.test(request.headers['content-type'] ?? '');
+  // JSON that is not an object (a string, a list) carries no fields: said so, not "vendor_phone is required".
+  if (json && request.body !== undefined && (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body))) {
+    return invalid(reply, 'body', 'body must be a JSON object of fields');
+  }
   if (typeof request.body === 'string' && request.body.length > 0) {
     return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
   }
   const input = { ...asObject(request.query), ...asObject(request.body) };
-  const repeated = repeatedField(input);
+  const repeated = repeatedField(input, Object.keys((kind.schema as z.ZodObject).shape));
   if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
   const parsed = kind.schema.safeParse(input);
   if (!parsed.success) {

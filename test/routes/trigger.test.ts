@@ -87,6 +87,22 @@ describe('POST /api/call/vendor-order', () => {
     expect((await h.get(`/api/calls/${response.body.call_sid}`, auth)).body.call).toMatchObject({ vendor_phone: '+911123456789', outcome: 'accepted' });
   });
 
+  it.each([
+    ['JSON that is a string', 'application/json', '"vendor_phone=9000000001"', 400, { code: 'IVR_ERR_VALIDATION', field: 'body', message: 'body must be a JSON object of fields' }],
+    ['JSON that is a list', 'application/json', '[{"vendor_phone":"9000000001"}]', 400, { code: 'IVR_ERR_VALIDATION', field: 'body', message: 'body must be a JSON object of fields' }],
+    ['a multipart body with a file', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="f"; filename="order.csv"\r\n\r\nx\r\n--b--\r\n', 415, { code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Files are not accepted: send the fields as JSON, a form body or query parameters' }],
+  ])('%s gets an answer that says what is wrong with it', async (_name, type, body, status, answer) => {
+    const before = countCalls();
+    const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': type }, body });
+    expect([response.statusCode, await response.body.json()]).toEqual([status, { success: false, ...answer }]);
+    expect(countCalls()).toBe(before);
+  });
+
+  it('a field we do not take is ignored however it comes, even as a list', async () => {
+    const response = await h.trigger({ ...order({ order_id: 'EXTRA-LIST' }), note: [['a'], ['b']] }, auth);
+    expect(response.status).toBe(200);
+  });
+
   it('400 for malformed JSON', async () => {
     const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"vendor_phone":' });
     expect(response.statusCode).toBe(400);
