@@ -177,6 +177,8 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
   }
   // Wait while the call is live: a busy vendor is redialled, a queued call is dialled at scheduled_for.
   let deadline = Date.now() + SIMULATE_WAIT_MS;
+  // A vendor held by other calls moves the next dial on and on: not for ever.
+  const latest = Date.now() + 2 * SIMULATE_QUEUE_LIMIT_MS;
   let said = '';
   for (;;) {
     const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
@@ -190,7 +192,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
     if (due > Date.now() + SIMULATE_QUEUE_LIMIT_MS) {
       return fail(`call ${answer.call_id} is queued until ${call!.scheduled_for} (${call!.failure?.reason ?? 'calling hours, a busy line or a redial'}): not waiting; see \`exotel-caller calls show ${answer.call_id}\` then`);
     }
-    if (due > 0) deadline = Math.max(deadline, due + SIMULATE_WAIT_MS);
+    if (due > 0) deadline = Math.min(latest, Math.max(deadline, due + SIMULATE_WAIT_MS));
     const now = `${call?.status ?? 'unknown'}${call?.scheduled_for ? `, next dial at ${call.scheduled_for}` : ''}`;
     if (now !== said && !out.json) process.stderr.write(`${(said = now)}\n`);
     if (Date.now() > deadline) return fail(`call ${answer.call_id} did not end in time (last: ${now})`);

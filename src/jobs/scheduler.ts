@@ -56,8 +56,9 @@ export class Scheduler {
     this.running = true;
     this.recover();
     // CALLING_WINDOW may have changed since the calls waiting for it were queued: they go when it now opens.
-    const now = this.deps.now();
-    const moved = this.deps.store.reopenWindow(nextCallableTime(now, this.deps.config.jobs.callingWindow));
+    const { callingWindow, redialDelaySeconds } = this.deps.config.jobs;
+    const window = `${callingWindow.startMinute}-${callingWindow.endMinute} ${callingWindow.timeZone}`;
+    const moved = this.deps.store.reopenWindow(window, nextCallableTime(this.deps.now(), callingWindow), redialDelaySeconds);
     if (moved > 0) this.deps.log.info({ calls: moved }, 'Calls waiting for the calling window are due when the current CALLING_WINDOW opens');
     const loop = () => {
       if (!this.running) return;

@@ -39,6 +39,8 @@ export interface CallRecord {
   redials: number;
   reconcileDueAt: string | null;
   reconcileTries: number;
+  /** What a queued call waits for, when it is the calling window or its vendor's other call. */
+  waitsFor: string | null;
   createdAt: string;
   updatedAt: string;
   endedAt: string | null;
@@ -105,6 +107,9 @@ const ON_THE_LINE = (calls: string) => `${calls}.settled_at IS NULL AND ${calls}
 // lag, so that attempt's call may still ring (`a`: the call's current attempt).
 const UNLISTED = (c: string, a: string) =>
   `${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL})`;
+// Queued behind another call to its vendor: a later order for that vendor waits behind it, so the vendor
+// hears their orders in the order they came.
+const WAITS_FOR_VENDOR = (c: string) => `(${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${c}.waits_for = 'vendor_busy')`;
 // A live call that waits on a lookup or a dial: proven placed by a CallSid, it waits no longer.
 const WAITING = "settled_at IS NULL AND status IN ('verifying', 'queued')";
 
@@ -147,12 +152,19 @@ export class CallStore {
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line, or may be: queued to be
-      // dialled again after the Calls list did not show it (an older call only, so two such calls never wait
-      // on each other); or given up on lately without learning whether it rang (verify.ts), until Exotel
-      // reports it ended after all (a callback carries our CustomField, status.ts).
-      vendorInFlight: db.prepare(`SELECT 1 FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+      // dialled again after the Calls list did not show it; or given up on lately without learning whether it
+      // rang (verify.ts), until Exotel reports it ended after all (a callback carries our CustomField,
+      // status.ts). Or an older order's call waits for the vendor already. Among calls that may ring, the
+      // older goes first; a call that may ring waits for no call that only waits; among those, the older goes
+      // first. So two calls never wait on each other.
+      vendorInFlight: db.prepare(`WITH self AS (
+            SELECT x.rowid AS rid, COALESCE((${UNLISTED('x', 'xa')}), 0) AS unlisted FROM calls x
+            LEFT JOIN attempts xa ON xa.call_id = x.id AND xa.number = x.current_attempt WHERE x.id = @id)
+        SELECT 1 FROM self, calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
           WHERE c.phone = @phone AND c.id != @id
-          AND (${ON_THE_LINE('c')} OR (${UNLISTED('c', 'a')} AND c.rowid < (SELECT rowid FROM calls WHERE id = @id)))
+          AND (${ON_THE_LINE('c')}
+            OR ((${UNLISTED('c', 'a')}) AND NOT (self.unlisted AND c.rowid > self.rid))
+            OR (${WAITS_FOR_VENDOR('c')} AND NOT self.unlisted AND c.rowid < self.rid))
         UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),
@@ -206,8 +218,12 @@ export class CallStore {
         WHERE id = @id AND settled_at IS NULL`),
       reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, waits_for = @waitsFor, updated_at = @now
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
-      reopenWindow: db.prepare(`UPDATE calls SET dispatch_due_at = @opens, updated_at = @now
+      // A redial still keeps its delay after the busy signal (scheduled at updated_at): never sooner than that.
+      reopenWindow: db.prepare(`UPDATE calls SET updated_at = @now, dispatch_due_at = CASE WHEN redials > 0
+          THEN MAX(@opens, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, @redialDelay)) ELSE @opens END
         WHERE waits_for = 'calling_window' AND status = 'queued' AND settled_at IS NULL AND dispatch_due_at > @opens`),
+      windowSeen: db.prepare("SELECT value FROM service_state WHERE key = 'calling_window'").pluck(),
+      windowSave: db.prepare("INSERT OR REPLACE INTO service_state (key, value) VALUES ('calling_window', ?)"),
       verifyTry: db.prepare(`UPDATE calls SET verify_tries = verify_tries + 1, dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
@@ -382,9 +398,9 @@ export class CallStore {
   }
 
   /**
-   * True while another call of ours to this number is being dialled or is on the line, or may be: an older
-   * one queued to be dialled again after the Calls list did not show its call, or one given up on as
-   * unverified since `unverifiedSince`.
+   * True while another call of ours to this number is being dialled or is on the line, or may be (an older
+   * one queued to be dialled again after the Calls list did not show its call, one given up on as unverified
+   * since `unverifiedSince`), or an older one waits for the vendor already.
    */
   vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;
@@ -485,14 +501,22 @@ export class CallStore {
     this.q.setFailure.run({ id: callId, code, reason, message, now: this.stamp() });
   }
 
-  /** A queued or verifying call waits until `dueAt` (calling hours, rate limit): `waitsFor` says it is the hours. */
-  reschedule(callId: string, dueAt: Date, waitsFor: 'calling_window' | null = null): void {
+  /** A queued or verifying call waits until `dueAt`: `waitsFor` says when it is for the calling hours or the vendor. */
+  reschedule(callId: string, dueAt: Date, waitsFor: 'calling_window' | 'vendor_busy' | null = null): void {
     this.q.reschedule.run({ id: callId, dueAt: dueAt.toISOString(), waitsFor, now: this.stamp() });
   }
 
-  /** Calls waiting for the calling window to open are due by `opens` at the latest (the window changed); how many moved. */
-  reopenWindow(opens: Date): number {
-    return this.q.reopenWindow.run({ opens: opens.toISOString(), now: this.stamp() }).changes;
+  /**
+   * When the calling window (`window`, as text) differs from the one the service last ran with, calls waiting
+   * for it are due when it `opens`: a redial not before its delay. How many moved; 0 when it is the same.
+   */
+  reopenWindow(window: string, opens: Date, redialDelaySeconds: number): number {
+    return this.transaction(() => {
+      const seen = this.q.windowSeen.get() as string | undefined;
+      this.q.windowSave.run(window);
+      if (seen === window) return 0;
+      return this.q.reopenWindow.run({ opens: opens.toISOString(), redialDelay: `+${redialDelaySeconds} seconds`, now: this.stamp() }).changes;
+    });
   }
 
   attempts(callId: string): AttemptRecord[] {
@@ -661,6 +685,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
     prep_time_minutes: at('prep_time_minutes'),
     reconcile_due_at: at('reconcile_due_at'),
     reconcile_tries: at('reconcile_tries'),
+    waits_for: at('waits_for'),
     recording_url: at('recording_url'),
     redials: at('redials'),
     settled_at: at('settled_at'),
@@ -699,6 +724,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
       redials: row[c.redials] as number,
       reconcileDueAt: row[c.reconcile_due_at] as string | null,
       reconcileTries: row[c.reconcile_tries] as number,
+      waitsFor: row[c.waits_for] as string | null,
       createdAt: row[c.created_at] as string,
       updatedAt: row[c.updated_at] as string,
       endedAt: row[c.ended_at] as string | null,

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start } from '../../src/flows/engine.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
+import { settle } from '../../src/calls/settle.js';
+import { applyStatusReport } from '../../src/calls/status.js';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 
@@ -104,6 +107,9 @@ describe('a CALLING_WINDOW changed across a restart', () => {
     const shared = { DATABASE_PATH: join(dir, 'calls.db'), CALLING_TIMEZONE: 'Asia/Kolkata' };
     try {
       const before = await startHarness({ ...shared, CALLING_WINDOW: '09:00-21:00' }, { now: time.now });
+      // The service as it ran: its scheduler notes the window it runs with.
+      before.app.scheduler.start();
+      await before.app.scheduler.stop();
       const queued = await before.trigger(order({ order_id: 'WIDER-1' }));
       expect(queued.body).toMatchObject({ status: 'queued', reason: 'calling_window', scheduled_for: '2026-11-23T03:30:00.000Z' });
       // A call that waits for something else (a redial's delay, a retry's backoff) keeps its time.
@@ -126,6 +132,66 @@ describe('a CALLING_WINDOW changed across a restart', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a restart near closing time', () => {
+  it.each([
+    ['the same CALLING_WINDOW', '09:00-21:00', '2026-11-23T03:30:00.000Z'],
+    // Wider: the redial may go now, but still not sooner than REDIAL_DELAY_SECONDS after the busy signal.
+    ['a CALLING_WINDOW open round the clock', '00:00-24:00', '2026-11-22T15:34:30.000Z'],
+  ])('with %s, a busy vendor is not redialled before the redial delay', async (_name, window, due) => {
+    const time = clock('2026-11-22T15:29:30.000Z'); // 20:59:30 IST
+    const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-window-'));
+    const shared = { DATABASE_PATH: join(dir, 'calls.db'), CALLING_TIMEZONE: 'Asia/Kolkata', REDIAL_DELAY_SECONDS: '300' };
+    try {
+      const before = await startHarness({ ...shared, CALLING_WINDOW: '09:00-21:00' }, { now: time.now });
+      before.app.scheduler.start();
+      await before.app.scheduler.stop();
+      const call = storedCall(before.app.store);
+      applyStatusReport(before.app.callDeps, call, 1, { callSid: call.exotelCallSid!, status: 'busy', legs: [] }, { kind: 'status_callback', route: 'test', params: {} });
+      // Wanted at 21:04:30 IST, when calling is closed: tomorrow at 09:00.
+      expect(before.app.store.get(call.id)).toMatchObject({ status: 'queued', waitsFor: 'calling_window', dispatchDueAt: '2026-11-23T03:30:00.000Z' });
+      await before.close();
+      time.advance(10_000);
+      const after = await startHarness({ ...shared, CALLING_WINDOW: window }, { now: time.now });
+      try {
+        after.app.scheduler.start();
+        await after.app.scheduler.stop();
+        expect(after.app.store.get(call.id)).toMatchObject({ status: 'queued', dispatchDueAt: due });
+        expect(after.app.store.attempts(call.id)).toHaveLength(1);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('orders for a vendor on the phone', () => {
+  it('wait in the order they came: a new order never goes ahead of one already waiting for the vendor', async () => {
+    const time = clock('2026-11-22T06:00:00.000Z');
+    const h = await startHarness({}, { now: time.now });
+    try {
+      const onThePhone = storedCall(h.app.store);
+      const vendor = onThePhone.phone.slice(3);
+      const first = await h.trigger(order({ order_id: 'FIFO-1', vendor_phone: vendor }));
+      expect(first.body).toMatchObject({ status: 'queued', reason: 'vendor_busy', scheduled_for: '2026-11-22T06:00:15.000Z' });
+      // That call ends; before FIFO-1's next look, another order comes in.
+      h.app.store.transaction(() => settle(h.app.callDeps, onThePhone.id, 'accepted'));
+      const second = await h.trigger(order({ order_id: 'FIFO-2', vendor_phone: vendor }));
+      expect(second.body).toMatchObject({ status: 'queued', reason: 'vendor_busy' });
+      const dialled = () => [...h.simulator.calls.values()].map((c) => c.customField);
+      expect(dialled()).toEqual([]);
+      // FIFO-1 goes first; FIFO-2 then waits for it.
+      time.set('2026-11-22T06:00:15.000Z');
+      await settleTicks(h);
+      expect(dialled()).toEqual([first.body.call_id]);
+      expect(h.app.store.get(second.body.call_id)).toMatchObject({ status: 'queued', exotelCallSid: null });
+    } finally {
+      await h.close();
     }
   });
 });

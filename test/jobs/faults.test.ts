@@ -8,6 +8,8 @@ import { readExoml } from '../../src/simulator/exoml-reader.js';
 import { GroupCommitError } from '../../src/store/group-commit.js';
 import { request } from 'undici';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { dispatch } from '../../src/calls/dispatch.js';
+import { applyStatusReport } from '../../src/calls/status.js';
 import { settle } from '../../src/calls/settle.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
@@ -154,13 +156,13 @@ describe('faults', () => {
       await new Promise((r) => setTimeout(r, 100));
       expect(backend.received.filter((r) => r.eventId === `outcome_${placed.body.call_id}` && r.answered === 200)).toHaveLength(1);
 
-      // Exotel's callback said the call ended: the vendor is free, and their next order is dialled at once.
+      // Exotel's callback said the call ended: the vendor is free, and the order waiting for them is dialled at
+      // its next look (taken here at once, not 15 s later).
       expect(read.attempts).toMatchObject([{ attempt: 1, result: 'adopted', call_sid: dial!.sid, status: 'completed' }]);
       // Once Exotel takes connections again (the simulator's refusal above may outlast the call).
       while (!(await request(slow.simulator.url).then((r) => r.body.dump().then(() => true), () => false))) await new Promise((r) => setTimeout(r, 20));
-      const third = await slow.trigger(order({ order_id: 'GAVEUP-3', vendor_phone: '9000000003' }));
-      expect([third.status, third.body]).toEqual([200, expect.anything()]);
-      expect(dialsFor(third.body.call_id, slow)).toHaveLength(1);
+      expect(await dispatch(slow.app.callDeps, next.body.call_id)).toMatchObject({ kind: 'placed' });
+      expect(dialsFor(next.body.call_id, slow)).toHaveLength(1);
     } finally {
       await slow.close();
     }
@@ -676,6 +678,26 @@ describe('a restart while a Connect is out', () => {
       await hh.app.scheduler.tick();
       expect(dialsFor(b.body.call_id, hh)).toEqual([]);
       expect(hh.app.store.get(b.body.call_id)).toMatchObject({ status: 'queued', exotelCallSid: null });
+    } finally {
+      await hh.close();
+    }
+  });
+
+  it('an older order waiting for its redial is not dialled while a younger one of its vendor may still ring', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0' }, { now: () => new Date(t) });
+    try {
+      // Order B (older): rang, the vendor was busy, a redial is due.
+      const b = storedCall(hh.app.store);
+      applyStatusReport(hh.app.callDeps, b, 1, { callSid: b.exotelCallSid!, status: 'busy', legs: [] }, { kind: 'status_callback', route: 'test', params: {} });
+      expect(hh.app.store.get(b.id)).toMatchObject({ status: 'queued', redials: 1 });
+      // Order A (younger): dialled meanwhile; its Connect timed out and the Calls list did not show the call.
+      const a = storedCall(hh.app.store, { exotelCallSid: null, phone: b.phone });
+      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      await hh.app.scheduler.tick();
+      // A's first dial may be ringing: A is dialled again (or adopted), B waits for it.
+      expect([dialsFor(b.id, hh).length, dialsFor(a.id, hh).length]).toEqual([0, 1]);
+      expect(hh.app.store.get(b.id)).toMatchObject({ status: 'queued', waitsFor: 'vendor_busy' });
     } finally {
       await hh.close();
     }
