@@ -398,9 +398,9 @@ export class CallStore {
   }
 
   /**
-   * True while another call of ours to this number is being dialled or is on the line, or may be (an older
-   * one queued to be dialled again after the Calls list did not show its call, one given up on as unverified
-   * since `unverifiedSince`), or an older one waits for the vendor already.
+   * True while another call of ours to this number is being dialled or is on the line, or may be (one queued
+   * to be dialled again after the Calls list did not show its call, one given up on as unverified since
+   * `unverifiedSince`), or an older one waits for the vendor already (see the query for who goes first).
    */
   vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;
