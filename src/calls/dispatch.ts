@@ -57,7 +57,7 @@ export async function dispatch(deps: CallDeps, callId: string): Promise<Dispatch
       ? { until: later(deps, VENDOR_BUSY_RETRY_MS), reason: 'vendor_busy' as const }
       : undefined);
   if (blocked) {
-    store.reschedule(callId, blocked.until, blocked.reason === 'rate_limit' ? null : blocked.reason);
+    store.reschedule(callId, blocked.until, blocked.reason === 'rate_limit' ? 'unchanged' : blocked.reason);
     const call = store.get(callId)!;
     return { kind: 'queued', call, scheduledFor: blocked.until.toISOString(), reason: blocked.reason };
   }

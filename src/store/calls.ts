@@ -216,7 +216,8 @@ export class CallStore {
       failCall: db.prepare(`UPDATE calls SET status = 'failed', failure_code = @code, failure_reason = @reason, failure_message = @message,
         dispatch_due_at = NULL, reconcile_due_at = NULL, ended_at = COALESCE(ended_at, @now), updated_at = @now
         WHERE id = @id AND settled_at IS NULL`),
-      reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, waits_for = @waitsFor, updated_at = @now
+      reschedule: db.prepare(`UPDATE calls SET dispatch_due_at = @dueAt, updated_at = @now,
+          waits_for = CASE WHEN @waitsFor = 'unchanged' THEN waits_for ELSE @waitsFor END
         WHERE id = @id AND status IN ('queued', 'verifying') AND settled_at IS NULL`),
       // A redial still keeps its delay after the busy signal (scheduled at updated_at): never sooner than that.
       reopenWindow: db.prepare(`UPDATE calls SET updated_at = @now, dispatch_due_at = CASE WHEN redials > 0
@@ -501,8 +502,11 @@ export class CallStore {
     this.q.setFailure.run({ id: callId, code, reason, message, now: this.stamp() });
   }
 
-  /** A queued or verifying call waits until `dueAt`: `waitsFor` says when it is for the calling hours or the vendor. */
-  reschedule(callId: string, dueAt: Date, waitsFor: 'calling_window' | 'vendor_busy' | null = null): void {
+  /**
+   * A queued or verifying call waits until `dueAt`: `waitsFor` says when it is for the calling hours or the
+   * vendor; 'unchanged' keeps what it waited for before (a rate-limit pause does not cost a call its place).
+   */
+  reschedule(callId: string, dueAt: Date, waitsFor: 'calling_window' | 'vendor_busy' | 'unchanged' | null = null): void {
     this.q.reschedule.run({ id: callId, dueAt: dueAt.toISOString(), waitsFor, now: this.stamp() });
   }
 

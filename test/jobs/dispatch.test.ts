@@ -185,8 +185,14 @@ describe('orders for a vendor on the phone', () => {
       expect(second.body).toMatchObject({ status: 'queued', reason: 'vendor_busy' });
       const dialled = () => [...h.simulator.calls.values()].map((c) => c.customField);
       expect(dialled()).toEqual([]);
-      // FIFO-1 goes first; FIFO-2 then waits for it.
+      // A rate-limit pause (a 429) holds every dial back, but costs FIFO-1 nothing of its place.
+      h.app.ledger.pauseUntil(new Date('2026-11-22T06:00:20.000Z'));
       time.set('2026-11-22T06:00:15.000Z');
+      await settleTicks(h);
+      expect(dialled()).toEqual([]);
+      expect(h.app.store.get(first.body.call_id)).toMatchObject({ status: 'queued', waitsFor: 'vendor_busy', dispatchDueAt: '2026-11-22T06:00:20.000Z' });
+      // FIFO-1 goes first; FIFO-2 then waits for it.
+      time.set('2026-11-22T06:00:20.000Z');
       await settleTicks(h);
       expect(dialled()).toEqual([first.body.call_id]);
       expect(h.app.store.get(second.body.call_id)).toMatchObject({ status: 'queued', exotelCallSid: null });
