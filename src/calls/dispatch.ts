@@ -45,7 +45,7 @@ export function pauseAfterRateLimit(deps: CallDeps, error: { code: string }, tri
 // One call at a time to a vendor: a second order waits for the first call to end. It also keeps the
 // Calls-list check after an ambiguous Connect unambiguous (one call of ours per number in flight).
 const VENDOR_BUSY_RETRY_MS = 15_000;
-// A call we gave up on without learning whether it rang may ring and be answered: that long, at most.
+// A dial we could not confirm (given up on unverified, or not shown by the Calls list) may ring and be answered: that long, at most.
 const maybeOnTheLineMs = (deps: CallDeps) => (deps.config.exotel.ringTimeoutSeconds + deps.config.exotel.timeLimitSeconds) * 1000;
 
 export async function dispatch(deps: CallDeps, callId: string): Promise<DispatchResult> {

@@ -107,6 +107,13 @@ const ON_THE_LINE = (calls: string) => `${calls}.settled_at IS NULL AND ${calls}
 // lag, so that attempt's call may still ring (`a`: the call's current attempt).
 const UNLISTED = (c: string, a: string) =>
   `${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL})`;
+// A dial counted not placed only because the Calls list did not show it (after an ambiguous Connect) within
+// the last ring timeout + time limit (@since), with no final status: it may still ring. Unless a later dial
+// of the same call completed: the vendor has taken that call, their line is not held by the first.
+const MAY_RING = (a: string) =>
+  `(${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL}) AND ${a}.requested_at > @since
+    AND (${a}.status IS NULL OR ${a}.status NOT IN (${FINAL_SQL}))
+    AND NOT EXISTS (SELECT 1 FROM attempts later WHERE later.call_id = ${a}.call_id AND later.number > ${a}.number AND later.status = 'completed'))`;
 // Queued behind another call to its vendor: a later order for that vendor waits behind it, so the vendor
 // hears their orders in the order they came.
 const WAITS_FOR_VENDOR = (c: string) => `(${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${c}.waits_for = 'vendor_busy')`;
@@ -151,20 +158,20 @@ export class CallStore {
       dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
-      // Another call of ours to the same number is being dialled or is on the line, or may be: queued to be
-      // dialled again after the Calls list did not show it; or given up on lately without learning whether it
-      // rang (verify.ts), until Exotel reports it ended after all (a callback carries our CustomField,
-      // status.ts). Or an older order's call waits for the vendor already. Among calls that may ring, the
-      // older goes first; a call that may ring waits for no call that only waits; among those, the older goes
-      // first. So two calls never wait on each other.
+      // Another call of ours to the same number is being dialled or is on the line, or may be: a dial of the
+      // last ring timeout + time limit counted not placed only because the Calls list did not show it (it may
+      // lag), whatever its call did since (dialled again, redialled, given up), until a final status says it
+      // ended; or a call given up on lately without learning whether it rang (verify.ts), likewise. Or an
+      // older order's call waits for the vendor already. Among calls with such a dial, the older goes first; a
+      // call with one waits for no call that only waits; among those, the older goes first. So two calls
+      // never wait on each other.
       vendorInFlight: db.prepare(`WITH self AS (
-            SELECT x.rowid AS rid, COALESCE((${UNLISTED('x', 'xa')}), 0) AS unlisted FROM calls x
-            LEFT JOIN attempts xa ON xa.call_id = x.id AND xa.number = x.current_attempt WHERE x.id = @id)
-        SELECT 1 FROM self, calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-          WHERE c.phone = @phone AND c.id != @id
-          AND (${ON_THE_LINE('c')}
-            OR ((${UNLISTED('c', 'a')}) AND NOT (self.unlisted AND c.rowid > self.rid))
-            OR (${WAITS_FOR_VENDOR('c')} AND NOT self.unlisted AND c.rowid < self.rid))
+            SELECT x.rowid AS rid, EXISTS (SELECT 1 FROM attempts xa WHERE xa.call_id = x.id AND ${MAY_RING('xa')}) AS unlisted
+            FROM calls x WHERE x.id = @id)
+        SELECT 1 FROM self, calls c WHERE c.phone = @phone AND c.id != @id
+          AND (${ON_THE_LINE('c')} OR (${WAITS_FOR_VENDOR('c')} AND NOT self.unlisted AND c.rowid < self.rid))
+        UNION ALL SELECT 1 FROM self, attempts a JOIN calls c ON c.id = a.call_id
+          WHERE ${MAY_RING('a')} AND c.phone = @phone AND c.id != @id AND NOT (self.unlisted AND c.rowid > self.rid)
         UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),
@@ -172,7 +179,7 @@ export class CallStore {
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
-      claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, waits_for = NULL, updated_at = @now
+      claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
       claimVerify: db.prepare(`UPDATE calls SET dispatch_due_at = @lease, updated_at = @now
@@ -207,7 +214,9 @@ export class CallStore {
           reconcile_tries = CASE WHEN status IN ('dialing', 'verifying') THEN 0 ELSE reconcile_tries END,
           failure_code = NULL, failure_reason = NULL, failure_message = NULL, updated_at = @now
         WHERE id = @id AND current_attempt = @number AND settled_at IS NULL`),
+      // A dial that placed nothing: dialled again after a backoff, keeping its place in its vendor's line.
       requeue: db.prepare(`UPDATE calls SET status = 'queued', dispatch_due_at = @dueAt, dispatch_retries = dispatch_retries + @retry,
+          waits_for = CASE WHEN waits_for = 'vendor_busy' THEN waits_for END,
           failure_code = @code, failure_reason = 'retrying', failure_message = @message, updated_at = @now
         WHERE id = @id AND status IN ('dialing', 'verifying') AND exotel_call_sid IS NULL AND settled_at IS NULL`),
       verifying: db.prepare(`UPDATE calls SET status = 'verifying', dispatch_due_at = @dueAt, verify_tries = 0, failure_code = @code,
@@ -399,12 +408,12 @@ export class CallStore {
   }
 
   /**
-   * True while another call of ours to this number is being dialled or is on the line, or may be (one queued
-   * to be dialled again after the Calls list did not show its call, one given up on as unverified since
-   * `unverifiedSince`), or an older one waits for the vendor already (see the query for who goes first).
+   * True while another call of ours to this number is being dialled or is on the line, or may be (a dial
+   * since `mayRingSince` that the Calls list did not show, a call given up on as unverified since then), or
+   * an older one waits for the vendor already (see the query for who goes first).
    */
-  vendorInFlight(phone: string, exceptCallId: string, unverifiedSince: Date): boolean {
-    return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: unverifiedSince.toISOString() }) !== undefined;
+  vendorInFlight(phone: string, exceptCallId: string, mayRingSince: Date): boolean {
+    return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: mayRingSince.toISOString() }) !== undefined;
   }
 
   /** After a transfer: how the agent leg ended. */

@@ -137,4 +137,9 @@ export const MIGRATIONS: string[] = [
   -- such calls then move to the new window's opening (jobs/scheduler.ts).
   ALTER TABLE calls ADD COLUMN waits_for TEXT;
   `,
+  `
+  -- Recent dials the Calls list did not show: they may still ring, so the vendor is not called beside them
+  -- (store/calls.ts, vendorInFlight).
+  CREATE INDEX attempts_not_placed ON attempts (requested_at) WHERE result = 'not_placed';
+  `,
 ];

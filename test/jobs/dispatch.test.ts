@@ -202,6 +202,32 @@ describe('orders for a vendor on the phone', () => {
   });
 });
 
+describe('orders for a vendor on the phone, when Exotel fails a dial', () => {
+  it('a dial that placed nothing (a 429) keeps the order its place: the younger order still waits', async () => {
+    const time = clock('2026-11-22T06:00:00.000Z');
+    const h = await startHarness({ RETRY_BASE_MS: '60000', RETRY_MAX_MS: '120000' }, { now: time.now });
+    try {
+      const onThePhone = storedCall(h.app.store);
+      const vendor = onThePhone.phone.slice(3);
+      const first = await h.trigger(order({ order_id: 'FIFO429-1', vendor_phone: vendor }));
+      time.advance(5_000);
+      const second = await h.trigger(order({ order_id: 'FIFO429-2', vendor_phone: vendor }));
+      expect([first.body.reason, second.body.reason]).toEqual(['vendor_busy', 'vendor_busy']);
+      h.app.store.transaction(() => settle(h.app.callDeps, onThePhone.id, 'accepted'));
+      // FIFO429-1's turn: Exotel answers 429, so it waits for its backoff, still first in the vendor's line.
+      h.simulator.setFaults({ connect: ['429'], retryAfterSeconds: 1 });
+      time.advance(10_000);
+      await h.app.scheduler.tick();
+      expect(h.app.store.get(first.body.call_id)).toMatchObject({ status: 'queued', waitsFor: 'vendor_busy', dispatchRetries: 1 });
+      time.advance(5_000);
+      await h.app.scheduler.tick();
+      expect([...h.simulator.calls.values()].filter((c) => c.customField === second.body.call_id)).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('one live call per order', () => {
   let h: Harness;
   beforeAll(async () => {

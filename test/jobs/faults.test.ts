@@ -703,6 +703,55 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
+  it.each([
+    ['its dial-again meets a 429 and waits for its backoff', { RETRY_BASE_MS: '60000', RETRY_MAX_MS: '120000' }, '9000222201', ['429']],
+    ['its dial-again finds the vendor busy (the first dial may be why) and waits for a redial', { REDIAL_DELAY_SECONDS: '120' }, '9000222207', []],
+  ] as const)("a dial the Calls list did not show holds the vendor's next order while it may ring, even when %s", async (_name, env, phone, connect) => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness(env, { now: () => new Date(t) });
+    try {
+      const a = storedCall(hh.app.store, { exotelCallSid: null, phone: `+91${phone}` });
+      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      const b = await hh.trigger(order({ order_id: `MAYRING-${phone}`, vendor_phone: phone }));
+      expect([b.status, b.body.reason]).toEqual([202, 'vendor_busy']);
+      hh.simulator.setFaults({ connect: [...connect], retryAfterSeconds: 1 });
+      await hh.app.scheduler.tick();
+      for (let i = 0; i < 200 && hh.app.store.get(a.id)!.status !== 'queued'; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(hh.app.store.get(a.id)).toMatchObject({ status: 'queued' });
+      // B's next look, 15 s on: A's first dial may still ring (ring timeout + time limit), so B waits.
+      t += 15_000;
+      await hh.app.scheduler.tick();
+      expect(dialsFor(b.body.call_id, hh)).toEqual([]);
+      expect(hh.app.store.get(b.body.call_id)).toMatchObject({ status: 'queued', waitsFor: 'vendor_busy' });
+    } finally {
+      await hh.close();
+    }
+  });
+
+  it('a dial the Calls list did not show holds the next order even when its call gave up (retries used up); a completed dial-again frees the vendor', async () => {
+    const t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ DISPATCH_MAX_RETRIES: '0' }, { now: () => new Date(t) });
+    try {
+      const a = storedCall(hh.app.store, { exotelCallSid: null });
+      hh.app.store.attemptUnknown(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'timed out', new Date(t));
+      await hh.app.scheduler.tick();
+      expect(hh.app.store.get(a.id)).toMatchObject({ status: 'failed', failureReason: 'exotel_unavailable' });
+      const b = await hh.trigger(order({ order_id: 'MAYRING-GAVEUP', vendor_phone: a.phone.slice(3) }));
+      expect([b.status, b.body.reason]).toEqual([202, 'vendor_busy']);
+
+      // Another vendor: the dial-again completed (the vendor took that call), so their next order goes at once.
+      const c = storedCall(hh.app.store, { exotelCallSid: null });
+      hh.app.store.attemptNotPlaced(c.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      expect(hh.app.store.claimForDial(c.id, () => {})).toBe(2);
+      hh.app.store.attemptPlaced(c.id, 2, 'sidcompleteddialagain00000000001', 'in-progress', new Date(t + 60_000));
+      await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${c.id}&attempt=2`, payload: { CallSid: 'sidcompleteddialagain00000000001', Status: 'completed' } });
+      const d = await hh.trigger(order({ order_id: 'MAYRING-FREED', vendor_phone: c.phone.slice(3) }));
+      expect(d.status).toBe(200);
+    } finally {
+      await hh.close();
+    }
+  });
+
   it('two calls to one vendor both to be dialled again never wait on each other: the older one is dialled', async () => {
     const t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({}, { now: () => new Date(t) });
