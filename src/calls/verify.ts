@@ -47,7 +47,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const { store, log } = deps;
   // Calling hours do not hold back a lookup; only the rate limit does.
   const blocked = lookupBlockedUntil(deps);
-  if (blocked) return void store.reschedule(callId, blocked);
+  if (blocked) return void store.reschedule(callId, blocked, 'unchanged');
   if (!store.claimForVerify(callId)) return;
   const call = store.get(callId)!;
   const attempt = store.attempts(callId).find((a) => a.number === call.currentAttempt);

@@ -108,10 +108,11 @@ const ON_THE_LINE = (calls: string) => `${calls}.settled_at IS NULL AND ${calls}
 const UNLISTED = (c: string, a: string) =>
   `${c}.settled_at IS NULL AND ${c}.status = 'queued' AND ${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL})`;
 // A dial counted not placed only because the Calls list did not show it (after an ambiguous Connect) within
-// the last ring timeout + time limit (@since), with no final status: it may still ring. Unless a later dial
-// of the same call completed: the vendor has taken that call, their line is not held by the first.
+// the last ring timeout + time limit (@since), with no final status: it may still ring; or such a dial proven
+// placed after all (adopted) that has no final status yet. Unless a later dial of the same call completed:
+// the vendor has taken that call, their line is not held by the first.
 const MAY_RING = (a: string) =>
-  `(${a}.result = 'not_placed' AND ${a}.error_code IN (${AMBIGUOUS_SQL}) AND ${a}.requested_at > @since
+  `(${a}.result IN ('not_placed', 'adopted') AND ${a}.error_code IN (${AMBIGUOUS_SQL}) AND ${a}.requested_at > @since
     AND (${a}.status IS NULL OR ${a}.status NOT IN (${FINAL_SQL}))
     AND NOT EXISTS (SELECT 1 FROM attempts later WHERE later.call_id = ${a}.call_id AND later.number > ${a}.number AND later.status = 'completed'))`;
 // Queued behind another call to its vendor: a later order for that vendor waits behind it, so the vendor
@@ -171,7 +172,9 @@ export class CallStore {
         SELECT 1 FROM self, calls c WHERE c.phone = @phone AND c.id != @id
           AND (${ON_THE_LINE('c')} OR (${WAITS_FOR_VENDOR('c')} AND NOT self.unlisted AND c.rowid < self.rid))
         UNION ALL SELECT 1 FROM self, attempts a JOIN calls c ON c.id = a.call_id
-          WHERE ${MAY_RING('a')} AND c.phone = @phone AND c.id != @id AND NOT (self.unlisted AND c.rowid > self.rid)
+          WHERE ${MAY_RING('a')} AND c.phone = @phone AND NOT (self.unlisted AND c.rowid > self.rid)
+          -- The call's own earlier dial too, once proven placed: it is not dialled again beside it.
+          AND (c.id != @id OR (a.result = 'adopted' AND a.number != c.current_attempt))
         UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),

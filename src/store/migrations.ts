@@ -140,6 +140,6 @@ export const MIGRATIONS: string[] = [
   `
   -- Recent dials the Calls list did not show: they may still ring, so the vendor is not called beside them
   -- (store/calls.ts, vendorInFlight).
-  CREATE INDEX attempts_not_placed ON attempts (requested_at) WHERE result = 'not_placed';
+  CREATE INDEX attempts_not_placed ON attempts (requested_at) WHERE result IN ('not_placed', 'adopted');
   `,
 ];

@@ -752,6 +752,37 @@ describe('a restart while a Connect is out', () => {
     }
   });
 
+  it('a dial the Calls list did not show, proven live later by an answered callback, holds the vendor: neither its order nor the next dials again', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const hh = await startHarness({ RETRY_BASE_MS: '60000', RETRY_MAX_MS: '120000', EXOTEL_STATUS_CALLBACK_EVENTS: 'terminal,answered' }, { now: () => new Date(t) });
+    try {
+      const a = storedCall(hh.app.store, { exotelCallSid: null });
+      // Attempt 1: an ambiguous Connect the Calls list did not show; attempt 2: a 429, waiting for its backoff.
+      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      expect(hh.app.store.claimForDial(a.id, () => {})).toBe(2);
+      hh.app.store.attemptNotPlaced(a.id, 2, 'EXOTEL_ERR_RATE_LIMITED', 'rate limited', new Date(t + 60_000));
+      const b = await hh.trigger(order({ order_id: 'PROVEN-B', vendor_phone: a.phone.slice(3) }));
+      expect([b.status, b.body.reason]).toEqual([202, 'vendor_busy']);
+      // Attempt 1 did place a call after all: Exotel's answered callback for it, with its CallSid.
+      const sid = 'sidattempt1answeredlate0000000001';
+      await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${a.id}&attempt=1`, payload: { CallSid: sid, Status: 'in-progress' } });
+      expect(hh.app.store.attempts(a.id)[0]).toMatchObject({ result: 'adopted', status: 'in-progress' });
+      // The vendor is on attempt 1's call: B's look at 15 s and A's own backoff at 75 s dial nobody.
+      t += 15_000;
+      await hh.app.scheduler.tick();
+      t += 60_000;
+      await hh.app.scheduler.tick();
+      expect([dialsFor(a.id, hh).length, dialsFor(b.body.call_id, hh).length]).toEqual([0, 0]);
+      await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${a.id}&attempt=1`, payload: { CallSid: sid, Status: 'completed' } });
+      // That call ends: A (the older order, waiting for its vendor now) is dialled at its next look, B after it.
+      t += 15_000;
+      await hh.app.scheduler.tick();
+      expect([dialsFor(a.id, hh).length, dialsFor(b.body.call_id, hh).length]).toEqual([1, 0]);
+    } finally {
+      await hh.close();
+    }
+  });
+
   it('two calls to one vendor both to be dialled again never wait on each other: the older one is dialled', async () => {
     const t = new Date('2026-11-22T06:00:00.000Z').getTime();
     const hh = await startHarness({}, { now: () => new Date(t) });
