@@ -133,8 +133,9 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX calls_unverified_by_phone ON calls (phone, settled_at) WHERE failure_reason = 'unverified';
   `,
   `
-  -- Why a queued call waits, when it is the calling window: CALLING_WINDOW may change across a restart, and
-  -- such calls then move to the new window's opening (jobs/scheduler.ts).
+  -- Why a queued call waits, when it is the calling window (CALLING_WINDOW may change across a restart, and
+  -- such calls then move to the new window's opening, jobs/scheduler.ts) or its vendor's other call (later
+  -- orders wait behind it, store/calls.ts vendorInFlight).
   ALTER TABLE calls ADD COLUMN waits_for TEXT;
   `,
   `
