@@ -87,11 +87,6 @@ export function settleFinished(deps: CallDeps, callId: string, status: string): 
   }
 }
 
-/** A Call Details or Calls list entry's fields as an event stores them: text, nested values as JSON. */
-export function exotelFields(raw: Record<string, unknown>): Record<string, string> {
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)]));
-}
-
 /** A Call Details answer as a status report (reference §2): Duration and Price arrive late; times are IST. */
 export function reportFromDetails(details: {
   sid: string;

@@ -9,7 +9,8 @@ import { normalisePhone, sameNumber } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from './dispatch.js';
 import { settle } from './settle.js';
-import { applyStatusReport, exotelFields, reportFromDetails } from './status.js';
+import { exotelParams } from '../exotel/inbound.js';
+import { applyStatusReport, reportFromDetails } from './status.js';
 
 // How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
 // Only one call of ours to a number is in flight at a time (dispatch.ts), so a match is this attempt's.
@@ -67,7 +68,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
         applyStatusReport(deps, store.get(callId)!, attempt.number, reportFromDetails(match), {
           kind: 'calls_list_lookup',
           route: 'GET Calls.json',
-          params: exotelFields(match.raw),
+          params: exotelParams(match.raw, undefined),
         });
       });
       log.warn({ call_id: callId, order_id: call.orderId, call_sid: match.sid, attempt: attempt.number }, 'Ambiguous Connect: the call exists, adopted');

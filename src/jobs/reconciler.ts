@@ -4,8 +4,8 @@
 // without a duration (a flow call's callback has none, §1.5) is looked up the same way until Call Details
 // has it: only the duration and the recording are still to come then. A call that ended with a question
 // open is settled here once the grace for its late keys is over.
-import { applyStatusReport, exotelFields, reportFromDetails, settleFinished } from '../calls/status.js';
-import { isFinalStatus } from '../exotel/inbound.js';
+import { applyStatusReport, reportFromDetails, settleFinished } from '../calls/status.js';
+import { exotelParams, isFinalStatus } from '../exotel/inbound.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
@@ -44,7 +44,7 @@ export async function reconcile(deps: CallDeps, call: CallRecord): Promise<void>
     const updated = applyStatusReport(deps, call, attempt, reportFromDetails(details), {
       kind: filling ? 'details_lookup' : 'reconcile_lookup',
       route: 'GET Calls/{sid}.json',
-      params: exotelFields(details.raw),
+      params: exotelParams(details.raw, undefined),
     });
     if (filling) {
       const filled = updated.durationSeconds !== null;
