@@ -35,3 +35,13 @@ export function storedCall(store: CallStore, overrides: Partial<NewCall> & { exo
   });
   return store.get(call.id)!;
 }
+
+/**
+ * A call whose Connect got no answer and whose call Exotel's Calls list did not show (yet): counted not
+ * placed after an ambiguous Connect, to be dialled again at `dueAt`. Its first dial may still ring.
+ */
+export function unlistedCall(store: CallStore, dueAt: Date, overrides: Partial<NewCall> = {}) {
+  const call = storedCall(store, { ...overrides, exotelCallSid: null });
+  store.attemptNotPlaced(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', dueAt);
+  return store.get(call.id)!;
+}

@@ -11,7 +11,7 @@ import { startBackend, type Backend } from '../helpers/backend.js';
 import { dispatch } from '../../src/calls/dispatch.js';
 import { applyStatusReport } from '../../src/calls/status.js';
 import { settle } from '../../src/calls/settle.js';
-import { storedCall } from '../helpers/calls.js';
+import { storedCall, unlistedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const SECRET = 'test-outcome-secret-0123456789abcdef';
@@ -633,8 +633,7 @@ describe('a restart while a Connect is out', () => {
     const hh = await startHarness({}, { now: () => new Date(t) });
     try {
       // Exotel's list did not show attempt 1 yet, so it counted as not placed and a retry is due later...
-      const call = storedCall(hh.app.store, { exotelCallSid: null });
-      hh.app.store.attemptNotPlaced(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t + 60_000));
+      const call = unlistedCall(hh.app.store, new Date(t + 60_000));
       expect(hh.app.store.get(call.id)).toMatchObject({ status: 'queued', dispatchDueAt: '2026-11-22T06:01:00.000Z' });
       // ...but it did ring: the vendor hears the greeting. Its CallSid proves the call: the retry is off.
       const sid = 'sidqueuedretryrang00000000000001';
@@ -663,8 +662,7 @@ describe('a restart while a Connect is out', () => {
     const hh = await startHarness({}, { now: () => new Date(t) });
     try {
       // Order A's Connect timed out and the Calls list did not show the call: A is to be dialled again.
-      const a = storedCall(hh.app.store, { exotelCallSid: null });
-      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t + 5_000));
+      const a = unlistedCall(hh.app.store, new Date(t + 5_000));
       const phone = a.phone.slice(3);
       // Order B for the same vendor: not dialled beside A's call, which may be ringing.
       const b = await hh.trigger(order({ order_id: 'LAG-B', vendor_phone: phone }));
@@ -692,8 +690,7 @@ describe('a restart while a Connect is out', () => {
       applyStatusReport(hh.app.callDeps, b, 1, { callSid: b.exotelCallSid!, status: 'busy', legs: [] }, { kind: 'status_callback', route: 'test', params: {} });
       expect(hh.app.store.get(b.id)).toMatchObject({ status: 'queued', redials: 1 });
       // Order A (younger): dialled meanwhile; its Connect timed out and the Calls list did not show the call.
-      const a = storedCall(hh.app.store, { exotelCallSid: null, phone: b.phone });
-      hh.app.store.attemptNotPlaced(a.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      const a = unlistedCall(hh.app.store, new Date(t), { phone: b.phone });
       await hh.app.scheduler.tick();
       // A's first dial may be ringing: A is dialled again (or adopted), B waits for it.
       expect([dialsFor(b.id, hh).length, dialsFor(a.id, hh).length]).toEqual([0, 1]);
@@ -740,8 +737,7 @@ describe('a restart while a Connect is out', () => {
       expect([b.status, b.body.reason]).toEqual([202, 'vendor_busy']);
 
       // Another vendor: the dial-again completed (the vendor took that call), so their next order goes at once.
-      const c = storedCall(hh.app.store, { exotelCallSid: null });
-      hh.app.store.attemptNotPlaced(c.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      const c = unlistedCall(hh.app.store, new Date(t));
       expect(hh.app.store.claimForDial(c.id, () => {})).toBe(2);
       hh.app.store.attemptPlaced(c.id, 2, 'sidcompleteddialagain00000000001', 'in-progress', new Date(t + 60_000));
       await hh.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${c.id}&attempt=2`, payload: { CallSid: 'sidcompleteddialagain00000000001', Status: 'completed' } });
@@ -788,8 +784,7 @@ describe('a restart while a Connect is out', () => {
     const hh = await startHarness({}, { now: () => new Date(t) });
     try {
       const older = storedCall(hh.app.store, { exotelCallSid: null });
-      const newer = storedCall(hh.app.store, { exotelCallSid: null, phone: older.phone });
-      hh.app.store.attemptNotPlaced(newer.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
+      const newer = unlistedCall(hh.app.store, new Date(t), { phone: older.phone });
       hh.app.store.attemptNotPlaced(older.id, 1, 'EXOTEL_ERR_TIMEOUT', 'Exotel has no such call: dialing again', new Date(t));
       await hh.app.scheduler.tick();
       expect([dialsFor(older.id, hh).length, dialsFor(newer.id, hh).length]).toEqual([1, 0]);
