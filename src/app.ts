@@ -32,6 +32,7 @@ import { Metrics } from './metrics.js';
 import healthRoutes from './routes/health.js';
 import triggerRoutes from './routes/trigger.js';
 import readBackRoutes from './routes/read-back.js';
+import withdrawRoutes from './routes/withdraw.js';
 import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
 import appletRoutes from './routes/applet.js';
@@ -229,6 +230,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     });
     await api.register(triggerRoutes);
     await api.register(readBackRoutes);
+    await api.register(withdrawRoutes);
   });
   // /metrics: the token, but not the backend's per-minute allowance.
   await fastify.register(async (scrape) => {

@@ -7,7 +7,8 @@ import type { AudioPart } from '../audio/clip-library.js';
 export const LANGUAGES = ['hi-IN', 'hi-Latn', 'en-IN', 'mr-IN'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-export const FINAL_OUTCOMES = ['accepted', 'cancelled', 'picked_up', 'delayed', 'problem', 'transferred', 'no_response', 'not_reached'] as const;
+// withdrawn: the backend withdrew the call while it waited to be dialled (calls/withdraw.ts); no flow ends with it.
+export const FINAL_OUTCOMES = ['accepted', 'cancelled', 'picked_up', 'delayed', 'problem', 'transferred', 'no_response', 'not_reached', 'withdrawn'] as const;
 export type FinalOutcome = (typeof FINAL_OUTCOMES)[number];
 export type Outcome = 'pending' | FinalOutcome;
 

@@ -4,10 +4,10 @@
 // Behind the API token: HTTP Basic with the token as password (a browser prompts) or a Bearer header.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { request as httpRequest } from 'undici';
-import { callView } from '../api/call-view.js';
 import { tokenMatches } from '../api/auth.js';
 import { html, page } from '../ops/html.js';
 import type { CallRecord } from '../store/calls.js';
+import { storedView } from './read-back.js';
 
 // How a request that changed nothing is told apart on the timeline.
 const EVENT_NOTES: Record<string, string> = {
@@ -47,7 +47,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>('/ops/calls/:id', async (request, reply) => {
     const call = app.store.get(request.params.id) ?? app.store.byExotelSid(request.params.id);
     if (!call) return sendHtml(reply.code(404), page('Not found', html`<p>No call ${request.params.id}.</p>`));
-    const view = callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
+    const view = storedView(app, call);
     const timeline = app.store.events(call.id).map((e) => {
       const what =
         e.kind === 'status_callback'
@@ -58,7 +58,9 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
               ? `Pressed ${e.digits} at ${e.step}`
               : e.kind === 'agent_leg_status'
                 ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
-                : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
+                : e.kind === 'withdrawn'
+                  ? `Withdrawn by the backend${e.params.reason ? `: ${e.params.reason}` : ''}`
+                  : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
       return html`<tr><td>${e.at}</td><td>${what}</td><td><code>${e.kind}</code></td></tr>`;
     });
     const attempts = view.attempts.map(

@@ -6,15 +6,25 @@ import { documented } from '../api/openapi.js';
 import type { CallRecord } from '../store/calls.js';
 
 // A CallSid or call id; an order id as the trigger accepts it (printable, at most 64 characters).
-const KEY = /^[\w.:-]{1,64}$/;
+export const KEY = /^[\w.:-]{1,64}$/;
 const ORDER = /^[^\u0000-\u001F\u007F]{1,64}$/;
 
-function badKey(reply: FastifyReply, field: string) {
+/** The call a read or withdraw route names: by Exotel's CallSid, or our call id. */
+export function callByKey(app: FastifyInstance, key: string): CallRecord | undefined {
+  return app.store.byExotelSid(key) ?? app.store.get(key);
+}
+
+/** A call as the API reads it back (api/call-view.ts), from what is stored now. */
+export function storedView(app: FastifyInstance, call: CallRecord) {
+  return callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
+}
+
+export function badKey(reply: FastifyReply, field: string) {
   return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message: `${field} must be 1 to 64 printable characters` });
 }
 
 export default async function readBackRoutes(app: FastifyInstance): Promise<void> {
-  const view = (call: CallRecord) => callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
+  const view = (call: CallRecord) => storedView(app, call);
 
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
   const callDoc = documented('Read a call back by CallSid or call_id', {
@@ -29,7 +39,7 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
   app.get<{ Params: { call_sid: string }; Querystring: { include?: string } }>('/api/calls/:call_sid', callDoc, async (request, reply) => {
     const key = request.params.call_sid;
     if (!KEY.test(key)) return badKey(reply, 'call_sid');
-    const call = app.store.byExotelSid(key) ?? app.store.get(key);
+    const call = callByKey(app, key);
     if (!call) return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No call ${key}` });
     const events = request.query.include === 'events' ? { events: app.store.events(call.id) } : {};
     return { success: true, call: { ...view(call), ...events } };

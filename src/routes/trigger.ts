@@ -159,6 +159,6 @@ function invalid(reply: FastifyReply, field: string, message: string) {
   return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
 }
 
-function asObject(value: unknown): Record<string, unknown> {
+export function asObject(value: unknown): Record<string, unknown> {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }

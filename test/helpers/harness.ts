@@ -26,6 +26,8 @@ export interface Harness {
   /** POST /api/call/vendor-order with the given fields (JSON), answered as status + JSON. */
   trigger(fields: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  /** POST with a JSON body (or none), answered as status + JSON. */
+  post(path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   /** Reads the call back once it has settled (its final outcome decided and in the outbox). */
   settled(callSidOrId: string, headers?: Record<string, string>): Promise<any>;
   close(): Promise<void>;
@@ -114,6 +116,7 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
     baseUrl,
     trigger: (fields, headers) => call('POST', '/api/call/vendor-order', fields, headers),
     get: (path, headers) => call('GET', path, undefined, headers),
+    post: (path, body, headers) => call('POST', path, body, headers),
     async settled(key, headers) {
       for (let i = 0; i < 500; i++) {
         const read = await call('GET', `/api/calls/${key}`, undefined, headers);

@@ -166,7 +166,7 @@ describe('npx exotel-caller', () => {
     expect(cli('calls', 'list', '--since', '--outcome', 'accepted')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--outcome', '--json')).toMatchObject({ code: 2, err: expect.stringContaining('--outcome needs a value') });
     // A misspelt outcome is a mistake to say, not "no calls".
-    expect(cli('calls', 'list', '--outcome', 'no-response')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^--outcome takes one of pending, accepted, .*no_response, not_reached\n/) });
+    expect(cli('calls', 'list', '--outcome', 'no-response')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^--outcome takes one of pending, accepted, .*no_response, not_reached, withdrawn\n/) });
     expect(cli('simulate', '--phone', '9000000001', '--server', 'notaurl')).toMatchObject({ code: 2, err: expect.stringMatching(/^--server takes the server's http URL/) });
     // Help is an answer: on stdout, exit 0.
     for (const ask of [['--help'], ['help'], ['calls', '-h']]) expect(cli(...ask)).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^usage: exotel-caller <command>/) });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJsonSchema } from '../../src/api/openapi.js';
 import { riderDeliveryRequest } from '../../src/api/rider-delivery-request.js';
 import { vendorOrderRequest } from '../../src/api/vendor-order-request.js';
+import { withdrawRequest } from '../../src/api/withdraw-request.js';
 import { loadConfig } from '../../src/config.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
@@ -19,12 +20,15 @@ describe('/docs', () => {
     expect(response.statusCode).toBe(200);
     const doc = response.json() as { openapi: string; paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown> }>> };
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(['/api/call/rider-delivery', '/api/call/vendor-order', '/api/calls/{call_sid}', '/api/orders/{order_id}/calls']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/api/call/rider-delivery', '/api/call/vendor-order', '/api/calls/{call_sid}', '/api/calls/{call_sid}/withdraw', '/api/orders/{order_id}/calls']);
     const vendor = doc.paths['/api/call/vendor-order']!.post!;
     expect(vendor.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(vendorOrderRequest));
     expect(doc.paths['/api/call/rider-delivery']!.post!.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(riderDeliveryRequest));
     expect(requestJsonSchema(vendorOrderRequest).required).toEqual(['vendor_phone', 'vendor_name', 'order_id', 'order_amount']);
     expect(Object.keys(vendor.responses).sort()).toEqual(['200', '202', '400', '401', '403', '409', '415', '422', '429', '502']);
+    const withdraw = doc.paths['/api/calls/{call_sid}/withdraw']!.post!;
+    expect(withdraw.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(withdrawRequest));
+    expect(Object.keys(withdraw.responses).sort()).toEqual(['200', '400', '401', '404', '409']);
   });
 
   it('serves the UI', async () => {

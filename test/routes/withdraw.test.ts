@@ -1,0 +1,175 @@
+// POST /api/calls/:call_sid/withdraw: an order cancelled while its call waits (calling hours, a redial, a
+// busy vendor) must not ring the vendor later. Through the simulator over loopback, on a clock moved by hand.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackend, type Backend } from '../helpers/backend.js';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const SECRET = 'withdraw-test-outcome-secret-0123456789';
+const TOKEN = 'withdraw-test-api-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+function clock(start: string) {
+  let t = new Date(start).getTime();
+  return { now: () => new Date(t), advance: (ms: number) => (t += ms), set: (at: string) => (t = new Date(at).getTime()) };
+}
+
+/** Scheduler ticks until nothing more is due now (dials, outcome deliveries). */
+async function ticks(h: Harness, n = 20) {
+  for (let i = 0; i < n; i++) await h.app.scheduler.tick();
+}
+
+const row = (h: Harness, id: string) =>
+  h.db.prepare('SELECT status, outcome, settled_at, dispatch_due_at, current_attempt FROM calls WHERE id = ?').get(id) as Record<string, unknown>;
+
+describe('withdrawing a call that waits to be dialled', () => {
+  const time = clock('2026-11-22T16:30:00.000Z'); // 22:00 IST
+  let h: Harness;
+  let backend: Backend;
+  beforeAll(async () => {
+    backend = await startBackend(SECRET);
+    h = await startHarness(
+      { API_TOKEN: TOKEN, CALLING_WINDOW: '09:00-21:00', CALLING_TIMEZONE: 'Asia/Kolkata', REDIAL_DELAY_SECONDS: '120', OUTCOME_WEBHOOK_URL: backend.url, OUTCOME_WEBHOOK_SECRET: SECRET },
+      { now: time.now },
+    );
+  });
+  afterAll(async () => {
+    await h.close();
+    await backend.close();
+  });
+
+  it('a call queued at night for 09:00, withdrawn, is never dialled, and the backend hears withdrawn once', async () => {
+    const queued = await h.trigger(order({ order_id: 'WITHDRAW-NIGHT' }), auth);
+    expect(queued.status).toBe(202);
+    const id = queued.body.call_id as string;
+
+    const withdrawn = await h.post(`/api/calls/${id}/withdraw`, { reason: 'order cancelled by the customer' }, auth);
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body).toMatchObject({
+      success: true,
+      call: {
+        call_id: id,
+        call_sid: null,
+        order_id: 'WITHDRAW-NIGHT',
+        status: 'queued',
+        outcome: 'withdrawn',
+        attempts: [],
+        scheduled_for: null,
+        settled_at: '2026-11-22T16:30:00.000Z',
+        delivery: { event_id: `outcome_${id}`, state: 'pending', tries: 0 },
+      },
+    });
+    expect(withdrawn.body.existing).toBeUndefined();
+    expect(row(h, id)).toEqual({ status: 'queued', outcome: 'withdrawn', settled_at: '2026-11-22T16:30:00.000Z', dispatch_due_at: null, current_attempt: null });
+    const events = h.app.store.events(id);
+    expect(events.map((e) => [e.kind, e.params])).toEqual([['withdrawn', { reason: 'order cancelled by the customer' }]]);
+    // Ops see it on the call's page, and in the settled calls by outcome.
+    const page = await h.app.inject({ method: 'GET', url: `/ops/calls/${id}`, headers: auth });
+    expect(page.body).toContain('<td id="outcome" class="outcome">withdrawn</td>');
+    expect(page.body).toContain('<td>Withdrawn by the backend: order cancelled by the customer</td><td><code>withdrawn</code></td>');
+    const metrics = (await h.app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
+    expect(metrics).toContain('exotel_caller_calls_total{flow="vendor_order",outcome="withdrawn"} 1');
+
+    // 09:00 IST and well after: nothing rings; the outcome reaches the backend once.
+    time.set('2026-11-23T03:30:00.000Z');
+    await ticks(h);
+    time.advance(3_600_000);
+    await ticks(h);
+    expect(h.simulator.calls.size).toBe(0);
+    expect(h.app.ledger.times()).toEqual([]);
+    expect(backend.received.filter((r) => r.eventId === `outcome_${id}`)).toHaveLength(1);
+    expect(backend.outcomes.get(`outcome_${id}`)).toMatchObject({ event_id: `outcome_${id}`, order_id: 'WITHDRAW-NIGHT', call_id: id, outcome: 'withdrawn', attempts: 0, call_sid: null });
+
+    // A repeat (the backend's retry after a lost answer) changes nothing and sends nothing more.
+    const again = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ success: true, existing: true, call: { call_id: id, outcome: 'withdrawn', delivery: { state: 'delivered' } } });
+    await ticks(h);
+    expect(backend.received.filter((r) => r.eventId === `outcome_${id}`)).toHaveLength(1);
+
+    // The order can be called again on purpose, as after any finished call.
+    const recalled = await h.trigger(order({ order_id: 'WITHDRAW-NIGHT' }), auth);
+    expect(recalled.body).toMatchObject({ code: 'IVR_ERR_ALREADY_CALLED', call_id: id });
+  });
+
+  it('a busy vendor queued for a redial, withdrawn, is not dialled again', async () => {
+    time.set('2026-11-23T06:00:00.000Z'); // 11:30 IST
+    const placed = await h.trigger(order({ order_id: 'WITHDRAW-REDIAL', vendor_phone: '9000000007' }), auth);
+    expect(placed.status).toBe(200);
+    await h.simulator.finished(placed.body.call_sid);
+    const id = placed.body.call_id as string;
+    expect(row(h, id)).toMatchObject({ status: 'queued', outcome: 'pending', dispatch_due_at: '2026-11-23T06:02:00.000Z' });
+    const dialledBefore = h.simulator.calls.size;
+
+    const withdrawn = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body.call).toMatchObject({ outcome: 'withdrawn', redials: 1, scheduled_for: null, attempts: [{ attempt: 1, status: 'busy', result: 'placed' }] });
+    time.advance(10 * 60_000);
+    await ticks(h);
+    expect(h.simulator.calls.size).toBe(dialledBefore);
+    expect(backend.outcomes.get(`outcome_${id}`)).toMatchObject({ outcome: 'withdrawn', attempts: 1, status: 'queued' });
+  });
+});
+
+describe('what cannot be withdrawn', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ API_TOKEN: TOKEN }, { ringDelayMs: 600 });
+  });
+  afterAll(async () => h.close());
+
+  it('a call on the line goes on (409); the order waiting behind it for the same vendor can be withdrawn', async () => {
+    const first = await h.trigger(order({ order_id: 'WITHDRAW-LIVE-1', vendor_phone: '9000000001' }), auth);
+    expect(first.status).toBe(200);
+    const second = await h.trigger(order({ order_id: 'WITHDRAW-LIVE-2', vendor_phone: '9000000001' }), auth);
+    expect(second.body).toMatchObject({ status: 'queued', reason: 'vendor_busy' });
+
+    const refused = await h.post(`/api/calls/${first.body.call_sid}/withdraw`, { reason: 'too late' }, auth);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual({
+      success: false,
+      code: 'IVR_ERR_CALL_IN_PROGRESS',
+      message: expect.stringMatching(/^Call \S+ is being dialled or is on the line \(status in-progress\)/),
+      call_id: first.body.call_id,
+      status: 'in-progress',
+    });
+    expect(h.app.store.events(first.body.call_id).some((e) => e.kind === 'withdrawn')).toBe(false);
+
+    const behind = await h.post(`/api/calls/${second.body.call_id}/withdraw`, {}, auth);
+    expect(behind.status).toBe(200);
+    expect(behind.body.call).toMatchObject({ outcome: 'withdrawn', attempts: [] });
+
+    // The first call ends as the vendor chose; the second is never dialled.
+    expect(await h.settled(first.body.call_id, auth)).toMatchObject({ outcome: 'accepted' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect([...h.simulator.calls.values()].filter((c) => c.customField === second.body.call_id || c.customField === first.body.call_id)).toHaveLength(1);
+    expect(row(h, second.body.call_id)).toMatchObject({ outcome: 'withdrawn', dispatch_due_at: null, current_attempt: null });
+
+    const settled = await h.post(`/api/calls/${first.body.call_id}/withdraw`, undefined, auth);
+    expect(settled.status).toBe(409);
+    expect(settled.body).toEqual({
+      success: false,
+      code: 'IVR_ERR_ALREADY_SETTLED',
+      message: `Call ${first.body.call_id} is settled already (outcome accepted): nothing to withdraw`,
+      call_id: first.body.call_id,
+      outcome: 'accepted',
+    });
+  });
+
+  it('bad requests get a clear 4xx and change nothing', async () => {
+    expect((await h.post('/api/calls/nosuchcall/withdraw', undefined, auth))).toEqual({
+      status: 404,
+      body: { success: false, code: 'IVR_ERR_NOT_FOUND', message: 'No call nosuchcall' },
+    });
+    expect((await h.post(`/api/calls/${'x'.repeat(65)}/withdraw`, undefined, auth)).body).toMatchObject({ code: 'IVR_ERR_VALIDATION', field: 'call_sid' });
+    expect((await h.post('/api/calls/anything/withdraw', undefined, {})).status).toBe(401);
+
+    const queued = await h.trigger(order({ order_id: 'WITHDRAW-BAD', vendor_phone: '9000000001' }), auth);
+    const id = queued.body.call_id as string;
+    const control = await h.post(`/api/calls/${id}/withdraw`, { reason: 'bad\u0007bell' }, auth);
+    expect(control).toEqual({ status: 400, body: { success: false, code: 'IVR_ERR_VALIDATION', field: 'reason', message: 'reason must not contain control characters' } });
+    const long = await h.post(`/api/calls/${id}/withdraw`, { reason: 'x'.repeat(201) }, auth);
+    expect(long.body).toMatchObject({ code: 'IVR_ERR_VALIDATION', field: 'reason' });
+    expect(h.app.store.events(id).some((e) => e.kind === 'withdrawn')).toBe(false);
+    expect(h.app.store.get(id)!.outcome).not.toBe('withdrawn');
+  });
+});
