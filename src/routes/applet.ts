@@ -193,12 +193,14 @@ export function recordAgentStatus(app: FastifyInstance, callId: string, status: 
   });
 }
 
-function sendJson(reply: FastifyReply, body: unknown) {
+export function sendJson(reply: FastifyReply, body: unknown) {
   // Exactly application/json: Exotel was seen to drop the caller on any other type (reference §5.2).
   // A Buffer, so Fastify adds no charset parameter to the type (JSON is UTF-8 by definition).
   return reply.header('content-type', 'application/json').send(Buffer.from(JSON.stringify(body)));
 }
 
 function sendText(reply: FastifyReply, text: string) {
-  return reply.header('content-type', 'text/plain; charset=utf-8').send(text);
+  // Exactly text/plain, "and nothing else" (reference §5.5), as Gather's JSON is exactly application/json. A
+  // Buffer, so Fastify adds no charset; the bytes are UTF-8 all the same.
+  return reply.header('content-type', 'text/plain').send(Buffer.from(text));
 }

@@ -9,7 +9,7 @@ import { vendorOrder } from '../flows/vendor-order.js';
 import { tokenMatches } from '../api/auth.js';
 import { safeUrl, withoutQuery } from '../logging.js';
 import { apologyExoml } from '../transports/exoml.js';
-import { appletFallback } from './applet.js';
+import { appletFallback, sendJson } from './applet.js';
 
 /** The Exotel-facing routes, each with its own safe answer: a call step's document, or the status webhook. */
 export type ExotelRoute = 'exoml' | 'gather' | 'passthru' | 'greeting' | 'connect' | 'voicebot' | 'status';
@@ -32,7 +32,7 @@ export function exotelRoute(path: string): ExotelRoute | undefined {
 export function safeAnswer(app: FastifyInstance, request: FastifyRequest | undefined, reply: FastifyReply, route: Exclude<ExotelRoute, 'status'>): FastifyReply {
   if (route === 'voicebot') {
     const url = app.links.voicebotStream(app.config.appletPathToken ?? '', app.config.voicebotSampleRate);
-    return reply.header('content-type', 'application/json').send(JSON.stringify({ url }));
+    return sendJson(reply, { url });
   }
   const { flow, language } = request ? callOf(app, request) : DEFAULT_APOLOGY;
   if (route === 'exoml') return reply.type('application/xml; charset=utf-8').send(apologyExoml(flow, language));

@@ -6,6 +6,7 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { tokenMatches } from '../api/auth.js';
+import { sendJson } from './applet.js';
 import { callerOf, exotelParams, present } from '../exotel/inbound.js';
 import { FLOWS } from '../flows/registry.js';
 import { vendorOrder } from '../flows/vendor-order.js';
@@ -101,7 +102,7 @@ async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): P
       const params = exotelParams(request.query, request.body);
       const call = app.store.byExotelRequest(present(params.CallSid), present(params.CustomField), callerOf(params));
       app.store.recordEvent({ callId: call?.id ?? null, kind: call ? 'exotel_request' : 'voicebot_url_unknown_call', route: '/applet/voicebot', params });
-      return reply.header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ url: app.links.voicebotStream(token, app.config.voicebotSampleRate, call?.id) })));
+      return sendJson(reply, { url: app.links.voicebotStream(token, app.config.voicebotSampleRate, call?.id) });
     },
   });
 }

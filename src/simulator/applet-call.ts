@@ -67,7 +67,8 @@ export async function playAppletCall(call: SimulatedCall, flow: DashboardFlow, a
   if (!probe) return;
   const greeting = await get(call, flow, flow.greetingUrl, params());
   if (!greeting) return;
-  if (!probe.contentType.startsWith('text/plain') || greeting.contentType !== probe.contentType) {
+  // "Content-Type: text/plain and nothing else" (reference §5.5).
+  if (probe.contentType !== 'text/plain' || greeting.contentType !== probe.contentType) {
     return void (call.problem = `Greeting applet: Content-Type ${greeting.contentType} (HEAD: ${probe.contentType}), not text/plain`);
   }
   for (const line of greeting.body.split('\n').map((l) => l.trim()).filter(Boolean)) call.heard.push(/^https?:\/\//.test(line) ? `[play ${line}]` : line);

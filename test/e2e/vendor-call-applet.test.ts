@@ -50,13 +50,13 @@ describe('a vendor call in applet mode', () => {
     const base = `${h.baseUrl}/applet/${TOKEN}`;
     expect(simulated.requests.map((r) => [r.method, r.url, r.status, r.contentType, r.params.digits ?? null])).toEqual([
       ['GET', `${base}/gather`, 200, 'application/json', null],
-      ['GET', `${base}/passthru`, 200, 'text/plain; charset=utf-8', '"3"'],
+      ['GET', `${base}/passthru`, 200, 'text/plain', '"3"'],
       ['GET', `${base}/gather`, 200, 'application/json', '"3"'],
-      ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
-      ['HEAD', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
-      ['GET', `${base}/greeting`, 200, 'text/plain; charset=utf-8', '"20"'],
+      ['GET', `${base}/passthru`, 302, 'text/plain', '"20"'],
+      ['HEAD', `${base}/greeting`, 200, 'text/plain', '"20"'],
+      ['GET', `${base}/greeting`, 200, 'text/plain', '"20"'],
       ['GET', `${base}/connect`, 200, 'application/json', '"20"'],
-      ['GET', `${base}/passthru`, 302, 'text/plain; charset=utf-8', '"20"'],
+      ['GET', `${base}/passthru`, 302, 'text/plain', '"20"'],
     ]);
     // No transfer: the Connect applet dials nobody, which takes Exotel straight on.
     expect(JSON.parse(simulated.requests[6]!.body)).toEqual({ fetch_after_attempt: false, destination: { numbers: [] } });
@@ -185,8 +185,8 @@ describe('a vendor call in applet mode', () => {
       expect(simulated.problem).toBeUndefined();
       const greeting = simulated.requests.filter((r) => r.url.endsWith('/greeting/extra'));
       expect(greeting.map((r) => [r.method, r.status, r.contentType, r.body])).toEqual([
-        ['HEAD', 200, 'text/plain; charset=utf-8', ''],
-        ['GET', 200, 'text/plain; charset=utf-8', APOLOGY],
+        ['HEAD', 200, 'text/plain', ''],
+        ['GET', 200, 'text/plain', APOLOGY],
       ]);
       // The keys still counted: the outcome came from the Passthru, only the closing was lost.
       expect((await typo.get(`/api/calls/${placed.body.call_sid}`)).body.call).toMatchObject({ outcome: 'accepted' });
@@ -386,7 +386,7 @@ describe('applet routes on their own', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending' });
     const body = await get('greeting', { CallSid: sid });
     expect(head.headers['content-type']).toBe(body.headers['content-type']);
-    expect(head.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(head.headers['content-type']).toBe('text/plain');
     expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(body.body));
   });
 
@@ -422,9 +422,9 @@ describe('applet routes on their own', () => {
     const closing = 'धन्यवाद! ऑर्डर स्वीकार हो गया है।';
     const nobody = JSON.stringify({ fetch_after_attempt: false, destination: { numbers: [] } });
     expect(answers).toEqual([
-      ['GET', 'greeting', 200, 'text/plain; charset=utf-8', closing],
+      ['GET', 'greeting', 200, 'text/plain', closing],
       ['GET', 'connect', 200, 'application/json', nobody],
-      ['POST', 'greeting', 200, 'text/plain; charset=utf-8', closing],
+      ['POST', 'greeting', 200, 'text/plain', closing],
       ['POST', 'connect', 200, 'application/json', nobody],
     ]);
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });

@@ -255,7 +255,8 @@ describe('voicebot streams driven frame by frame', () => {
       const simulated = await failing.simulator.finished(placed.call_sid);
       expect(simulated.problem).toBeUndefined();
       const urlStep = simulated.requests[0]!;
-      expect([urlStep.method, urlStep.url, urlStep.status]).toEqual(['GET', failing.app.links.applet('voicebot', TOKEN), 200]);
+      // Exactly application/json, as the step's own answer is (reference §5.2): no charset parameter.
+      expect([urlStep.method, urlStep.url, urlStep.status, urlStep.contentType]).toEqual(['GET', failing.app.links.applet('voicebot', TOKEN), 200, 'application/json']);
       expect(JSON.parse(urlStep.body)).toEqual({ url: failing.app.links.voicebotStream(TOKEN, 8_000) });
       expect(await failing.settled(placed.call_id)).toMatchObject({ outcome: 'accepted' });
     } finally {
