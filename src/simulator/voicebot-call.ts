@@ -173,6 +173,9 @@ export class StreamPeer {
     if (sid !== this.streamSid) return void (this.call.problem ??= `a ${String(message.event)} frame without our stream_sid`);
     const now = Date.now();
     if (message.event === 'media') {
+      // Agent-Stream's media fields (reference §6.4): some streams drop without them.
+      const missing = ['chunk', 'timestamp', 'sequenceNumber'].filter((key) => typeof message.media?.[key] !== 'string' || message.media[key] === '');
+      if (missing.length > 0) this.call.problem ??= `a media frame without ${missing.join(', ')}`;
       const payload = Buffer.from(String(message.media?.payload ?? ''), 'base64');
       const size = payload.length;
       this.report.chunkBytes.push(size);

@@ -88,11 +88,14 @@ export function mediaFormat(format: Record<string, unknown>): StartFormat {
   };
 }
 
-// Implementations disagree on the stream id's key (§6.4): we send both, and chunk and timestamp in media.
+// Implementations disagree on the stream id's key (§6.4): we send both. In media, chunk, timestamp and
+// sequenceNumber, as Exotel's Agent-Stream does: without them "some Connect streams drop / end early" (§6.4).
 const ids = (streamSid: string) => ({ stream_sid: streamSid, streamSid });
 
+/** `chunk`: the stream's media frames counted from 1 (it is the sequence number too). */
 export function mediaMessage(streamSid: string, payload: Buffer, chunk: number, timestampMs: number): string {
-  return JSON.stringify({ event: 'media', ...ids(streamSid), media: { chunk: String(chunk), timestamp: String(Math.round(timestampMs)), payload: payload.toString('base64') } });
+  const n = String(chunk);
+  return JSON.stringify({ event: 'media', ...ids(streamSid), media: { chunk: n, sequenceNumber: n, timestamp: String(Math.round(timestampMs)), payload: payload.toString('base64') } });
 }
 
 export const markMessage = (streamSid: string, name: string): string => JSON.stringify({ event: 'mark', ...ids(streamSid), mark: { name } });

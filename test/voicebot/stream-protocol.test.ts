@@ -57,12 +57,12 @@ describe('reading Exotel frames', () => {
 });
 
 describe('writing our frames', () => {
-  it('media, mark and clear carry both stream_sid and streamSid (§6.4)', () => {
+  it('media, mark and clear carry both stream_sid and streamSid; media its chunk, sequence number and timestamp (§6.4)', () => {
     expect(JSON.parse(mediaMessage('s1', Buffer.from([1, 2, 3]), 4, 300))).toEqual({
       event: 'media',
       stream_sid: 's1',
       streamSid: 's1',
-      media: { chunk: '4', timestamp: '300', payload: 'AQID' },
+      media: { chunk: '4', sequenceNumber: '4', timestamp: '300', payload: 'AQID' },
     });
     expect(JSON.parse(markMessage('s1', 'prompt-2'))).toEqual({ event: 'mark', stream_sid: 's1', streamSid: 's1', mark: { name: 'prompt-2' } });
     expect(JSON.parse(clearMessage('s1'))).toEqual({ event: 'clear', stream_sid: 's1', streamSid: 's1' });
