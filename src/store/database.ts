@@ -19,14 +19,20 @@ export function openDatabase(path: string): Db {
 }
 
 export function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this build knows (${MIGRATIONS.length})`);
-  }
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version]!);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
-  }
+  const newer = (version: number) => {
+    if (version > MIGRATIONS.length) throw new Error(`database schema version ${version} is newer than this build knows (${MIGRATIONS.length})`);
+  };
+  newer(db.pragma('user_version', { simple: true }) as number);
+  // One migration per IMMEDIATE transaction, the version read again inside it: a second process opening the
+  // file meanwhile (the CLI while the service restarts on a new build) waits for the first one's lock, then
+  // finds that migration applied, instead of applying it twice and failing to start.
+  const next = db.transaction((): boolean => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    newer(version);
+    if (version === MIGRATIONS.length) return false;
+    db.exec(MIGRATIONS[version]!);
+    db.pragma(`user_version = ${version + 1}`);
+    return true;
+  });
+  if ((db.pragma('user_version', { simple: true }) as number) < MIGRATIONS.length) while (next.immediate());
 }

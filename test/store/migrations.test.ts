@@ -1,7 +1,8 @@
 // Upgrades: a database an earlier release wrote opens under this one, its schema brought up to date, and
 // the service goes on with what it held: the live call takes the vendor's keys, the undelivered outcome
 // reaches the backend. A database from a newer release is refused, never half-read.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -106,4 +107,36 @@ describe('a database from an earlier release', () => {
     expect(after.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length + 1);
     after.close();
   });
+});
+
+describe('two processes opening one database', () => {
+  it('one that opens while another is migrating waits for it, then starts on the migrated schema', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'exotel-caller-migrate-race-'));
+    const path = join(dir, 'calls.db');
+    // A database one release behind, whose last migration this process is applying (not committed yet).
+    const first = new Database(path);
+    first.pragma('journal_mode = WAL');
+    for (const migration of MIGRATIONS.slice(0, -1)) first.exec(migration);
+    first.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+    first.exec('BEGIN IMMEDIATE');
+    first.exec(MIGRATIONS.at(-1)!);
+    first.pragma(`user_version = ${MIGRATIONS.length}`);
+    // The second process (as the CLI opens the file) says when it is about to open, then opens.
+    const script = join(dir, 'open.mts');
+    writeFileSync(script, `import { openDatabase } from ${JSON.stringify(join(process.cwd(), 'src/store/database.ts'))};
+console.log('opening');
+try { const db = openDatabase(${JSON.stringify(path)}); console.log('opened at', db.pragma('user_version', { simple: true })); } catch (e) { console.log('failed:', e.message); process.exit(1); }
+`);
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 400 && !out.includes('opening'); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    // Long enough for it to have read the old version and to wait on our lock.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    first.exec('COMMIT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    first.close();
+    expect({ code, out: out.trim() }).toEqual({ code: 0, out: `opening\nopened at ${MIGRATIONS.length}` });
+  }, 20_000);
 });
