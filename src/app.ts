@@ -18,6 +18,7 @@ import { OutboxStore } from './store/outbox.js';
 import { ExotelLedger } from './store/exotel-ledger.js';
 import type { CallDeps } from './calls/deps.js';
 import { Scheduler } from './jobs/scheduler.js';
+import { Shutdown } from './jobs/shutdown.js';
 import { dirname, join } from 'node:path';
 import { ClipLibrary } from './audio/clip-library.js';
 import { recordingScript, type AudioRenderer } from './flows/prompts.js';
@@ -49,6 +50,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
     // A URL pasted into the dashboard with a trailing or a doubled slash still reaches its route, not a 404
     // that drops the caller.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // While a deploy drains (jobs/shutdown.ts), every route answers as usual: a 503 drops a caller mid-call.
+    return503OnClosing: false,
     // A path Fastify cannot decode (a stray %) goes through our error handler: an Exotel step still gets a
     // document, our API its JSON error.
     frameworkErrors: (error, request, reply) => {
@@ -84,6 +87,7 @@ declare module 'fastify' {
     links: Links;
     callDeps: CallDeps;
     scheduler: Scheduler;
+    shutdown: Shutdown;
     metrics: Metrics;
     clips: ClipLibrary;
     /** Recorded prompts as URLs to play, when PROMPTS_DIR is set. */
@@ -121,6 +125,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     random: deps.random ?? Math.random,
   };
   const scheduler = new Scheduler(callDeps);
+  const shutdown = new Shutdown(callDeps, scheduler);
   fastify.decorate('config', deps.config);
   fastify.decorate('db', deps.db);
   fastify.decorate('store', callDeps.store);
@@ -130,6 +135,9 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   fastify.decorate('links', callDeps.links);
   fastify.decorate('callDeps', callDeps);
   fastify.decorate('scheduler', scheduler);
+  fastify.decorate('shutdown', shutdown);
+  // First of the preClose hooks (the Voicebot streams' drain comes after it): see jobs/shutdown.ts.
+  fastify.addHook('preClose', async () => shutdown.drain());
   fastify.decorate('metrics', metrics);
   fastify.addHook('onClose', async () => store.group.flush());
   // Response latency by route template (never the raw URL: it holds tokens and signatures).

@@ -82,6 +82,8 @@ const schema = z
     // A call that ends while a question is open settles this long after Exotel's final status, so keys
     // pressed just before the hang-up, whose request arrives after the status, still count (0: at once).
     LATE_KEYS_GRACE_SECONDS: integer(0, 120, 10),
+    // On SIGTERM: how long calls on the line get to finish while nothing new is dialled (jobs/shutdown.ts).
+    SHUTDOWN_DRAIN_SECONDS: integer(0, 600, 60),
     OUTCOME_WEBHOOK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
     OUTCOME_WEBHOOK_SECRET: secret,
     OUTCOME_MAX_AGE_HOURS: integer(1, 24 * 30, 72),
@@ -176,6 +178,7 @@ export interface Config {
     reconcileAfterSeconds: number;
     reconcileBackoffSeconds: number;
     lateKeysGraceSeconds: number;
+    shutdownDrainSeconds: number;
     tickMs: number;
   };
   outcome: { webhookUrl: string | undefined; webhookSecret: string | undefined; maxAgeHours: number };
@@ -285,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reconcileAfterSeconds: e.RECONCILE_AFTER_SECONDS,
       reconcileBackoffSeconds: e.RECONCILE_BACKOFF_SECONDS,
       lateKeysGraceSeconds: e.LATE_KEYS_GRACE_SECONDS,
+      shutdownDrainSeconds: e.SHUTDOWN_DRAIN_SECONDS,
       tickMs: e.SCHEDULER_TICK_MS,
     },
     outcome: { webhookUrl: e.OUTCOME_WEBHOOK_URL, webhookSecret: e.OUTCOME_WEBHOOK_SECRET, maxAgeHours: e.OUTCOME_MAX_AGE_HOURS },

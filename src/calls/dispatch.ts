@@ -12,7 +12,7 @@ import { settle } from './settle.js';
 
 export type DispatchResult =
   | { kind: 'placed'; call: CallRecord; sid: string }
-  | { kind: 'queued'; call: CallRecord; scheduledFor: string; reason: 'calling_window' | 'rate_limit' | 'vendor_busy' | 'retry' | 'verifying' }
+  | { kind: 'queued'; call: CallRecord; scheduledFor: string; reason: 'calling_window' | 'rate_limit' | 'vendor_busy' | 'retry' | 'verifying' | 'restart' }
   | { kind: 'failed'; call: CallRecord; error: ExotelError }
   | { kind: 'not_due'; call: CallRecord | undefined };
 

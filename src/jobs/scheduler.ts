@@ -22,6 +22,8 @@ const STALE_CHECK_EVERY_MS = 60_000;
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** False once shutdown began: nothing new is dialled; lookups and outcome deliveries go on. */
+  private dialling = true;
   private readonly inFlight = new Map<string, Promise<void>>();
   private lastPrune = 0;
   private lastStaleCheck = 0;
@@ -72,6 +74,11 @@ export class Scheduler {
     loop();
   }
 
+  /** Dials nothing from now on (a deploy has begun: a vendor rung now would reach a server going away). */
+  stopDialling(): void {
+    this.dialling = false;
+  }
+
   /** Stops taking new work and waits for what is in flight (bounded by the HTTP timeouts). */
   async stop(): Promise<void> {
     this.running = false;
@@ -91,6 +98,7 @@ export class Scheduler {
     const room = () => MAX_IN_FLIGHT - (this.inFlight.size - running('outbox:'));
     if (room() > 0) {
       for (const call of store.dueForDispatch(room())) {
+        if (!this.dialling && call.status !== 'verifying') continue;
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
       }
     }

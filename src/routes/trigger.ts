@@ -19,7 +19,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
       body: kind.schema as z.ZodObject,
       responses: {
         200: 'Exotel accepted the call (call_sid), or the existing call for this order or Idempotency-Key',
-        202: 'The call waits: queued (calling hours, rate limit, vendor busy, retry) or verifying, with scheduled_for',
+        202: 'The call waits: queued (calling hours, rate limit, vendor busy, retry, a restart under way) or verifying, with scheduled_for',
         400: 'A field is missing or invalid (field names it)',
         401: 'Missing or invalid bearer token',
         403: 'The number is not in DIAL_ALLOWLIST',
@@ -105,6 +105,10 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     throw error;
   }
   request.log.info({ call_id: call.id, order_id: call.orderId, flow: flow.name, language }, 'Call requested');
+  if (app.shutdown.stopping) {
+    // A deploy is under way (jobs/shutdown.ts): stored, and dialled by the next start when due, never now.
+    return answer(reply, { kind: 'queued', call, scheduledFor: call.dispatchDueAt!, reason: 'restart' });
+  }
   return answer(reply, await dispatch(app.callDeps, call.id));
 }
 
@@ -115,7 +119,8 @@ const INLINE_GRACE_MS = 30_000;
 function dueAt(app: FastifyInstance): Date {
   const now = app.callDeps.now();
   const open = nextCallableTime(now, app.config.jobs.callingWindow);
-  return open > now ? open : new Date(now.getTime() + INLINE_GRACE_MS);
+  // Shutting down, this process will not dial it: due as soon as the next start may.
+  return open > now || app.shutdown.stopping ? open : new Date(now.getTime() + INLINE_GRACE_MS);
 }
 
 function answer(reply: FastifyReply, result: DispatchResult) {

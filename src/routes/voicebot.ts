@@ -18,10 +18,6 @@ type Params = { token: string };
 // Exotel's frames are small (100 ms of audio is a few KB): anything near this is not a frame of a call.
 export const MAX_FRAME_BYTES = 256 * 1024;
 
-// On shutdown, live streams get this long to finish their conversation before they are closed (1001).
-// exotel-caller.service gives the process more than this to stop (TimeoutStopSec).
-const DRAIN_MS = 60_000;
-
 export interface VoicebotOptions {
   /** Multiplies the waits for keys; tests shorten them. */
   waitScale?: number;
@@ -52,10 +48,12 @@ async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): P
   // is answered and its socket closed by the plugin's hooks, never left open.
   await app.register(websocket, {
     options: { maxPayload: MAX_FRAME_BYTES },
-    // A deploy must not cut vendors off mid-answer: new streams are refused, live ones get DRAIN_MS to end.
+    // A deploy must not cut vendors off mid-answer. This runs after the app's drain (jobs/shutdown.ts, the
+    // first preClose hook), which waited for the calls on the line: new streams are refused now, and any
+    // still open get what is left of SHUTDOWN_DRAIN_SECONDS.
     preClose: async function drain() {
       stopping = true;
-      const deadline = Date.now() + DRAIN_MS;
+      const deadline = Math.min(app.shutdown.deadline, Date.now() + app.config.jobs.shutdownDrainSeconds * 1000);
       if (live.size > 0) app.log.info({ streams: live.size }, 'shutting down: waiting for live Voicebot streams to end');
       while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       for (const session of [...live.values()]) session.shutDown();

@@ -182,6 +182,8 @@ export class CallStore {
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
+      onTheLine: db.prepare(`SELECT COUNT(*) AS n FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+        WHERE ${ON_THE_LINE('c')} AND a.requested_at > ?`),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
@@ -435,6 +437,11 @@ export class CallStore {
 
   queueDepth(): number {
     return (this.q.queueDepth.get() as { n: number }).n;
+  }
+
+  /** Calls being dialled, looked up or on the line whose current dial left after `since` (older ones have ended). */
+  onTheLine(since: Date): number {
+    return (this.q.onTheLine.get(since.toISOString()) as { n: number }).n;
   }
 
   /**

@@ -77,6 +77,8 @@ export async function startHarness(env: Record<string, string> = {}, options: Ha
     API_RATE_LIMIT_PER_MINUTE: '1000000',
     REDIAL_DELAY_SECONDS: '0',
     LATE_KEYS_GRACE_SECONDS: '1',
+    // Closing a harness waits for no call; the shutdown tests set their own drain.
+    SHUTDOWN_DRAIN_SECONDS: '0',
     RETRY_BASE_MS: '20',
     RETRY_MAX_MS: '200',
     DATABASE_PATH: join(dir, 'calls.db'),

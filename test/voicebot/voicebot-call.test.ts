@@ -341,7 +341,7 @@ describe('voicebot streams driven frame by frame', () => {
 describe('voicebot shutdown', () => {
   it('a deploy waits for a live stream to finish its conversation, then stops; the log never shows the token', async () => {
     const lines: string[] = [];
-    const h2 = await startHarness({ ...voicebotMode(prompts.dir), LOG_LEVEL: 'info' }, { logLines: lines });
+    const h2 = await startHarness({ ...voicebotMode(prompts.dir), LOG_LEVEL: 'info', SHUTDOWN_DRAIN_SECONDS: '60' }, { logLines: lines });
     h2.simulator.installVoicebotRecipe('test-app', { streamUrl: h2.app.links.applet('voicebot', TOKEN), connectUrl: h2.app.links.applet('connect', TOKEN), byHand: true });
     const placed = await place(h2, { vendor_phone: '9000000001', order_id: '4091' });
     const peer = await h2.simulator.streamOf(placed.call_sid);

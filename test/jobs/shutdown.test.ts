@@ -1,0 +1,115 @@
+// A deploy (SIGTERM: what server.ts does is app.close()) rings nobody as the server goes, and cuts nobody off:
+// nothing new is dialled, and every route still answers while the calls on the line finish. Through the
+// simulator over loopback; the restart is a second server on the same database and port.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import app, { serverOptions } from '../../src/app.js';
+import { ExotelClient } from '../../src/exotel/client.js';
+import { openDatabase } from '../../src/store/database.js';
+import { order, startHarness, voicebotMode, type Harness } from '../helpers/harness.js';
+import { testPrompts } from '../helpers/prompts.js';
+
+const TOKEN = 'test-applet-path-token-0123456789abcdef';
+let prompts: ReturnType<typeof testPrompts>;
+beforeAll(() => {
+  prompts = testPrompts();
+});
+afterAll(() => prompts.remove());
+
+/** The next start of the service: the same database, port and Exotel, a fresh process's app. */
+async function restart(h: Harness): Promise<{ server: FastifyInstance; close: () => Promise<void> }> {
+  h.db.close();
+  const db = openDatabase(h.config.databasePath);
+  const exotel = new ExotelClient(h.config.exotel);
+  const server = Fastify({ logger: false, ...serverOptions(h.config) });
+  await server.register(app, { config: h.config, db, exotel });
+  await server.listen({ port: h.config.port, host: '127.0.0.1' });
+  return {
+    server,
+    close: async () => {
+      await server.close();
+      await exotel.close();
+      db.close();
+      await h.simulator.close();
+    },
+  };
+}
+
+const until = async (done: () => boolean, ms = 10_000) => {
+  for (const end = Date.now() + ms; !done() && Date.now() < end; ) await new Promise((resolve) => setTimeout(resolve, 20));
+};
+
+describe('a deploy while a call is on the line', () => {
+  it('answers every Exotel request of that call, dials nobody new, and the next start dials what waited', async () => {
+    const h = await startHarness({ SHUTDOWN_DRAIN_SECONDS: '20' }, { ringDelayMs: 1_500 });
+    // On the line: rung, answering in 1.5 s, then presses 3, 2 0 #.
+    const live = await h.trigger(order({ order_id: 'DEPLOY-LIVE', vendor_phone: '9000000003' }));
+    expect(live.status).toBe(200);
+    // Waiting: Exotel answered 429 (Retry-After 1 s), so it is due again while the server drains.
+    h.simulator.setFaults({ connect: ['429'], retryAfterSeconds: 1 });
+    const waiting = await h.trigger(order({ order_id: 'DEPLOY-WAITING', vendor_phone: '9000222201' }));
+    expect(waiting.body).toMatchObject({ status: 'queued', reason: 'retry' });
+    h.simulator.setFaults({ connect: [] });
+
+    const closing = Date.now();
+    const closed = h.app.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The backend's next order, during the drain: stored and answered, never dialled by this process.
+    const during = await h.trigger(order({ order_id: 'DEPLOY-DURING', vendor_phone: '9000333301' }));
+    expect(during.status).toBe(202);
+    expect(during.body).toEqual({ success: true, status: 'queued', reason: 'restart', scheduled_for: expect.any(String), order_id: 'DEPLOY-DURING', call_id: expect.any(String) });
+
+    const simulated = await h.simulator.finished(live.body.call_sid);
+    await closed;
+    const closedAfter = Date.now() - closing;
+    // The live call went to its end: every request answered 200, none dropped with a 503.
+    expect(simulated.problem).toBeUndefined();
+    expect(simulated.pressed).toEqual(['3', '20']);
+    expect(simulated.requests.map((r) => r.status).every((status) => status === 200)).toBe(true);
+    expect(simulated.callbacks.map((c) => c.status)).toContain(200);
+    expect(h.app.store.get(live.body.call_id)).toMatchObject({ outcome: 'accepted', prepTimeMinutes: 20 });
+    // Nobody else was rung while the server went away, and it did not wait for the whole drain.
+    expect([...h.simulator.calls.values()].map((c) => c.customField)).toEqual([live.body.call_id]);
+    expect(closedAfter).toBeLessThan(15_000);
+
+    // The next start dials both, once each.
+    const next = await restart(h);
+    try {
+      await until(() => [...h.simulator.calls.values()].length === 3, 45_000);
+      const dialled = [...h.simulator.calls.values()].map((c) => c.customField).sort();
+      expect(dialled).toEqual([live.body.call_id, waiting.body.call_id, during.body.call_id].sort());
+    } finally {
+      await next.close();
+    }
+  }, 60_000);
+});
+
+describe('a deploy while a Voicebot stream is live', () => {
+  it('a vendor who asks for an agent during the drain reaches the agent, and the backend is told so', async () => {
+    const h = await startHarness({ ...voicebotMode(prompts.dir), AGENT_NUMBER: '9000000020', SHUTDOWN_DRAIN_SECONDS: '30' });
+    try {
+      h.simulator.installVoicebotRecipe('test-app', {
+        streamUrl: h.app.links.applet('voicebot', TOKEN),
+        connectUrl: h.app.links.applet('connect', TOKEN),
+        passthruUrl: h.app.links.applet('passthru', TOKEN),
+        byHand: true,
+      });
+      const placed = await h.trigger(order({ order_id: 'DEPLOY-AGENT', vendor_phone: '9000000001' }));
+      const peer = await h.simulator.streamOf(placed.body.call_sid);
+      await new Promise<void>((resolve) => (peer.onPlayed = () => resolve()));
+      const closed = h.app.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await peer.press('0');
+      await peer.closed();
+      const simulated = await h.simulator.finished(placed.body.call_sid);
+      await closed;
+      expect(simulated.problem).toBeUndefined();
+      expect(simulated.requests.map((r) => `${new URL(r.url).pathname.split('/').pop()} ${r.status}`)).toEqual(['voicebot 200', 'connect 200', 'passthru 302']);
+      expect(simulated.dialled).toEqual([{ number: expect.stringMatching(/9000000020$/), status: 'completed' }]);
+      expect(h.app.store.get(placed.body.call_id)).toMatchObject({ outcome: 'transferred', agentStatus: 'completed' });
+    } finally {
+      await h.simulator.close();
+      h.db.close();
+    }
+  }, 60_000);
+});
