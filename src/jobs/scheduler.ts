@@ -97,8 +97,7 @@ export class Scheduler {
     const running = (prefix: string) => [...this.inFlight.keys()].filter((key) => key.startsWith(prefix)).length;
     const room = () => MAX_IN_FLIGHT - (this.inFlight.size - running('outbox:'));
     if (room() > 0) {
-      for (const call of store.dueForDispatch(room())) {
-        if (!this.dialling && call.status !== 'verifying') continue;
+      for (const call of this.dialling ? store.dueForDispatch(room()) : store.dueForVerify(room())) {
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
       }
     }

@@ -33,6 +33,8 @@ export interface SimulatorFaults {
   /** How long a hanging Connect keeps the request open after creating the call. */
   hangMs: number;
   callbacks: { drop: number; duplicate: number; delayMs: number };
+  /** A vendor who hangs up with their last keys: how long after the final status the keys' request comes. */
+  lateKeysDelayMs: number;
   seed: number;
 }
 
@@ -44,6 +46,7 @@ export const NO_FAULTS: SimulatorFaults = {
   retryAfterSeconds: undefined,
   hangMs: 30_000,
   callbacks: { drop: 0, duplicate: 0, delayMs: 0 },
+  lateKeysDelayMs: 0,
   seed: 1,
 };
 
@@ -350,6 +353,7 @@ export class ExotelSimulator {
     const hangUp = async () => {
       answered();
       await report();
+      if (this.faults.lateKeysDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.faults.lateKeysDelayMs));
     };
     const dashboard = DASHBOARD_FLOW.exec(call.url);
     const flow = dashboard && dashboard[1] === call.accountSid ? this.dashboardFlows.get(dashboard[2]!) : undefined;

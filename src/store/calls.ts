@@ -158,6 +158,8 @@ export class CallStore {
 
       dueForDispatch: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ?
         ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
+      dueForVerify: db.prepare(`SELECT * FROM calls WHERE dispatch_due_at IS NOT NULL AND dispatch_due_at <= ? AND status = 'verifying'
+        ORDER BY dispatch_due_at, rowid LIMIT ?`).raw(true),
       nextDispatchDue: db.prepare('SELECT MIN(dispatch_due_at) AS due FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // Another call of ours to the same number is being dialled or is on the line, or may be: a dial of the
       // last ring timeout + time limit counted not placed only because the Calls list did not show it (it may
@@ -182,8 +184,11 @@ export class CallStore {
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
+      // On the line, or ended with a question open and waiting for its late keys (calls/status.ts: the only
+      // unsettled call with a final status and a settling lookup due).
       onTheLine: db.prepare(`SELECT COUNT(*) AS n FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-        WHERE ${ON_THE_LINE('c')} AND a.requested_at > ?`),
+        WHERE a.requested_at > ? AND (${ON_THE_LINE('c')}
+          OR (c.settled_at IS NULL AND c.status IN (${FINAL_SQL}) AND c.reconcile_due_at IS NOT NULL))`),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
@@ -408,6 +413,11 @@ export class CallStore {
     return (this.q.dueForDispatch.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
+  /** Only the due lookups after an ambiguous Connect (while nothing may be dialled: a deploy's drain). */
+  dueForVerify(limit: number): CallRecord[] {
+    return (this.q.dueForVerify.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
+  }
+
   nextDispatchDue(): string | null {
     return (this.q.nextDispatchDue.get() as { due: string | null }).due;
   }
@@ -439,7 +449,10 @@ export class CallStore {
     return (this.q.queueDepth.get() as { n: number }).n;
   }
 
-  /** Calls being dialled, looked up or on the line whose current dial left after `since` (older ones have ended). */
+  /**
+   * Calls being dialled, looked up or on the line, or waiting for their late keys, whose current dial left
+   * after `since` (older ones have ended).
+   */
   onTheLine(since: Date): number {
     return (this.q.onTheLine.get(since.toISOString()) as { n: number }).n;
   }

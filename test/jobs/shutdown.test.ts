@@ -84,6 +84,54 @@ describe('a deploy while a call is on the line', () => {
   }, 60_000);
 });
 
+describe('a deploy while a vendor hangs up with their last key', () => {
+  it('keeps answering through the late keys\' grace: the key counts, and the call settles before the server stops', async () => {
+    const h = await startHarness({ SHUTDOWN_DRAIN_SECONDS: '20', LATE_KEYS_GRACE_SECONDS: '5' }, { ringDelayMs: 1_000 });
+    try {
+      // Exotel's final status first; the keys' request 1 s later, inside the grace (calls/status.ts).
+      h.simulator.setFaults({ lateKeysDelayMs: 1_000 });
+      const live = await h.trigger(order({ order_id: 'DEPLOY-LATE-KEY', vendor_phone: '9000000019' }));
+      expect(live.status).toBe(200);
+      const closed = h.app.close();
+      const simulated = await h.simulator.finished(live.body.call_sid);
+      await closed;
+      expect(simulated.problem).toBeUndefined();
+      expect(simulated.requests.map((r) => r.status)).toEqual([200, 200]);
+      expect(h.app.store.get(live.body.call_id)).toMatchObject({ outcome: 'accepted', status: 'completed', settledAt: expect.any(String) });
+    } finally {
+      await h.simulator.close();
+      h.db.close();
+    }
+  }, 60_000);
+});
+
+describe('the drain with a backlog', () => {
+  it('a backlog of queued calls does not hold back the lookup of an unclear Connect, and dials none of them', async () => {
+    let t = new Date('2026-11-22T16:30:00.000Z').getTime(); // 22:00 IST
+    const h = await startHarness({ CALLING_WINDOW: '09:00-21:00', CALLING_TIMEZONE: 'Asia/Kolkata' }, { now: () => new Date(t) });
+    try {
+      for (let i = 0; i < 20; i++) expect((await h.trigger(order({ order_id: `BACKLOG-${i}`, vendor_phone: `90004${String(i).padStart(3, '0')}01` }))).status).toBe(202);
+      const unclear = await h.trigger(order({ order_id: 'BACKLOG-UNCLEAR', vendor_phone: '9000999901' }));
+      const id = unclear.body.call_id as string;
+      // Its Connect went out at 09:00:01 and timed out (as dispatch.ts leaves it): a lookup due at 09:00:05.
+      h.db.prepare("INSERT INTO attempts (call_id, number, result, error_code, requested_at) VALUES (?, 1, 'unknown', 'EXOTEL_ERR_TIMEOUT', '2026-11-23T03:30:01.000Z')").run(id);
+      h.db.prepare("UPDATE calls SET status = 'verifying', current_attempt = 1, dispatch_due_at = '2026-11-23T03:30:05.000Z' WHERE id = ?").run(id);
+      // A deploy begins at 09:01:30, with the 20 queued calls (due at 09:00) ahead of it.
+      t = new Date('2026-11-23T03:31:30.000Z').getTime();
+      const dialledBefore = h.simulator.calls.size;
+      h.app.scheduler.stopDialling();
+      for (let i = 0; i < 3; i++) await h.app.scheduler.tick();
+      // Looked up (Exotel has no such call: it is queued to be dialled again, by the next start), and nobody rung.
+      expect(h.app.store.get(id)).toMatchObject({ status: 'queued' });
+      expect(h.simulator.calls.size).toBe(dialledBefore);
+      expect(dialledBefore).toBe(0);
+      expect(h.app.store.dueForDispatch(100).filter((c) => c.orderId.startsWith('BACKLOG-'))).toHaveLength(21);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('a deploy while a Voicebot stream is live', () => {
   it('a vendor who asks for an agent during the drain reaches the agent, and the backend is told so', async () => {
     const h = await startHarness({ ...voicebotMode(prompts.dir), AGENT_NUMBER: '9000000020', SHUTDOWN_DRAIN_SECONDS: '30' });
