@@ -12,7 +12,7 @@ export type WithdrawResult =
   | { kind: 'already_withdrawn'; call: CallRecord }
   /** Settled with another outcome: it stands. */
   | { kind: 'settled'; call: CallRecord }
-  /** Being dialled, looked up after an unclear Connect, or on the line: it may ring, so it goes on. */
+  /** Being dialled, looked up after an unclear Connect, or on the line: it may ring, so it goes on. Or just ended, its outcome being settled. */
   | { kind: 'in_progress'; call: CallRecord };
 
 export function withdraw(deps: CallDeps, call: CallRecord, reason: string | undefined): WithdrawResult {

@@ -7,6 +7,7 @@ import { documented } from '../api/openapi.js';
 import { firstProblem } from '../api/vendor-order-request.js';
 import { withdrawRequest } from '../api/withdraw-request.js';
 import { withdraw } from '../calls/withdraw.js';
+import { isFinalStatus } from '../exotel/inbound.js';
 import { badKey, callByKey, KEY, storedView } from './read-back.js';
 import { asObject } from './trigger.js';
 
@@ -53,15 +54,20 @@ export default async function withdrawRoutes(app: FastifyInstance): Promise<void
           call_id: call.id,
           outcome: call.outcome,
         });
-      case 'in_progress':
-        request.log.warn(context, 'Withdraw refused: the call is being dialled or is on the line');
+      case 'in_progress': {
+        // Ended, not settled yet: the late keys' grace (calls/status.ts). Its outcome follows within seconds.
+        const ended = isFinalStatus(call.status);
+        request.log.warn(context, ended ? 'Withdraw refused: the call has ended, its outcome is being settled' : 'Withdraw refused: the call is being dialled or is on the line');
         return reply.code(409).send({
           success: false,
           code: 'IVR_ERR_CALL_IN_PROGRESS',
-          message: `Call ${call.id} is being dialled or is on the line (status ${call.status}): Exotel may be ringing the vendor, so it cannot be withdrawn; its outcome will follow`,
+          message: ended
+            ? `Call ${call.id} has ended (status ${call.status}) and its outcome is being settled: it cannot be withdrawn; the outcome follows shortly`
+            : `Call ${call.id} is being dialled or is on the line (status ${call.status}): Exotel may be ringing the vendor, so it cannot be withdrawn; its outcome will follow`,
           call_id: call.id,
           status: call.status,
         });
+      }
     }
   });
 }

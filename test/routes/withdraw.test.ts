@@ -173,3 +173,30 @@ describe('what cannot be withdrawn', () => {
     expect(h.app.store.get(id)!.outcome).not.toBe('withdrawn');
   });
 });
+
+describe('a call that has just ended', () => {
+  it('is refused while its outcome waits for late keys, with a message that says so', async () => {
+    const h = await startHarness({ API_TOKEN: TOKEN, LATE_KEYS_GRACE_SECONDS: '5' });
+    try {
+      // Presses 1 as they hang up: Exotel's final status first, the key 1.5 s later.
+      h.simulator.setFaults({ lateKeysDelayMs: 1_500 });
+      const placed = await h.trigger(order({ order_id: 'WITHDRAW-ENDED', vendor_phone: '9000000019' }), auth);
+      const id = placed.body.call_id as string;
+      for (let i = 0; i < 200 && h.app.store.get(id)!.status !== 'completed'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      const refused = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
+      expect(refused).toEqual({
+        status: 409,
+        body: {
+          success: false,
+          code: 'IVR_ERR_CALL_IN_PROGRESS',
+          message: `Call ${id} has ended (status completed) and its outcome is being settled: it cannot be withdrawn; the outcome follows shortly`,
+          call_id: id,
+          status: 'completed',
+        },
+      });
+      expect(await h.settled(id, auth)).toMatchObject({ outcome: 'accepted' });
+    } finally {
+      await h.close();
+    }
+  });
+});
