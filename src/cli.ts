@@ -1,5 +1,6 @@
 // The ops CLI: the same answers as /ops, in a terminal. Reads the service's SQLite file (DATABASE_PATH,
-// .env) directly; `simulate` and `outbox retry` go through the running server. Exit codes: 0 done,
+// .env) directly; `simulate` and `calls withdraw` go through the running server, `outbox retry` leaves the
+// delivery to it. Exit codes: 0 done,
 // 1 not found or failed, 2 usage. `--json` prints machine-readable output.
 import 'dotenv/config';
 import { existsSync } from 'node:fs';
@@ -15,6 +16,9 @@ import { OutboxStore } from './store/outbox.js';
 const USAGE = `usage: exotel-caller <command> [--json]
   calls show <call_sid | call_id | order_id>       a call's timeline
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
+  calls withdraw <call_sid | call_id> [--reason <text>] [--server URL]
+                                                   withdraw a call still waiting to be dialled (through the
+                                                   running server: it settles as withdrawn, never dialled)
   outbox list                                      outcomes for the backend and their delivery
   outbox retry <event_id> [--force]                make a dead or pending outcome due now: the running server
                                                    delivers it (--force: even after a later outcome of its
@@ -73,15 +77,21 @@ async function main(argv: string[]): Promise<number> {
     out.print(signed, { url: signed });
     return 0;
   }
+  const server = flag('server') ?? `http://127.0.0.1:${config.port}`;
+  const serverOk = URL.canParse(server) && /^https?:$/.test(new URL(server).protocol);
+  const badServer = () => usage(`--server takes the server's http URL, such as http://127.0.0.1:${config.port}`);
   if (command === 'simulate') {
     const phone = flag('phone');
     if (!phone) return usage('simulate needs --phone');
-    const server = flag('server') ?? `http://127.0.0.1:${config.port}`;
-    if (!URL.canParse(server) || !/^https?:$/.test(new URL(server).protocol)) return usage(`--server takes the server's http URL, such as http://127.0.0.1:${config.port}`);
+    if (!serverOk) return badServer();
     return simulate(out, server.replace(/\/+$/, ''), config.apiToken, phone, live);
   }
+  if (command === 'calls' && sub === 'withdraw' && arg) {
+    if (!serverOk) return badServer();
+    return withdraw(out, server.replace(/\/+$/, ''), config.apiToken, arg, flag('reason'));
+  }
   // Reading commands never create or migrate a database: the file must be the service's own.
-  if (command !== 'simulate' && command !== 'sign-url' && !existsSync(config.databasePath)) {
+  if (!existsSync(config.databasePath)) {
     return fail(`no database at ${config.databasePath} (set DATABASE_PATH, or run from the service's folder)`);
   }
   const open = () => {
@@ -162,7 +172,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
   if (health.exotel !== 'simulator' && !live) {
     return fail(`${server} does not say its calls go to the simulator (exotel: ${health.exotel ?? 'not given'}): this would ring a real phone. Add --live if you mean it.`);
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const headers = apiHeaders(token);
   const orderId = `SIM-${Date.now()}`;
   const placed = await request(`${server}/api/call/vendor-order`, {
     method: 'POST',
@@ -172,8 +182,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
   if (placed instanceof Error) return fail(`cannot reach ${server}: ${placed.message}`);
   const answer = (await placed.body.json().catch(() => ({}))) as { call_id?: string; message?: string };
   if (!answer.call_id || (placed.statusCode !== 200 && placed.statusCode !== 202)) {
-    const hint = placed.statusCode === 401 ? ' (the CLI sends API_TOKEN from its environment or .env)' : '';
-    return fail(`the server refused: ${answer.message ?? placed.statusCode}${hint}`);
+    return fail(`the server refused: ${answer.message ?? placed.statusCode}${tokenHint(placed.statusCode)}`);
   }
   // Wait while the call is live: a busy vendor is redialled, a queued call is dialled at scheduled_for.
   let deadline = Date.now() + SIMULATE_WAIT_MS;
@@ -199,6 +208,32 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** POST /api/calls/:key/withdraw on the running server: 0 withdrawn (now or before), 1 refused or not found. */
+async function withdraw(out: Out, server: string, token: string | undefined, key: string, reason: string | undefined): Promise<number> {
+  const headers = apiHeaders(token);
+  const sent = await request(`${server}/api/calls/${encodeURIComponent(key)}/withdraw`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(reason === undefined ? {} : { reason }),
+  }).catch((error: Error) => error);
+  if (sent instanceof Error) return fail(`cannot reach ${server}: ${sent.message}`);
+  const answer = (await sent.body.json().catch(() => ({}))) as { existing?: boolean; message?: string; call?: { call_id: string; order_id: string } };
+  if (sent.statusCode !== 200 || !answer.call) {
+    return fail(`not withdrawn: ${answer.message ?? sent.statusCode}${tokenHint(sent.statusCode)}`);
+  }
+  const { call_id: id, order_id: order } = answer.call;
+  out.print(answer.existing ? `call ${id} (order ${order}) was withdrawn already` : `call ${id} (order ${order}) withdrawn: it will not be dialled`, answer);
+  return 0;
+}
+
+/** Our API's headers, with the API token when the CLI has one. */
+function apiHeaders(token: string | undefined): Record<string, string> {
+  return { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+}
+
+/** A 401 says where the CLI takes the token from. */
+const tokenHint = (status: number) => (status === 401 ? ' (the CLI sends API_TOKEN from its environment or .env)' : '');
 
 function parseSince(text: string): number | undefined {
   const match = /^(\d+)([smhd])$/.exec(text);

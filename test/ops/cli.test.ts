@@ -115,7 +115,7 @@ describe('npx exotel-caller', () => {
     }
   });
 
-  it('simulate waits through redials, and says when a queued call will go instead of waiting for it', async () => {
+  it('simulate waits through redials, and says when a queued call will go instead of waiting for it; calls withdraw withdraws it', async () => {
     // Busy, then redialled twice: not_reached, as the README's table says.
     const busy = await cliAsync('simulate', '--phone', '9000000007', '--server', h.baseUrl);
     expect(busy.code, busy.err).toBe(0);
@@ -137,6 +137,16 @@ describe('npx exotel-caller', () => {
       const id = /call (call_\S+) is queued/.exec(queued.err)![1]!;
       const shown = cliWith({ DATABASE_PATH: closed.config.databasePath }, 'calls', 'show', id);
       expect(shown.out).toContain(`next dial at ${closed.app.store.get(id)!.dispatchDueAt}\n`);
+      // The vendor rang to say they are closed today: ops withdraw the call, and it will not ring tomorrow.
+      const token = { API_TOKEN: 'cli-test-api-token-0123456789abcdef' };
+      const order = closed.app.store.get(id)!.orderId;
+      const withdrawn = await cliAsyncWith(token, 'calls', 'withdraw', id, '--reason', 'vendor closed today', '--server', closed.baseUrl);
+      expect(withdrawn).toEqual({ code: 0, out: `call ${id} (order ${order}) withdrawn: it will not be dialled\n`, err: '' });
+      expect(closed.app.store.get(id)).toMatchObject({ outcome: 'withdrawn', dispatchDueAt: null });
+      expect(closed.app.store.events(id).find((e) => e.kind === 'withdrawn')!.params).toEqual({ reason: 'vendor closed today' });
+      expect(await cliAsyncWith(token, 'calls', 'withdraw', id, '--server', closed.baseUrl)).toEqual({ code: 0, out: `call ${id} (order ${order}) was withdrawn already\n`, err: '' });
+      expect(await cliAsyncWith(token, 'calls', 'withdraw', 'call_nosuchcall', '--server', closed.baseUrl)).toEqual({ code: 1, out: '', err: 'not withdrawn: No call call_nosuchcall\n' });
+      expect((await cliAsync('calls', 'withdraw', id, '--server', closed.baseUrl)).err).toBe('not withdrawn: Missing or invalid bearer token (the CLI sends API_TOKEN from its environment or .env)\n');
     } finally {
       await closed.close();
     }
@@ -168,6 +178,7 @@ describe('npx exotel-caller', () => {
     // A misspelt outcome is a mistake to say, not "no calls".
     expect(cli('calls', 'list', '--outcome', 'no-response')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^--outcome takes one of pending, accepted, .*no_response, not_reached, withdrawn\n/) });
     expect(cli('simulate', '--phone', '9000000001', '--server', 'notaurl')).toMatchObject({ code: 2, err: expect.stringMatching(/^--server takes the server's http URL/) });
+    expect(cli('calls', 'withdraw', 'call_x', '--server', 'ftp://host')).toMatchObject({ code: 2, err: expect.stringMatching(/^--server takes the server's http URL/) });
     // Help is an answer: on stdout, exit 0.
     for (const ask of [['--help'], ['help'], ['calls', '-h']]) expect(cli(...ask)).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^usage: exotel-caller <command>/) });
     // A file that is not the service's database: one line saying so, no stack trace.
