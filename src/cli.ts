@@ -37,23 +37,18 @@ const SIMULATE_QUEUE_LIMIT_MS = 5 * 60_000;
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
+  const parsed = parseArgs(argv);
+  if (parsed.positional[0] === 'help' || parsed.switches.has('--help') || parsed.positional.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const json = argv.includes('--json');
-  const live = argv.includes('--live');
-  const force = argv.includes('--force');
-  const args = argv.filter((a) => a !== '--json' && a !== '--live' && a !== '--force');
+  if (parsed.bare) return usage(`${parsed.bare} needs a value`);
+  const json = parsed.switches.has('--json');
+  const live = parsed.switches.has('--live');
+  const force = parsed.switches.has('--force');
   // A CLI's answer is its output, not a log line: stdout for answers, stderr for problems.
   const out: Out = { json, print: (text, data) => void process.stdout.write(`${json ? JSON.stringify(data, null, 2) : text}\n`) };
-  const flag = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  // Every flag but --json, --live and --force takes a value: `--since` alone is a mistake to say, not "the last 24 h".
-  const bare = args.find((a, i) => a.startsWith('--') && (args[i + 1] === undefined || args[i + 1]!.startsWith('--')));
-  if (bare) return usage(`${bare} needs a value`);
+  const flag = (name: string) => parsed.values.get(`--${name}`);
   const outcome = flag('outcome');
   if (outcome !== undefined && !OUTCOMES.includes(outcome)) return usage(`--outcome takes one of ${OUTCOMES.join(', ')}`);
   let config;
@@ -63,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) return fail(error.message);
     throw error;
   }
-  const [command, sub, arg] = args;
+  const [command, sub, arg] = parsed.positional;
   if (command === 'sign-url' && sub) {
     if (!config.webhookSecret) return fail('WEBHOOK_SECRET is not set: URLs are not signed');
     const url = new URL(sub, config.publicBaseUrl);
@@ -234,6 +229,29 @@ function apiHeaders(token: string | undefined): Record<string, string> {
 
 /** A 401 says where the CLI takes the token from. */
 const tokenHint = (status: number) => (status === 401 ? ' (the CLI sends API_TOKEN from its environment or .env)' : '');
+
+// Flags without a value; --reason takes the next word whatever it is (free text may start with -- or be -h).
+const SWITCHES = new Set(['--json', '--live', '--force', '--help']);
+const FREE_TEXT = new Set(['--reason']);
+
+/**
+ * The words in order: switches, flags with their values, and the rest. Every other flag takes a value that
+ * is not itself a flag: `--since` alone is a mistake to say, not "the last 24 h" (`bare` names the first).
+ */
+function parseArgs(argv: string[]) {
+  const switches = new Set<string>();
+  const values = new Map<string, string>();
+  const positional: string[] = [];
+  let bare: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (SWITCHES.has(word)) switches.add(word);
+    else if (!word.startsWith('--')) positional.push(word);
+    else if (i + 1 < argv.length && (FREE_TEXT.has(word) || !argv[i + 1]!.startsWith('--'))) values.set(word, argv[++i]!);
+    else bare ??= word;
+  }
+  return { switches, values, positional, bare };
+}
 
 function parseSince(text: string): number | undefined {
   const match = /^(\d+)([smhd])$/.exec(text);

@@ -139,14 +139,21 @@ describe('npx exotel-caller', () => {
       expect(shown.out).toContain(`next dial at ${closed.app.store.get(id)!.dispatchDueAt}\n`);
       // The vendor rang to say they are closed today: ops withdraw the call, and it will not ring tomorrow.
       const token = { API_TOKEN: 'cli-test-api-token-0123456789abcdef' };
-      const order = closed.app.store.get(id)!.orderId;
+      const orderId = closed.app.store.get(id)!.orderId;
       const withdrawn = await cliAsyncWith(token, 'calls', 'withdraw', id, '--reason', 'vendor closed today', '--server', closed.baseUrl);
-      expect(withdrawn).toEqual({ code: 0, out: `call ${id} (order ${order}) withdrawn: it will not be dialled\n`, err: '' });
+      expect(withdrawn).toEqual({ code: 0, out: `call ${id} (order ${orderId}) withdrawn: it will not be dialled\n`, err: '' });
       expect(closed.app.store.get(id)).toMatchObject({ outcome: 'withdrawn', dispatchDueAt: null });
       expect(closed.app.store.events(id).find((e) => e.kind === 'withdrawn')!.params).toEqual({ reason: 'vendor closed today' });
-      expect(await cliAsyncWith(token, 'calls', 'withdraw', id, '--server', closed.baseUrl)).toEqual({ code: 0, out: `call ${id} (order ${order}) was withdrawn already\n`, err: '' });
+      expect(await cliAsyncWith(token, 'calls', 'withdraw', id, '--server', closed.baseUrl)).toEqual({ code: 0, out: `call ${id} (order ${orderId}) was withdrawn already\n`, err: '' });
       expect(await cliAsyncWith(token, 'calls', 'withdraw', 'call_nosuchcall', '--server', closed.baseUrl)).toEqual({ code: 1, out: '', err: 'not withdrawn: No call call_nosuchcall\n' });
       expect((await cliAsync('calls', 'withdraw', id, '--server', closed.baseUrl)).err).toBe('not withdrawn: Missing or invalid bearer token (the CLI sends API_TOKEN from its environment or .env)\n');
+      // A reason is free text: one that looks like a flag is still the reason, never help or a usage error.
+      for (const [n, reason] of [[1, '-- shop shut --'], [2, '-h'], [3, '--json']] as const) {
+        const other = await closed.trigger(order({ order_id: `CLI-WITHDRAW-${n}` }), { authorization: `Bearer ${token.API_TOKEN}` });
+        const run = await cliAsyncWith(token, 'calls', 'withdraw', other.body.call_id, '--reason', reason, '--server', closed.baseUrl);
+        expect(run).toEqual({ code: 0, out: `call ${other.body.call_id} (order CLI-WITHDRAW-${n}) withdrawn: it will not be dialled\n`, err: '' });
+        expect(closed.app.store.events(other.body.call_id).find((e) => e.kind === 'withdrawn')!.params).toEqual({ reason });
+      }
     } finally {
       await closed.close();
     }
