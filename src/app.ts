@@ -52,6 +52,9 @@ export function serverOptions(config: Config): FastifyServerOptions {
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
     // While a deploy drains (jobs/shutdown.ts), every route answers as usual: a 503 drops a caller mid-call.
     return503OnClosing: false,
+    // avvio holds every hook to this, the drain's preClose too: at the default 10 s a longer drain was cut
+    // off (AVV_ERR_READY_TIMEOUT) and the server stopped listening with calls on the line.
+    pluginTimeout: Math.max(10, config.jobs.shutdownDrainSeconds + 30) * 1000,
     // A path Fastify cannot decode (a stray %) goes through our error handler: an Exotel step still gets a
     // document, our API its JSON error.
     frameworkErrors: (error, request, reply) => {

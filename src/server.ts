@@ -58,13 +58,20 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await server.close();
+    let code = 0;
+    try {
+      await server.close();
+    } catch (error) {
+      // Still close everything else (the database last): what was committed is safe, nothing is left half-done.
+      logger.error({ err: error }, 'shutting down: the server did not close cleanly');
+      code = 1;
+    }
     await metricsServer?.close();
     await simulator?.close();
     await exotel.close();
     db.close();
     logger.info('stopped');
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

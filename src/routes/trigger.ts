@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { CALL_REQUESTS, type CallRequestKind } from '../api/call-requests.js';
 import { documented } from '../api/openapi.js';
 import { firstProblem, repeatedField } from '../api/vendor-order-request.js';
-import { dispatch, type DispatchResult } from '../calls/dispatch.js';
+import { dialBlockedUntil, dispatch, type DispatchResult } from '../calls/dispatch.js';
 import { start } from '../flows/engine.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
 import type { CallRecord } from '../store/calls.js';
@@ -107,7 +107,11 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
   request.log.info({ call_id: call.id, order_id: call.orderId, flow: flow.name, language }, 'Call requested');
   if (app.shutdown.stopping) {
     // A deploy is under way (jobs/shutdown.ts): stored, and dialled by the next start when due, never now.
-    return answer(reply, { kind: 'queued', call, scheduledFor: call.dispatchDueAt!, reason: 'restart' });
+    // Outside calling hours it waits for them as any call does (and moves with a changed CALLING_WINDOW).
+    const window = dialBlockedUntil(app.callDeps);
+    if (window?.reason === 'calling_window') store.reschedule(call.id, window.until, 'calling_window');
+    const reason = window?.reason === 'calling_window' ? 'calling_window' : 'restart';
+    return answer(reply, { kind: 'queued', call: store.get(call.id)!, scheduledFor: store.get(call.id)!.dispatchDueAt!, reason });
   }
   return answer(reply, await dispatch(app.callDeps, call.id));
 }

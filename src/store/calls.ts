@@ -186,9 +186,11 @@ export class CallStore {
       queueDepth: db.prepare('SELECT COUNT(*) AS n FROM calls WHERE dispatch_due_at IS NOT NULL'),
       // On the line, or ended with a question open and waiting for its late keys (calls/status.ts: the only
       // unsettled call with a final status and a settling lookup due).
-      onTheLine: db.prepare(`SELECT COUNT(*) AS n FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
-        WHERE a.requested_at > ? AND (${ON_THE_LINE('c')}
-          OR (c.settled_at IS NULL AND c.status IN (${FINAL_SQL}) AND c.reconcile_due_at IS NOT NULL))`),
+      // Or a dial the Calls list did not show, which may still ring (MAY_RING, as the vendor hold counts it).
+      onTheLine: db.prepare(`SELECT (SELECT COUNT(*) FROM calls c JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
+          WHERE a.requested_at > @since AND (${ON_THE_LINE('c')}
+            OR (c.settled_at IS NULL AND c.status IN (${FINAL_SQL}) AND c.reconcile_due_at IS NOT NULL)))
+        + (SELECT COUNT(*) FROM attempts a WHERE ${MAY_RING('a')}) AS n`),
       claim: db.prepare(`UPDATE calls SET status = 'dialing', dispatch_due_at = NULL, updated_at = @now
         WHERE id = @id AND status = 'queued' AND dispatch_due_at IS NOT NULL AND settled_at IS NULL`),
       // A lease, not NULL: if the process dies during the lookup, the call is due again when it lapses.
@@ -451,10 +453,10 @@ export class CallStore {
 
   /**
    * Calls being dialled, looked up or on the line, or waiting for their late keys, whose current dial left
-   * after `since` (older ones have ended).
+   * after `since` (older ones have ended); and dials since then that the Calls list did not show.
    */
   onTheLine(since: Date): number {
-    return (this.q.onTheLine.get(since.toISOString()) as { n: number }).n;
+    return (this.q.onTheLine.get({ since: since.toISOString() }) as { n: number }).n;
   }
 
   /**

@@ -84,6 +84,70 @@ describe('a deploy while a call is on the line', () => {
   }, 60_000);
 });
 
+describe('a deploy during a call longer than 10 s', () => {
+  it('still drains: Fastify\'s plugin timeout (10 s by default) does not cut the drain short', async () => {
+    const h = await startHarness({ SHUTDOWN_DRAIN_SECONDS: '30' }, { ringDelayMs: 12_000 });
+    try {
+      const live = await h.trigger(order({ order_id: 'DEPLOY-LONG', vendor_phone: '9000000001' }));
+      const closing = Date.now();
+      const closed = h.app.close();
+      const simulated = await h.simulator.finished(live.body.call_sid);
+      await expect(closed).resolves.toBeUndefined();
+      expect(Date.now() - closing).toBeGreaterThan(12_000);
+      expect(simulated.problem).toBeUndefined();
+      expect(h.app.store.get(live.body.call_id)).toMatchObject({ outcome: 'accepted' });
+    } finally {
+      await h.simulator.close();
+      h.db.close();
+    }
+  }, 60_000);
+});
+
+describe('what the drain waits for', () => {
+  it('a dial the Calls list did not show counts as on the line: it may only be late, and may ring', async () => {
+    let t = new Date('2026-11-23T06:30:00.000Z').getTime(); // 12:00 IST
+    const h = await startHarness({}, { now: () => new Date(t) });
+    try {
+      h.simulator.setFaults({ connect: ['lost'], hangMs: 300 }); // too late, and no call made: the Connect times out
+      const placed = await h.trigger(order({ order_id: 'DRAIN-UNLISTED', vendor_phone: '9000000201' }));
+      const id = placed.body.call_id as string;
+      const since = () => new Date(t - (h.config.exotel.ringTimeoutSeconds + h.config.exotel.timeLimitSeconds) * 1000);
+      expect(h.app.store.get(id)!.status).toBe('verifying');
+      expect(h.app.store.onTheLine(since())).toBe(1);
+      // The drain's lookup: the list does not show it, so it is queued to be dialled again; it still counts.
+      h.app.scheduler.stopDialling();
+      t += 5_000;
+      for (let i = 0; i < 3; i++) await h.app.scheduler.tick();
+      expect(h.app.store.get(id)!.status).toBe('queued');
+      expect(h.app.store.attempts(id).at(-1)).toMatchObject({ result: 'not_placed' });
+      expect(h.app.store.onTheLine(since())).toBe(1);
+      // Once it can no longer ring (ring timeout + time limit later), it does not.
+      t += (h.config.exotel.ringTimeoutSeconds + h.config.exotel.timeLimitSeconds) * 1000;
+      expect(h.app.store.onTheLine(since())).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a trigger during the drain outside calling hours waits for them as any call does', async () => {
+    const t = new Date('2026-11-22T16:30:00.000Z').getTime(); // 22:00 IST
+    const h = await startHarness({ CALLING_WINDOW: '09:00-21:00', CALLING_TIMEZONE: 'Asia/Kolkata' }, { now: () => new Date(t) });
+    try {
+      const before = await h.trigger(order({ order_id: 'DRAIN-NIGHT-1', vendor_phone: '9000000101' }));
+      // The drain's first step (with no call on the line it has nothing to wait for; the server still listens).
+      await h.app.shutdown.drain();
+      const during = await h.trigger(order({ order_id: 'DRAIN-NIGHT-2', vendor_phone: '9000000102' }));
+      expect(during.body).toEqual({ success: true, status: 'queued', reason: 'calling_window', scheduled_for: '2026-11-23T03:30:00.000Z', order_id: 'DRAIN-NIGHT-2', call_id: expect.any(String) });
+      // Both wait for the window alike, so a changed CALLING_WINDOW at the next start moves both.
+      const waits = (id: string) => h.db.prepare('SELECT waits_for, dispatch_due_at FROM calls WHERE id = ?').get(id);
+      expect(waits(during.body.call_id)).toEqual(waits(before.body.call_id));
+      expect(waits(during.body.call_id)).toEqual({ waits_for: 'calling_window', dispatch_due_at: '2026-11-23T03:30:00.000Z' });
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('a deploy while a vendor hangs up with their last key', () => {
   it('keeps answering through the late keys\' grace: the key counts, and the call settles before the server stops', async () => {
     const h = await startHarness({ SHUTDOWN_DRAIN_SECONDS: '20', LATE_KEYS_GRACE_SECONDS: '5' }, { ringDelayMs: 1_000 });
