@@ -59,6 +59,19 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     let code = 0;
+    // Once the drain is over Fastify stops listening, and Node stops timing out slow requests: a socket that
+    // never finishes one (a preconnect, a client gone mid-body) would hold close() until systemd's SIGKILL.
+    // Requests in flight get 5 s more, then every connection is closed.
+    const reaper = setInterval(() => {
+      if (server.server.listening) return;
+      clearInterval(reaper);
+      setTimeout(() => server.server.closeAllConnections(), 5_000).unref();
+    }, 200).unref();
+    // And whatever else hangs, the process ends, and says so, before TimeoutStopSec (90 s) kills it.
+    setTimeout(() => {
+      logger.error('shutting down: not stopped in time; exiting');
+      process.exit(1);
+    }, (config.jobs.shutdownDrainSeconds + 25) * 1000).unref();
     try {
       await server.close();
     } catch (error) {

@@ -58,6 +58,10 @@ async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): P
       while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       for (const session of [...live.values()]) session.shutDown();
       for (const client of app.websocketServer.clients) client.close(1001, 'server shutting down');
+      // A peer that never answers the close frame (its network gone) would hold the server's close for ws's
+      // own 30 s close timeout: 2 s, then it is cut.
+      for (let i = 0; i < 40 && app.websocketServer.clients.size > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const client of app.websocketServer.clients) client.terminate();
     },
   });
 
