@@ -1,7 +1,6 @@
 // The ops CLI: the same answers as /ops, in a terminal. Reads the service's SQLite file (DATABASE_PATH,
 // .env) directly; `simulate` and `calls withdraw` go through the running server, `outbox retry` leaves the
-// delivery to it. Exit codes: 0 done,
-// 1 not found or failed, 2 usage. `--json` prints machine-readable output.
+// delivery to it. Exit codes: 0 done, 1 not found or failed, 2 usage. `--json` prints machine-readable output.
 import 'dotenv/config';
 import { existsSync } from 'node:fs';
 import { request } from 'undici';

@@ -7,7 +7,7 @@ import { request as httpRequest } from 'undici';
 import { tokenMatches } from '../api/auth.js';
 import { html, page } from '../ops/html.js';
 import type { CallRecord } from '../store/calls.js';
-import { storedView } from './read-back.js';
+import { callByKey, storedView } from './read-back.js';
 
 // How a request that changed nothing is told apart on the timeline.
 const EVENT_NOTES: Record<string, string> = {
@@ -45,7 +45,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get<{ Params: { id: string } }>('/ops/calls/:id', async (request, reply) => {
-    const call = app.store.get(request.params.id) ?? app.store.byExotelSid(request.params.id);
+    const call = callByKey(app, request.params.id);
     if (!call) return sendHtml(reply.code(404), page('Not found', html`<p>No call ${request.params.id}.</p>`));
     const view = storedView(app, call);
     const timeline = app.store.events(call.id).map((e) => {

@@ -19,13 +19,16 @@ export function storedView(app: FastifyInstance, call: CallRecord) {
   return callView(call, app.store.attempts(call.id), app.store.events(call.id), app.outbox.forCall(call.id));
 }
 
+/** 404 for a key that names no call. */
+export function noCall(reply: FastifyReply, key: string) {
+  return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No call ${key}` });
+}
+
 export function badKey(reply: FastifyReply, field: string) {
   return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message: `${field} must be 1 to 64 printable characters` });
 }
 
 export default async function readBackRoutes(app: FastifyInstance): Promise<void> {
-  const view = (call: CallRecord) => storedView(app, call);
-
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
   const callDoc = documented('Read a call back by CallSid or call_id', {
     params: z.object({ call_sid: z.string().regex(KEY) }),
@@ -40,14 +43,14 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
     const key = request.params.call_sid;
     if (!KEY.test(key)) return badKey(reply, 'call_sid');
     const call = callByKey(app, key);
-    if (!call) return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No call ${key}` });
+    if (!call) return noCall(reply, key);
     const events = request.query.include === 'events' ? { events: app.store.events(call.id) } : {};
-    return { success: true, call: { ...view(call), ...events } };
+    return { success: true, call: { ...storedView(app, call), ...events } };
   });
 
   app.get<{ Params: { order_id: string } }>('/api/orders/:order_id/calls', orderDoc, async (request, reply) => {
     if (!ORDER.test(request.params.order_id)) return badKey(reply, 'order_id');
     const calls = app.store.byOrder(request.params.order_id);
-    return { success: true, order_id: request.params.order_id, calls: calls.map(view) };
+    return { success: true, order_id: request.params.order_id, calls: calls.map((call) => storedView(app, call)) };
   });
 }

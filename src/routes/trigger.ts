@@ -111,7 +111,8 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     const window = dialBlockedUntil(app.callDeps);
     if (window?.reason === 'calling_window') store.reschedule(call.id, window.until, 'calling_window');
     const reason = window?.reason === 'calling_window' ? 'calling_window' : 'restart';
-    return answer(reply, { kind: 'queued', call: store.get(call.id)!, scheduledFor: store.get(call.id)!.dispatchDueAt!, reason });
+    const queued = store.get(call.id)!;
+    return answer(reply, { kind: 'queued', call: queued, scheduledFor: queued.dispatchDueAt!, reason });
   }
   return answer(reply, await dispatch(app.callDeps, call.id));
 }
@@ -164,7 +165,7 @@ function existing(reply: FastifyReply, call: CallRecord) {
   return reply.code(202).send({ ...base, status: call.status, scheduled_for: call.dispatchDueAt });
 }
 
-function invalid(reply: FastifyReply, field: string, message: string) {
+export function invalid(reply: FastifyReply, field: string, message: string) {
   return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
 }
 

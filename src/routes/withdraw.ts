@@ -8,8 +8,8 @@ import { firstProblem } from '../api/vendor-order-request.js';
 import { withdrawRequest } from '../api/withdraw-request.js';
 import { withdraw } from '../calls/withdraw.js';
 import { isFinalStatus } from '../exotel/inbound.js';
-import { badKey, callByKey, KEY, storedView } from './read-back.js';
-import { asObject } from './trigger.js';
+import { badKey, callByKey, KEY, noCall, storedView } from './read-back.js';
+import { asObject, invalid } from './trigger.js';
 
 export default async function withdrawRoutes(app: FastifyInstance): Promise<void> {
   const options = documented('Withdraw a call that waits to be dialled: it settles as withdrawn and is never dialled', {
@@ -32,10 +32,10 @@ export default async function withdrawRoutes(app: FastifyInstance): Promise<void
     const parsed = withdrawRequest.safeParse(input);
     if (!parsed.success) {
       const problem = firstProblem(parsed.error, input);
-      return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field: problem.field, message: problem.message });
+      return invalid(reply, problem.field, problem.message);
     }
     const found = callByKey(app, key);
-    if (!found) return reply.code(404).send({ success: false, code: 'IVR_ERR_NOT_FOUND', message: `No call ${key}` });
+    if (!found) return noCall(reply, key);
     const reason = parsed.data.reason || undefined;
     const result = withdraw(app.callDeps, found, reason);
     const { call } = result;
