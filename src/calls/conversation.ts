@@ -31,7 +31,8 @@ export interface TurnResult {
 }
 
 export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request: TurnRequest, options: EngineOptions = {}): TurnResult {
-  const digits = request.input?.kind === 'digits' ? request.input.digits.slice(0, 32) : undefined;
+  // A bare # has no digits to store (its params keep the press).
+  const digits = request.input?.kind === 'digits' ? request.input.digits.slice(0, 32) || undefined : undefined;
   const event = {
     callId: call.id,
     kind: 'exotel_request',
@@ -75,6 +76,12 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
  * is still asking: the vendor must not be asked a question whose answer no longer counts. They hear the
  * apology ("we will contact you again") and the call ends. Undefined while a question may still be asked.
  */
+/** What the log says of a turn's input: ops count "Vendor pressed" lines, the same in every transport. */
+export function pressedMessage(input: Input): string {
+  if (input.kind === 'no_input') return 'Vendor pressed nothing';
+  return `Vendor pressed: ${input.digits || '#'}`;
+}
+
 export function settledApology(flow: Flow, call: CallRecord): Reply | undefined {
   if (call.settledAt === null || (call.lastReply !== null && call.lastReply.kind !== 'ask')) return undefined;
   return { kind: 'end', outcome: call.outcome === 'pending' ? 'not_reached' : call.outcome, say: [flow.apology] };

@@ -25,7 +25,12 @@ export function advance(flow: Flow, state: FlowState, input: Input, options: Eng
   }
 
   const digits = input.digits;
-  if (digits === '') return advance(flow, state, { kind: 'no_input' }, options);
+  if (digits === '') {
+    // A bare # (a press with no digits): the vendor is there, so it is not a silence, and it is no wrong key
+    // either. The question is asked again with its silences counted afresh, never the end of the call (README).
+    const next = { ...state, turn, noInput: 0 };
+    return { state: next, reply: ask(flow, next, [step.noInputPrompt]) };
+  }
   const transition = answer(step, digits);
   if (transition) {
     const values = step.kind === 'number' ? { ...state.values, [step.saveAs]: Number(digits) } : state.values;

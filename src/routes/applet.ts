@@ -6,7 +6,7 @@
 // These routes never answer Exotel with an error body: a Gather with a bad answer drops the caller.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
-import { settledApology, takeTurn } from '../calls/conversation.js';
+import { pressedMessage, settledApology, takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
 import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
@@ -102,9 +102,13 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         }
         // The previous Gather's keys, quoted (§5.1). None after Exotel's own repeats: the question is exhausted.
         const digits = pressedDigits(params);
-        // Only true silence is final. A bare # (a press with no digits), or a body we could not read that may
-        // have carried keys: the question is asked again, not given up on.
-        const input: Input = digits ? { kind: 'digits', digits } : { kind: 'no_input', final: !bodyUnreadable(params) && !pressedAnyKey(params) };
+        // Only true silence is final. A bare # is a press with no digits (the engine asks again); a body we could
+        // not read may have carried keys: a silence, but not the last.
+        const input: Input = digits
+          ? { kind: 'digits', digits }
+          : pressedAnyKey(params)
+            ? { kind: 'digits', digits: '' }
+            : { kind: 'no_input', final: !bodyUnreadable(params) };
         // After a transfer, the async Passthru behind the Connect applet says how the agent leg went.
         const agentLeg = call.state.outcome === 'transferred' ? agentLegStatus(params) : undefined;
         if (agentLeg) recordAgentStatus(app, call.id, agentLeg);
@@ -117,7 +121,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           exotelCallSid: present(params.CallSid),
         }, options);
         if (result.applied) {
-          log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+          log.info({ step: call.state.step }, pressedMessage(input));
           if (result.reply.kind === 'end') log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
         } else {
           log.info('repeated or late Passthru: nothing changed');
@@ -142,8 +146,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         ending = call.lastReply;
         app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
       } else if (request.method === 'HEAD') {
-        // What a GET would say, without settling anything.
-        ending = advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
+        // What a GET would say (the apology, when the call was settled meanwhile), without settling anything.
+        ending = settledApology(flow, call) ?? advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
         app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
       } else {
         // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.

@@ -2,9 +2,9 @@
 // URL. Thin: check our signature, parse what Exotel sent (exotel/inbound.ts), take the turn, render ExoML.
 // Whatever happens, Exotel gets a 200 with a valid document (an apology when we cannot go on).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { takeTurn } from '../calls/conversation.js';
+import { pressedMessage, takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
-import { agentLegStatus, exotelParams, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -91,9 +91,9 @@ function step(
     options,
   );
   // "Vendor pressed" only for keys that counted, as in the applet and Voicebot modes: ops count them in the log.
-  const pressed = input?.kind === 'digits' ? input.digits : input ? 'nothing' : undefined;
+  const pressed = input?.kind === 'digits' ? input.digits || '#' : input ? 'nothing' : undefined;
   if (!result.applied) log.info({ step: call.state.step, pressed }, 'repeated or late ExoML request: nothing changed');
-  else if (input) log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+  else if (input) log.info({ step: call.state.step }, pressedMessage(input));
   if (result.applied && result.reply.kind !== 'ask') log.info({ outcome: result.state.outcome }, `Call outcome: ${result.state.outcome}`);
   return render(app, flow, result.state.language, { ...call.context, ...result.state.values }, result.reply, call.id);
 }
@@ -141,10 +141,14 @@ function preview(app: FastifyInstance, flow: Flow, slug: string, params: Record<
   return render(app, flow, next.state.language, { ...context, ...next.state.values }, next.reply, undefined);
 }
 
-/** Keys pressed, or silence: a request with no digits (our Redirect after a Gather) means nothing was pressed. */
+/**
+ * Keys pressed, or silence: a request with no digits (our Redirect after a Gather) means nothing was pressed.
+ * A bare # is a press with no digits (the engine asks again), not silence.
+ */
 function inputFrom(params: Record<string, string>): Input {
   const digits = pressedDigits(params);
-  return digits === undefined || digits === '' ? { kind: 'no_input' } : { kind: 'digits', digits };
+  if (digits) return { kind: 'digits', digits };
+  return pressedAnyKey(params) ? { kind: 'digits', digits: '' } : { kind: 'no_input' };
 }
 
 function sendXml(reply: FastifyReply, document: string) {

@@ -5,7 +5,7 @@
 // `takeTurn` every transport uses, so outcomes, events and delivery are identical.
 import type { FastifyBaseLogger } from 'fastify';
 import { bytesPerSecond, encodeFor, type MediaFormat } from '../audio/pcm.js';
-import { takeTurn } from '../calls/conversation.js';
+import { pressedMessage, takeTurn } from '../calls/conversation.js';
 import { isFinalStatus } from '../exotel/inbound.js';
 import type { PromptContext } from '../flows/prompts.js';
 import { flowNamed } from '../flows/registry.js';
@@ -199,7 +199,7 @@ export class VoicebotSession {
       params: { stream_sid: this.streamSid, call_sid: this.callSid ?? '' },
       exotelCallSid: this.callSid,
     }, this.deps.options);
-    if (input && result.applied) this.log.info({ step: call.state.step }, input.kind === 'digits' ? `Vendor pressed: ${input.digits}` : 'Vendor pressed nothing');
+    if (input && result.applied) this.log.info({ step: call.state.step }, pressedMessage(input));
     if (result.reply.kind === 'end' && result.applied) this.log.info({ outcome: result.reply.outcome }, `Call outcome: ${result.reply.outcome}`);
     // Exotel's final status came first: nobody is on the line. Keys that came with it still count (the call
     // settles after a grace for them, calls/status.ts), but nothing more is asked: no loop of re-asks.

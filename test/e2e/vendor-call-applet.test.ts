@@ -364,17 +364,34 @@ describe('applet routes on their own', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
-  it('HEAD on the Gather of a call settled with its question open answers the headers its GET does: the apology', async () => {
-    const sid = 'sidheadsettledgather000000000001';
+  it.each([
+    ['Gather', 'gather', 'application/json', JSON.stringify(closingGather(APOLOGY))],
+    ['Greeting', 'greeting', 'text/plain', APOLOGY],
+  ] as const)('HEAD on the %s of a call settled with its question open answers the headers its GET does: the apology', async (_name, applet, type, apology) => {
+    const sid = `sidheadsettled${applet.padEnd(18, '0')}`;
     const id = connectedCall(sid);
     await get('gather', { CallSid: sid });
     // Exotel's final status came first and the grace ran out: the outcome is given.
     h.app.store.transaction(() => settle(h.app.callDeps, id, 'no_response'));
-    const head = await get('gather', { CallSid: sid }, 'HEAD');
-    const body = await get('gather', { CallSid: sid });
-    expect(JSON.parse(body.body)).toEqual(closingGather(APOLOGY));
-    expect([head.statusCode, head.body, head.headers['content-type']]).toEqual([200, '', 'application/json']);
+    const head = await get(applet, { CallSid: sid }, 'HEAD');
+    const body = await get(applet, { CallSid: sid });
+    expect(body.body).toBe(apology);
+    expect([head.statusCode, head.body, head.headers['content-type']]).toEqual([200, '', type]);
     expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(body.body));
+  });
+
+  it('a bare # again and again is asked again each time, never the end of the call', async () => {
+    const sid = 'sidbarehashrepeated0000000000001';
+    const id = connectedCall(sid);
+    await get('gather', { CallSid: sid });
+    for (let press = 1; press <= 4; press++) {
+      const answer = await get('passthru', { CallSid: sid, digits: '"#"' });
+      expect(answer.statusCode).toBe(200);
+      expect(JSON.parse((await get('gather', { CallSid: sid })).body).gather_prompt.text).toContain(MENU);
+    }
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending' });
+    expect((await get('passthru', { CallSid: sid, digits: '"1"' })).statusCode).toBe(302);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
   });
 
   it('HEAD on the Greeting answers the same headers with no body and settles nothing', async () => {

@@ -122,6 +122,24 @@ describe('ExoML routes without a secret (development)', () => {
     }
   });
 
+  it('a bare # after the silences the menu allows is asked again, not taken as a third silence', async () => {
+    const id = waitingCall();
+    await inject('GET', `/exoml/vendor-greeting?call=${id}`);
+    // Two silences: our Redirect after each Gather, no Digits.
+    await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, {});
+    const silence = await inject('POST', `/exoml/vendor-action?call=${id}&turn=2`, {});
+    expect(shape(silence.body)).toEqual(['Say:हमें आपका जवाब नहीं मिला।', 'Gather', 'Redirect']);
+    // The # hears what a silence within the allowance hears, for the next turn.
+    const hash = await inject('POST', `/exoml/vendor-action?call=${id}&turn=3`, { Digits: '#' });
+    expect(hash.body).toBe(silence.body.replaceAll('turn=3', 'turn=4'));
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending', state: { step: 'menu', turn: 4, noInput: 0, invalid: 0 } });
+    // The press stored as it came, no digits of its own in the read-back.
+    expect(h.app.store.events(id).filter((e) => e.kind === 'exotel_request').map((e) => e.digits)).toEqual([null, null, null, null]);
+    const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=4`, { Digits: '1' });
+    expect(shape(answer.body)).toEqual(['Say:धन्यवाद! ऑर्डर स्वीकार हो गया है।', 'Hangup']);
+    expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
   it('digits sent to a finished call change nothing', async () => {
     const id = waitingCall();
     await inject('POST', `/exoml/vendor-action?call=${id}&turn=1`, { Digits: '2' });
