@@ -9,11 +9,12 @@ import { normalisePhone, sameNumber } from '../phone.js';
 import { backoffMs, later, type CallDeps } from './deps.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from './dispatch.js';
 import { settle } from './settle.js';
-import { exotelParams } from '../exotel/inbound.js';
+import { exotelParams, istToIso } from '../exotel/inbound.js';
 import { applyStatusReport, reportFromDetails } from './status.js';
 
 // How far around the attempt's request time a call counts as that attempt's (clock skew, slow answers).
-// Only one call of ours to a number is in flight at a time (dispatch.ts), so a match is this attempt's.
+// Only one call of ours to a number is in flight at a time (dispatch.ts), so our calls in that window are
+// listed in the order we placed them (listedCallFor).
 const SKEW_MS = 60_000;
 
 /**
@@ -32,17 +33,28 @@ function placedByUs(listed: ExotelCall, callerId: string): boolean {
 /**
  * The call Exotel's Calls list shows for this attempt, if any: placed by us, to this vendor, around the
  * attempt's request time, and not another attempt's (a sid we know already).
+ *
+ * Our dials to a vendor go one at a time, so the list shows them in the order we placed them. An earlier dial
+ * in the window whose CallSid never reached us (its callback said CallSid None, reference §13) is listed as
+ * an unknown sid too: this attempt's call is the one after all of those. Fewer listed: not listed yet.
  */
-export async function listedCallFor(deps: CallDeps, call: CallRecord, requestedAt: string): Promise<ExotelCall | undefined> {
-  const requested = new Date(requestedAt).getTime();
+export async function listedCallFor(deps: CallDeps, call: CallRecord, attempt: { number: number; requestedAt: string }): Promise<ExotelCall | undefined> {
+  const requested = new Date(attempt.requestedAt).getTime();
+  const from = new Date(requested - SKEW_MS);
   deps.ledger.record('list');
   const listed = await deps.exotel.listCalls({
     from: call.phone,
-    createdFrom: new Date(requested - SKEW_MS),
+    createdFrom: from,
     createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
   });
-  return listed.find((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !deps.store.byExotelSid(c.sid));
+  const unknown = listed
+    .filter((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !deps.store.byExotelSid(c.sid))
+    .sort((a, b) => createdAt(a) - createdAt(b));
+  return unknown[deps.store.unnamedDialsBefore(call.phone, from, { callId: call.id, number: attempt.number })];
 }
+
+// Exotel's DateCreated (IST wall clock, reference §2) as a number that orders; none readable keeps the list's order.
+const createdAt = (listed: ExotelCall): number => Date.parse(istToIso(listed.dateCreated) ?? '') || 0;
 
 export async function verify(deps: CallDeps, callId: string): Promise<void> {
   const { store, log } = deps;
@@ -56,7 +68,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
   // Exotel's own requests may already have told us the CallSid: nothing to look up.
   if (provenMeanwhile(deps, callId, attempt.number)) return;
   try {
-    const match = await listedCallFor(deps, call, attempt.requestedAt);
+    const match = await listedCallFor(deps, call, attempt);
     // Exotel's own request (a greeting, a callback) may have brought the CallSid while we asked: then the
     // call exists, whatever the list says, and nothing below may end it.
     if (provenMeanwhile(deps, callId, attempt.number)) return;

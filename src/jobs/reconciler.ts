@@ -81,7 +81,7 @@ async function findBySearch(deps: CallDeps, call: CallRecord, attempt: number, t
   const { store, log } = deps;
   const requestedAt = store.attempts(call.id).find((a) => a.number === attempt)?.requestedAt;
   try {
-    const match = requestedAt ? await listedCallFor(deps, call, requestedAt) : undefined;
+    const match = requestedAt ? await listedCallFor(deps, call, { number: attempt, requestedAt }) : undefined;
     if (match) {
       store.adopt(call.id, match.sid, attempt);
       log.warn({ call_id: call.id, order_id: call.orderId, call_sid: match.sid, attempt, tries }, 'A live call without a CallSid: found in the Calls list, adopted');

@@ -180,6 +180,15 @@ export class CallStore {
         UNION ALL SELECT 1 FROM calls c WHERE c.phone = @phone AND c.id != @id AND c.failure_reason = 'unverified' AND c.settled_at > @since
           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = c.id AND a.number = c.current_attempt AND a.status IN (${FINAL_SQL}))
         LIMIT 1`),
+      // Dials to the number before this attempt (since @from) that placed a call whose CallSid we never
+      // learned: Exotel reported on them (with CallSid None, §13), or a lookup gave up on learning whether they
+      // did. One the Calls list did not show counts as placing nothing, as verify.ts took it.
+      unnamedDialsBefore: db.prepare(`SELECT COUNT(*) FROM attempts self, attempts a JOIN calls c ON c.id = a.call_id
+        WHERE self.call_id = @callId AND self.number = @number AND c.phone = @phone
+          AND a.exotel_call_sid IS NULL AND a.requested_at >= @from
+          AND (a.requested_at < self.requested_at OR (a.call_id = self.call_id AND a.number < self.number))
+          AND NOT (a.call_id = self.call_id AND a.number >= self.number)
+          AND (a.status IS NOT NULL OR a.result IN ('sent', 'unknown'))`).pluck(),
       setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
@@ -431,6 +440,14 @@ export class CallStore {
    */
   vendorInFlight(phone: string, exceptCallId: string, mayRingSince: Date): boolean {
     return this.q.vendorInFlight.get({ phone, id: exceptCallId, since: mayRingSince.toISOString() }) !== undefined;
+  }
+
+  /**
+   * How many of our dials to this number before `attempt` (since `from`) placed a call, or may have, whose
+   * CallSid we never learned: the Calls list shows each under a sid we do not know (verify.ts).
+   */
+  unnamedDialsBefore(phone: string, from: Date, attempt: { callId: string; number: number }): number {
+    return this.q.unnamedDialsBefore.get({ phone, from: from.toISOString(), ...attempt }) as number;
   }
 
   /** After a transfer: how the agent leg ended. */

@@ -860,6 +860,50 @@ describe('a restart while a Connect is out', () => {
   });
 });
 
+describe('a redial whose Connect is ambiguous too', () => {
+  it("is matched to its own call in the Calls list, not to the earlier dial Exotel reported without a CallSid: the vendor is never rung twice at once", async () => {
+    let t = new Date('2026-11-23T06:00:00.000Z').getTime();
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', REDIAL_MAX_ATTEMPTS: '2' }, { now: () => new Date(t), ringDelayMs: 1_000 });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      // Both Connects create their call but answer 502; the simulator's own callbacks are lost.
+      hh.simulator.setFaults({ connect: ['placed-502', 'placed-502', 'ok'], callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+      const placed = await hh.trigger(order({ order_id: 'ORDER-REDIAL-502', vendor_phone: '9000400007' })); // busy
+      expect(placed.body).toMatchObject({ status: 'verifying' });
+      const id = placed.body.call_id as string;
+      const [first] = dialsFor(id, hh);
+      await sleep(1_300);
+      expect(first!.status).toBe('busy');
+      // Exotel's callback for dial 1 says busy with CallSid None (reference §13): a redial is due, dial 1's sid unknown.
+      const busy = await request(hh.app.links.statusCallback(id, 1), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'CallSid=None&Status=busy',
+      });
+      expect(busy.statusCode).toBe(200);
+      await busy.body.dump();
+      expect(hh.app.store.get(id)).toMatchObject({ status: 'queued', redials: 1 });
+      // The redial, 5 s later: its Connect answers 502 too, and its call rings.
+      t += 5_000;
+      await hh.app.scheduler.tick();
+      const second = dialsFor(id, hh).find((c) => c.sid !== first!.sid)!;
+      expect([second.status, hh.app.store.get(id)!.status]).toEqual(['in-progress', 'verifying']);
+      // Its lookup: the Calls list shows both, dial 1 (busy) first. Dial 2 is this attempt's.
+      t += 1_000;
+      await hh.app.scheduler.tick();
+      await hh.app.scheduler.tick();
+      expect(hh.app.store.attempts(id).map((a) => [a.number, a.exotelCallSid, a.result])).toEqual([
+        [1, null, 'adopted'],
+        [2, second.sid, 'adopted'],
+      ]);
+      expect(hh.app.store.get(id)).toMatchObject({ exotelCallSid: second.sid, currentAttempt: 2, outcome: 'pending' });
+      expect(dialsFor(id, hh)).toHaveLength(2);
+    } finally {
+      await hh.close();
+    }
+  });
+});
+
 describe('a call Exotel never reports the end of', () => {
   it('whose CallSid never reached us (a ringing report with CallSid None, the Connect answer lost): found in the Calls list and settled, never dialled twice', async () => {
     const slow = await startHarness(
