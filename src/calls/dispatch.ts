@@ -88,6 +88,14 @@ export async function dispatch(deps: CallDeps, callId: string): Promise<Dispatch
 
 function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: ExotelError): DispatchResult {
   const { store } = deps;
+  // Exotel reported on this attempt while its Connect was out (a busy callback with CallSid None, §13), and
+  // its redial has been claimed since: this answer is about a dial that is over. Kept on its attempt only.
+  const now = store.get(call.id);
+  if (now && now.currentAttempt !== attempt) {
+    store.attemptAnswerLate(call.id, attempt, error.code, error.message);
+    deps.log.warn({ call_id: call.id, order_id: call.orderId, attempt, err_code: error.code }, 'Connect failed after its redial was claimed: nothing changed');
+    return { kind: 'not_due', call: now };
+  }
   // Exotel's own requests for this attempt (the flow, a callback) may have reached us while the Connect
   // answer did not: the CallSid they carried proves the call was placed.
   const adopted = store.attempts(call.id).find((a) => a.number === attempt)?.exotelCallSid;

@@ -217,6 +217,7 @@ export class CallStore {
           error_message = CASE WHEN @result = 'adopted' THEN error_message ELSE @message END,
           answered_at = CASE WHEN @result = 'adopted' THEN COALESCE(answered_at, @now) ELSE @now END
         WHERE call_id = @callId AND number = @number`),
+      lateAnswer: db.prepare('UPDATE attempts SET error_code = @code, error_message = @message WHERE call_id = @callId AND number = @number'),
       attempts: db.prepare('SELECT * FROM attempts WHERE call_id = ? ORDER BY number'),
       attemptBySid: db.prepare('SELECT call_id, number FROM attempts WHERE exotel_call_sid = ?'),
       attemptStatusOf: db.prepare('SELECT status FROM attempts WHERE call_id = ? AND number = ?'),
@@ -529,6 +530,11 @@ export class CallStore {
       this.q.finishAttempt.run({ callId, number, result: 'unknown', sid: null, code, message, now });
       this.q.verifying.run({ id: callId, dueAt: dueAt.toISOString(), code, message, now });
     });
+  }
+
+  /** What an earlier attempt's Connect met, once the call is on a later attempt: that attempt's row only. */
+  attemptAnswerLate(callId: string, number: number, code: string, message: string): void {
+    this.q.lateAnswer.run({ callId, number, code, message });
   }
 
   /** Exotel refused the attempt for good (or it placed nothing and no retry is left). The caller settles the call in the same transaction. */

@@ -1,7 +1,7 @@
 // Nothing lost, nothing twice, under the simulated Exotel's faults: a Connect that hangs after creating the
 // call, refused connections, dropped, duplicated and late callbacks, and a backend that is down for a while.
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { promptText } from '../../src/flows/prompts.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { readExoml } from '../../src/simulator/exoml-reader.js';
@@ -897,6 +897,47 @@ describe('a redial whose Connect is ambiguous too', () => {
         [2, second.sid, 'adopted'],
       ]);
       expect(hh.app.store.get(id)).toMatchObject({ exotelCallSid: second.sid, currentAttempt: 2, outcome: 'pending' });
+      expect(dialsFor(id, hh)).toHaveLength(2);
+    } finally {
+      await hh.close();
+    }
+  });
+});
+
+describe('a Connect answered only after its redial was claimed', () => {
+  it('changes nothing on the redial in flight: not turned to a lookup, the vendor not dialled a third time', async () => {
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', EXOTEL_HTTP_TIMEOUT_MS: '2000' }, { ringDelayMs: 8_000 });
+    try {
+      // Both Connects hang past our timeout (each creates its call); Exotel's own callbacks are lost.
+      hh.simulator.setFaults({ connect: ['hang', 'hang'], hangMs: 3_000, callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+      const triggered = hh.trigger(order({ order_id: 'ORDER-STALE-CONNECT', vendor_phone: '9000400007' }));
+      await vi.waitFor(() => expect(hh.simulator.calls.size).toBe(1));
+      const id = [...hh.simulator.calls.values()][0]!.customField!;
+      // A second into its Connect, Exotel reports dial 1 busy with CallSid None (reference §13): a redial is due now.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const busy = await request(hh.app.links.statusCallback(id, 1), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'CallSid=None&Status=busy',
+      });
+      expect(busy.statusCode).toBe(200);
+      await busy.body.dump();
+      expect(hh.app.store.get(id)).toMatchObject({ status: 'queued', redials: 1 });
+      const redial = hh.app.scheduler.tick();
+      await vi.waitFor(() => expect(hh.app.store.get(id)).toMatchObject({ status: 'dialing', currentAttempt: 2 }));
+      // Dial 1's Connect times out now, while dial 2's is still out.
+      expect((await triggered).status).toBeLessThan(300);
+      expect(hh.app.store.get(id)).toMatchObject({ status: 'dialing', currentAttempt: 2 });
+      expect(hh.app.store.attempts(id).map((a) => [a.number, a.result, a.status, a.errorCode])).toEqual([
+        [1, 'adopted', 'busy', 'EXOTEL_ERR_TIMEOUT'],
+        [2, 'sent', null, null],
+      ]);
+      // Dial 2's own timeout: its lookup finds its call (after dial 1's), adopted. Two dials in all.
+      await redial;
+      await vi.waitFor(async () => {
+        await hh.app.scheduler.tick();
+        expect(hh.app.store.attempts(id)[1]).toMatchObject({ result: 'adopted', exotelCallSid: dialsFor(id, hh)[1]!.sid });
+      }, { timeout: 8_000, interval: 200 });
       expect(dialsFor(id, hh)).toHaveLength(2);
     } finally {
       await hh.close();
