@@ -44,6 +44,18 @@ async function delivered(eventId: string) {
 }
 const dialsFor = (callId: string, on: Harness = h) => [...on.simulator.calls.values()].filter((c) => c.customField === callId);
 
+/** Exotel's callback for a call's first dial: busy, with CallSid None (seen live, reference §13). A redial is due. */
+async function reportBusyWithoutSid(on: Harness, callId: string) {
+  const busy = await request(on.app.links.statusCallback(callId, 1), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'CallSid=None&Status=busy',
+  });
+  expect(busy.statusCode).toBe(200);
+  await busy.body.dump();
+  expect(on.app.store.get(callId)).toMatchObject({ status: 'queued', redials: 1 });
+}
+
 describe('faults', () => {
   it('delivers the settled outcome to the backend, signed, with everything the backend needs', async () => {
     const placed = await h.trigger(order({ order_id: 'OUT-1', vendor_phone: '9000000003' }));
@@ -875,14 +887,7 @@ describe('a redial whose Connect is ambiguous too', () => {
       await sleep(1_300);
       expect(first!.status).toBe('busy');
       // Exotel's callback for dial 1 says busy with CallSid None (reference §13): a redial is due, dial 1's sid unknown.
-      const busy = await request(hh.app.links.statusCallback(id, 1), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'CallSid=None&Status=busy',
-      });
-      expect(busy.statusCode).toBe(200);
-      await busy.body.dump();
-      expect(hh.app.store.get(id)).toMatchObject({ status: 'queued', redials: 1 });
+      await reportBusyWithoutSid(hh, id);
       // The redial, 5 s later: its Connect answers 502 too, and its call rings.
       t += 5_000;
       await hh.app.scheduler.tick();
@@ -906,23 +911,16 @@ describe('a redial whose Connect is ambiguous too', () => {
 
 describe('a Connect answered only after its redial was claimed', () => {
   it('changes nothing on the redial in flight: not turned to a lookup, the vendor not dialled a third time', async () => {
-    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', EXOTEL_HTTP_TIMEOUT_MS: '2000' }, { ringDelayMs: 8_000 });
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', EXOTEL_HTTP_TIMEOUT_MS: '3000' }, { ringDelayMs: 10_000 });
     try {
       // Both Connects hang past our timeout (each creates its call); Exotel's own callbacks are lost.
-      hh.simulator.setFaults({ connect: ['hang', 'hang'], hangMs: 3_000, callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
+      hh.simulator.setFaults({ connect: ['hang', 'hang'], hangMs: 5_000, callbacks: { drop: 1, duplicate: 0, delayMs: 0 } });
       const triggered = hh.trigger(order({ order_id: 'ORDER-STALE-CONNECT', vendor_phone: '9000400007' }));
       await vi.waitFor(() => expect(hh.simulator.calls.size).toBe(1));
       const id = [...hh.simulator.calls.values()][0]!.customField!;
-      // A second into its Connect, Exotel reports dial 1 busy with CallSid None (reference §13): a redial is due now.
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const busy = await request(hh.app.links.statusCallback(id, 1), {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'CallSid=None&Status=busy',
-      });
-      expect(busy.statusCode).toBe(200);
-      await busy.body.dump();
-      expect(hh.app.store.get(id)).toMatchObject({ status: 'queued', redials: 1 });
+      // 1.5 s into its Connect, Exotel reports dial 1 busy with CallSid None (reference §13): a redial is due now.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await reportBusyWithoutSid(hh, id);
       const redial = hh.app.scheduler.tick();
       await vi.waitFor(() => expect(hh.app.store.get(id)).toMatchObject({ status: 'dialing', currentAttempt: 2 }));
       // Dial 1's Connect times out now, while dial 2's is still out.
