@@ -8,12 +8,14 @@ import { callView, deliveryView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
 import { FINAL_OUTCOMES } from './flows/types.js';
 import { Links } from './links.js';
+import { findCalls } from './ops/find-calls.js';
 import { CallStore } from './store/calls.js';
 import { openDatabase } from './store/database.js';
 import { OutboxStore } from './store/outbox.js';
 
 const USAGE = `usage: exotel-caller <command> [--json]
-  calls show <call_sid | call_id | order_id>       a call's timeline
+  calls show <call_sid | call_id | order_id | number>
+                                                   a call's timeline (the number whole, or its last digits)
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
   calls withdraw <call_sid | call_id> [--reason <text>] [--server URL]
                                                    withdraw a call still waiting to be dialled (through the
@@ -27,11 +29,14 @@ const USAGE = `usage: exotel-caller <command> [--json]
   sign-url <path?query>                            a signed URL for an ExoML step or the status webhook (needs WEBHOOK_SECRET)`;
 
 const LIST_LIMIT = 5_000;
+const OUTBOX_LIMIT = 5_000;
 const OUTCOMES: readonly string[] = ['pending', ...FINAL_OUTCOMES];
 // How long `simulate` waits for a call past the time it is due to be dialled (redials included), and how far
 // off a queued call may be before it stops waiting and says when the call will go.
 const SIMULATE_WAIT_MS = 30_000;
 const SIMULATE_QUEUE_LIMIT_MS = 5 * 60_000;
+// Twice a second: a small share of the API's rate limit, which the backend's own requests share.
+const SIMULATE_POLL_MS = 500;
 
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
@@ -65,9 +70,10 @@ async function main(argv: string[]): Promise<number> {
     const slug = /^\/exoml\/([\w-]+)$/.exec(url.pathname)?.[1];
     const call = url.searchParams.get('call') ?? undefined;
     let signed: string;
-    if (url.pathname === '/webhook/exotel/status' && call) signed = links.statusCallback(call, Number(url.searchParams.get('attempt') ?? 1));
+    const attempt = url.searchParams.get('attempt') ?? '1';
+    if (url.pathname === '/webhook/exotel/status' && call && /^\d{1,3}$/.test(attempt)) signed = links.statusCallback(call, Number(attempt));
     else if (slug) signed = links.exomlStep(slug, { call, turn: url.searchParams.get('turn') ?? undefined });
-    else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1');
+    else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)');
     out.print(signed, { url: signed });
     return 0;
   }
@@ -119,9 +125,9 @@ async function main(argv: string[]): Promise<number> {
       return callView(call, store.attempts(id), store.events(id), outbox.forCall(id));
     };
     if (command === 'calls' && sub === 'show' && arg) {
-      const found = store.get(arg) ?? store.byExotelSid(arg);
-      const calls = found ? [found] : store.byOrder(arg);
+      const { calls, truncated } = findCalls(store, arg);
       if (calls.length === 0) return fail(`no call for ${arg}`);
+      if (truncated) process.stderr.write(`only the newest ${calls.length} calls for ${arg}: show an older one by its order id\n`);
       const views = calls.map((c) => ({ ...view(c.id), events: store.events(c.id) }));
       out.print(views.map(timeline).join('\n\n'), views.length === 1 ? views[0] : views);
       return 0;
@@ -137,8 +143,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'outbox' && sub === 'list') {
-      const items = outbox.list(200).map((i) => ({ ...deliveryView(i), call_id: i.callId, created_at: i.createdAt, due_at: i.dueAt, payload: i.payload }));
+      const listed = outbox.list(OUTBOX_LIMIT + 1);
+      const items = listed.slice(0, OUTBOX_LIMIT).map((i) => ({ ...deliveryView(i), call_id: i.callId, created_at: i.createdAt, due_at: i.dueAt, payload: i.payload }));
       out.print(items.map((i) => `${i.created_at}  ${i.event_id}  ${i.state}  tries ${i.tries}${i.last_error ? `  ${i.last_error}` : ''}`).join('\n') || 'no outcomes', items);
+      if (listed.length > OUTBOX_LIMIT) process.stderr.write(`only the newest ${OUTBOX_LIMIT}: an older outcome shows on its call (calls show <order id>)\n`);
       return 0;
     }
   } finally {
@@ -185,7 +193,14 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
   let said = '';
   for (;;) {
     const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
-    const body = (await read.body.json()) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null; scheduled_for: string | null } };
+    const body = (await read.body.json().catch(() => ({}))) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null; scheduled_for: string | null } };
+    if (read.statusCode === 429) {
+      // The API's rate limit is the backend's too (one token): step back as long as the server asks.
+      const seconds = Number(read.headers['retry-after']);
+      await pause(Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) * 1000 : 5_000);
+      continue;
+    }
+    if (read.statusCode !== 200) return fail(`cannot read call ${answer.call_id} back: ${read.statusCode}${tokenHint(read.statusCode)}`);
     const call = body.call;
     if (call?.settled_at) {
       out.print(timeline(call), call);
@@ -199,9 +214,11 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
     const now = `${call?.status ?? 'unknown'}${call?.scheduled_for ? `, next dial at ${call.scheduled_for}` : ''}`;
     if (now !== said && !out.json) process.stderr.write(`${(said = now)}\n`);
     if (Date.now() > deadline) return fail(`call ${answer.call_id} did not end in time (last: ${now})`);
-    await new Promise((r) => setTimeout(r, 100));
+    await pause(SIMULATE_POLL_MS);
   }
 }
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** POST /api/calls/:key/withdraw on the running server: 0 withdrawn (now or before), 1 refused or not found. */
 async function withdraw(out: Out, server: string, token: string | undefined, key: string, reason: string | undefined): Promise<number> {
@@ -252,10 +269,12 @@ function parseArgs(argv: string[]) {
   return { switches, values, positional, bare };
 }
 
+/** A duration back from now, in ms: at most back to 1970, so it still names a date. */
 function parseSince(text: string): number | undefined {
-  const match = /^(\d+)([smhd])$/.exec(text);
+  const match = /^(\d{1,9})([smhd])$/.exec(text);
   if (!match) return undefined;
-  return Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  const ms = Number(match[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return ms <= Date.now() ? ms : undefined;
 }
 
 function fail(message: string): number {

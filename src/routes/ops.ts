@@ -1,12 +1,12 @@
-// /ops: the operator's calls page. Find a call by order id, CallSid / call id, or the last digits of the
-// number; read its timeline (what we asked, what was pressed at which step, callbacks, attempts, outcome
+// /ops: the operator's calls page. Find a call by order id, CallSid / call id, or the number (whole, or its
+// last digits); read its timeline (what we asked, what was pressed at which step, callbacks, attempts, outcome
 // delivery); play its recording, which the server fetches with the Exotel credentials (reference §2).
 // Behind the API token: HTTP Basic with the token as password (a browser prompts) or a Bearer header.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { request as httpRequest } from 'undici';
 import { tokenMatches } from '../api/auth.js';
 import { html, page } from '../ops/html.js';
-import type { CallRecord } from '../store/calls.js';
+import { FOUND_LIMIT, findCalls } from '../ops/find-calls.js';
 import { callByKey, storedView } from './read-back.js';
 
 // How a request that changed nothing is told apart on the timeline.
@@ -32,14 +32,15 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Querystring: { q?: string } }>('/ops', async (request, reply) => {
     const q = typeof request.query.q === 'string' ? request.query.q.trim().slice(0, 64) : '';
-    const calls = q ? find(app, q) : app.store.recent(50);
+    const found = q ? findCalls(app.store, q) : { calls: app.store.recent(FOUND_LIMIT), truncated: false };
+    const { calls } = found;
     const rows = calls.map(
       (c) => html`<tr><td><a href="/ops/calls/${c.id}">${c.orderId}</a></td><td>${c.flow}</td><td>${c.phone}</td><td>${c.status}</td>
 <td class="outcome">${c.outcome}</td><td><code>${c.exotelCallSid ?? ''}</code></td><td>${c.createdAt}</td></tr>`,
     );
-    const body = html`<form method="get" action="/ops"><input type="search" name="q" value="${q}" placeholder="order id, last digits of the number, or CallSid" autofocus>
+    const body = html`<form method="get" action="/ops"><input type="search" name="q" value="${q}" placeholder="order id, the number or its last digits, or CallSid" autofocus>
 <button type="submit">Find</button></form>
-<p>${q ? `${calls.length} call(s) for “${q}”` : 'Latest calls'}</p>
+<p>${q ? `${calls.length} call(s) for “${q}”${found.truncated ? ', the newest only: search by order id for an older one' : ''}` : `The latest ${FOUND_LIMIT} calls`}</p>
 <table id="calls"><tr><th>Order</th><th>Flow</th><th>Number</th><th>Status</th><th>Outcome</th><th>CallSid</th><th>Created</th></tr>${rows}</table>`;
     return sendHtml(reply, page('Calls', body));
   });
@@ -125,14 +126,6 @@ export function recordingHostAllowed(apiBaseUrl: string, url: string): boolean {
   } catch {
     return false;
   }
-}
-
-function find(app: FastifyInstance, q: string): CallRecord[] {
-  const direct = app.store.get(q) ?? app.store.byExotelSid(q);
-  if (direct) return [direct];
-  const byOrder = app.store.byOrder(q);
-  if (byOrder.length > 0) return byOrder;
-  return /^\d{3,10}$/.test(q) ? app.store.byPhoneEnding(q) : [];
 }
 
 function sendHtml(reply: FastifyReply, text: string) {

@@ -146,7 +146,7 @@ export class CallStore {
       mayBeOnTheLine: db.prepare(`SELECT c.*, a.exotel_call_sid FROM calls c LEFT JOIN attempts a ON a.call_id = c.id AND a.number = c.current_attempt
         WHERE c.phone = ? AND (${ON_THE_LINE('c')} OR (${UNLISTED('c', 'a')})) LIMIT 2`).raw(true),
       byOrder: db.prepare('SELECT * FROM calls WHERE order_id = ? ORDER BY created_at, rowid').raw(true),
-      byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT 50").raw(true),
+      byPhoneEnding: db.prepare("SELECT * FROM calls WHERE phone LIKE '%' || ? ORDER BY created_at DESC, rowid DESC LIMIT ?").raw(true),
       recent: db.prepare('SELECT * FROM calls ORDER BY created_at DESC, rowid DESC LIMIT ?').raw(true),
       createdSince: db.prepare(`SELECT * FROM calls WHERE created_at >= @since AND (@outcome IS NULL OR outcome = @outcome)
         ORDER BY created_at DESC, rowid DESC LIMIT @limit`).raw(true),
@@ -387,8 +387,8 @@ export class CallStore {
   }
 
   /** Calls to numbers ending in these digits, newest first (ops search). */
-  byPhoneEnding(digits: string): CallRecord[] {
-    return (this.q.byPhoneEnding.all(digits) as unknown[][]).map((row) => this.toCall(row)!);
+  byPhoneEnding(digits: string, limit: number): CallRecord[] {
+    return (this.q.byPhoneEnding.all(digits, limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   recent(limit: number): CallRecord[] {

@@ -55,6 +55,8 @@ describe('npx exotel-caller', () => {
     expect(text.out).toContain('status completed  outcome accepted');
     expect(text.out).toContain('pressed 3 at menu');
     expect(text.out).toContain('pressed 20 at prep_time');
+    // By the number, whole or its last digits, as /ops finds it.
+    for (const number of ['000003', '+919000000003']) expect(cli('calls', 'show', number).out, number).toContain('CLI-1  vendor_order  +919000000003');
     const json = cli('calls', 'show', callId, '--json');
     expect(JSON.parse(json.out)).toMatchObject({ call_id: callId, outcome: 'accepted', prep_time_minutes: 20, digits: [{ step: 'menu', digits: '3' }, { step: 'prep_time', digits: '20' }] });
   });
@@ -112,6 +114,34 @@ describe('npx exotel-caller', () => {
       expect(placed).toEqual(['POST /api/call/vendor-order']);
     } finally {
       live.close();
+    }
+  });
+
+  it("simulate steps back when the API's rate limit (the backend's too) says so, and goes on", async () => {
+    const reads: number[] = [];
+    const settledCall = {
+      order_id: 'SIM-1', flow: 'vendor_order', vendor_phone: '+919000000003', call_id: 'call_fake', call_sid: 'sidfake', status: 'completed',
+      outcome: 'accepted', language: 'hi-IN', values: {}, scheduled_for: null, delivery: null, recording_url: null, attempts: [], events: [],
+      settled_at: '2026-12-04T00:00:00.000Z',
+    };
+    const fake = createServer((req, res) => {
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+        void res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      if (req.url === '/health') return json(200, { status: 'healthy', exotel: 'simulator' });
+      if (req.url === '/api/call/vendor-order') return json(202, { success: true, call_id: 'call_fake' });
+      reads.push(Date.now());
+      if (reads.length === 1) return json(429, { success: false, code: 'IVR_ERR_RATE_LIMITED' }, { 'retry-after': '1' });
+      return json(200, { success: true, call: settledCall });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const run = await cliAsync('simulate', '--phone', '9000000003', '--server', `http://127.0.0.1:${(fake.address() as AddressInfo).port}`);
+      expect(run).toMatchObject({ code: 0, err: '' });
+      expect(run.out).toContain('status completed  outcome accepted');
+      expect(reads).toHaveLength(2);
+      expect(reads[1]! - reads[0]!).toBeGreaterThanOrEqual(950);
+    } finally {
+      fake.close();
     }
   });
 
@@ -174,10 +204,31 @@ describe('npx exotel-caller', () => {
     expect(JSON.parse(cli('calls', 'list', '--since', '1h', '--outcome', 'no_response', '--json').out).map((c: { order_id: string }) => c.order_id)).toEqual(['CLI-OLD-NO-RESPONSE']);
   });
 
+  it('outbox list says when it shows only the newest outcomes', async () => {
+    const crowded = await startHarness();
+    try {
+      const { outbox } = crowded.app;
+      const call = storedCall(crowded.app.store).id;
+      crowded.db.transaction(() => {
+        for (let i = 0; i <= 5_000; i++) outbox.add(`outcome_crowd${i}`, call, { outcome: 'accepted' }, null);
+      })();
+      const run = cliWith({ DATABASE_PATH: crowded.config.databasePath }, 'outbox', 'list', '--json');
+      expect(run.code).toBe(0);
+      expect(JSON.parse(run.out)).toHaveLength(5_000);
+      expect(run.err).toBe('only the newest 5000: an older outcome shows on its call (calls show <order id>)\n');
+      expect(cliWith({ DATABASE_PATH: h.config.databasePath }, 'outbox', 'list').err).toBe('');
+    } finally {
+      await crowded.close();
+    }
+  });
+
   it('exit codes: 1 for not found, 2 for usage', () => {
     expect(cli('calls', 'show', 'NO-SUCH-ORDER')).toMatchObject({ code: 1, err: 'no call for NO-SUCH-ORDER\n' });
     expect(cli('frobnicate').code).toBe(2);
     expect(cli('calls', 'list', '--since', 'forever').code).toBe(2);
+    // Further back than dates go: the same usage error, not a JavaScript one.
+    expect(cli('calls', 'list', '--since', '999999999d')).toMatchObject({ code: 2, err: expect.stringMatching(/^--since takes a duration/) });
+    expect(cli('sign-url', '/webhook/exotel/status?call=call_x&attempt=abc')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^sign-url takes/) });
     // A flag without its value is a usage error, never a default.
     expect(cli('calls', 'list', '--since')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });
     expect(cli('calls', 'list', '--since', '--outcome', 'accepted')).toMatchObject({ code: 2, err: expect.stringContaining('--since needs a value') });

@@ -40,6 +40,10 @@ describe('/ops', () => {
   it.each([
     ['the order id', 'OPS-<b>12345</b>'],
     ['the last digits of the number', '765403'],
+    // The whole number, as Exotel's dashboard shows it (0…), in E.164, or as a person writes it.
+    ['the number in E.164', '+919000765403'],
+    ['the number as Exotel shows it', '09000765403'],
+    ['the number with a space', '90007 65403'],
     ['the CallSid', () => callSid],
   ])('finds the call by %s, escaping what it shows', async (_name, q) => {
     const query = typeof q === 'function' ? q() : q;
