@@ -40,6 +40,8 @@ export interface ExotelCall {
   dateCreated?: string | undefined;
   duration?: number | undefined;
   recordingUrl?: string | undefined;
+  /** Only when Call Details was asked with RecordingUrlValidity (§2): plays without our credentials, for a while. */
+  preSignedRecordingUrl?: string | undefined;
   raw: Record<string, unknown>;
 }
 
@@ -86,9 +88,14 @@ export class ExotelClient {
     return toCall(body);
   }
 
-  /** GET Calls/{sid}.json: the call as Exotel knows it now (Duration and Price are filled late, §2). */
-  async callDetails(sid: string): Promise<ExotelCall> {
-    return toCall(await this.send('GET', `/Calls/${encodeURIComponent(sid)}.json`));
+  /**
+   * GET Calls/{sid}.json: the call as Exotel knows it now (Duration and Price are filled late, §2).
+   * `recordingUrlValidityMinutes` (5 to 60) asks for a PreSignedRecordingUrl, fetched without credentials.
+   */
+  async callDetails(sid: string, options: { recordingUrlValidityMinutes?: number } = {}): Promise<ExotelCall> {
+    const validity = options.recordingUrlValidityMinutes;
+    const query = validity === undefined ? '' : `?RecordingUrlValidity=${Math.min(60, Math.max(5, Math.round(validity)))}`;
+    return toCall(await this.send('GET', `/Calls/${encodeURIComponent(sid)}.json${query}`));
   }
 
   /**
@@ -196,6 +203,7 @@ function toCall(body: unknown): ExotelCall {
     dateCreated: text(call.DateCreated),
     duration: call.Duration !== null && call.Duration !== '' && Number.isFinite(duration) ? Math.round(duration) : undefined,
     recordingUrl: webUrl(text(call.RecordingUrl)),
+    preSignedRecordingUrl: webUrl(text(call.PreSignedRecordingUrl)),
     raw: call,
   };
 }

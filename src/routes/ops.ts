@@ -83,25 +83,51 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     return sendHtml(reply, page(`Order ${call.orderId}`, body));
   });
 
-  // The recording, fetched from Exotel with the API credentials (its URLs need Basic auth) and streamed.
+  // The recording, fetched from Exotel with the API credentials (its URLs need Basic auth) and streamed. A
+  // browser's <audio> asks for byte ranges (to seek; Safari plays nothing without them): passed on.
   app.get<{ Params: { id: string } }>('/ops/calls/:id/recording', async (request, reply) => {
-    const call = app.store.get(request.params.id);
+    const call = callByKey(app, request.params.id);
     const url = call?.recordingUrl;
-    if (!url || !recordingHostAllowed(app.config.exotel.apiBaseUrl, url)) return reply.code(404).type('text/plain').send('No recording');
+    const allowed = (candidate: string) => recordingHostAllowed(app.config.exotel.apiBaseUrl, candidate);
+    if (!call || !url || !allowed(url)) return reply.code(404).type('text/plain').send('No recording');
+    const range = typeof request.headers.range === 'string' ? request.headers.range : undefined;
     const { apiKey, apiToken } = app.config.exotel;
-    const upstream = await httpRequest(url, {
-      headers: { authorization: `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}` },
-      headersTimeout: 10_000,
-      bodyTimeout: 60_000,
-    }).catch(() => undefined);
-    if (!upstream || upstream.statusCode !== 200) {
+    let upstream = await fetchRecording(url, range, `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}`);
+    const first = upstream?.statusCode;
+    if (first !== undefined && first >= 400 && first < 500 && first !== 416 && call.exotelCallSid) {
+      // Refused (an S3 bucket answers Basic auth with 400): Call Details' pre-signed URL needs no credentials (§2).
+      await upstream!.body.dump();
+      app.ledger.record('details');
+      const signed = await app.callDeps.exotel
+        .callDetails(call.exotelCallSid, { recordingUrlValidityMinutes: 5 })
+        .then((details) => details.preSignedRecordingUrl)
+        .catch(() => undefined);
+      upstream = signed && allowed(signed) ? await fetchRecording(signed, range, undefined) : undefined;
+    }
+    if (!upstream || (upstream.statusCode !== 200 && upstream.statusCode !== 206 && upstream.statusCode !== 416)) {
       await upstream?.body.dump();
-      return reply.code(502).type('text/plain').send('Exotel did not give the recording');
+      const status = upstream?.statusCode ?? first;
+      request.log.warn({ call_id: call.id, order_id: call.orderId, upstream_status: status }, 'Recording not fetched from Exotel');
+      return reply.code(502).type('text/plain').send(`Exotel did not give the recording${status ? ` (HTTP ${status})` : ''}`);
     }
     // Played on the /ops origin: always as audio, never as a page whatever the upstream says it is.
     const type = String(upstream.headers['content-type'] ?? '');
-    return reply.type(/^audio\/[\w.+-]+$/.test(type) ? type : 'audio/mpeg').header('x-content-type-options', 'nosniff').send(upstream.body);
+    reply.code(upstream.statusCode).type(/^audio\/[\w.+-]+$/.test(type) ? type : 'audio/mpeg').header('x-content-type-options', 'nosniff');
+    for (const name of ['content-length', 'content-range', 'accept-ranges']) {
+      const value = upstream.headers[name];
+      if (typeof value === 'string') reply.header(name, value);
+    }
+    return reply.send(upstream.body);
   });
+}
+
+/** One GET of a recording URL, the browser's Range passed on; undefined when the host cannot be reached. */
+function fetchRecording(url: string, range: string | undefined, authorization: string | undefined) {
+  return httpRequest(url, {
+    headers: { ...(authorization ? { authorization } : {}), ...(range ? { range } : {}) },
+    headersTimeout: 10_000,
+    bodyTimeout: 60_000,
+  }).catch(() => undefined);
 }
 
 /**

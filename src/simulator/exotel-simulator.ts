@@ -1,7 +1,7 @@
 // A fake Exotel on loopback: the Connect API and Call Details with Basic auth (reference §1, §2), a runner
 // that plays each call against our server, and the status callback as multipart/form-data (§3). The
 // server's real HTTP client talks to it exactly as it would to api.exotel.com.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { FormData, request } from 'undici';
 import { create } from 'xmlbuilder2';
@@ -35,6 +35,11 @@ export interface SimulatorFaults {
   callbacks: { drop: number; duplicate: number; delayMs: number };
   /** A vendor who hangs up with their last keys: how long after the final status the keys' request comes. */
   lateKeysDelayMs: number;
+  /**
+   * How the plain RecordingUrl is fetched: with the API's Basic auth, or (as an S3 bucket answers a header it
+   * does not know) refused, so only Call Details' PreSignedRecordingUrl plays (reference §2).
+   */
+  recordings: 'basic-auth' | 'presigned-only';
   seed: number;
 }
 
@@ -47,6 +52,7 @@ export const NO_FAULTS: SimulatorFaults = {
   hangMs: 30_000,
   callbacks: { drop: 0, duplicate: 0, delayMs: 0 },
   lateKeysDelayMs: 0,
+  recordings: 'basic-auth',
   seed: 1,
 };
 
@@ -297,14 +303,44 @@ export class ExotelSimulator {
     const sid = (req.params as { sid: string }).sid.replace(/\.json$/, '');
     const call = this.calls.get(sid);
     if (!call) return restException(reply, 404, `Call ${sid} not found`, 20404);
-    return reply.send({ Call: this.callResource(call) });
+    // RecordingUrlValidity (5 to 60 minutes) adds PreSignedRecordingUrl, fetched with no credentials (§2).
+    const validity = (req.query as Record<string, string | undefined>).RecordingUrlValidity;
+    if (validity !== undefined && !(/^\d+$/.test(validity) && Number(validity) >= 5 && Number(validity) <= 60)) {
+      return restException(reply, 400, 'RecordingUrlValidity must be between 5 and 60', 14001);
+    }
+    const resource = this.callResource(call);
+    if (validity !== undefined && call.recordingUrl) resource.PreSignedRecordingUrl = `${call.recordingUrl}?X-Amz-Signature=${this.presign(call.sid)}`;
+    return reply.send({ Call: resource });
   }
 
   private recording(req: FastifyRequest, reply: FastifyReply) {
-    if (!this.authorised(req, reply)) return reply;
     const sid = (req.params as { file: string }).file.replace(/\.mp3$/, '');
+    const signature = (req.query as Record<string, string | undefined>)['X-Amz-Signature'];
+    if (signature !== undefined) {
+      if (signature !== this.presign(sid) || req.headers.authorization) return reply.code(403).type('application/xml').send('<Error><Code>AccessDenied</Code></Error>');
+    } else if (this.faults.recordings === 'presigned-only') {
+      // As S3 answers an Authorization header that is not its own.
+      const code = req.headers.authorization ? 400 : 403;
+      return reply.code(code).type('application/xml').send(`<Error><Code>${code === 400 ? 'InvalidArgument' : 'AccessDenied'}</Code></Error>`);
+    } else if (!this.authorised(req, reply)) {
+      return reply;
+    }
     if (!this.calls.get(sid)?.recordingUrl) return reply.code(404).send('not found');
-    return reply.type('audio/mpeg').send(FAKE_RECORDING);
+    reply.header('accept-ranges', 'bytes').type('audio/mpeg');
+    // One byte range, as a browser's <audio> asks for it (bytes=a-b, bytes=a-, bytes=-n).
+    const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
+    if (!req.headers.range) return reply.send(FAKE_RECORDING);
+    const size = FAKE_RECORDING.length;
+    const [start, end] = !range || (range[1] === '' && range[2] === '')
+      ? [NaN, NaN]
+      : range[1] === '' ? [size - Number(range[2]), size - 1] : [Number(range[1]), range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1)];
+    if (!(start >= 0 && start <= end && start < size)) return reply.code(416).header('content-range', `bytes */${size}`).send();
+    return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).send(FAKE_RECORDING.subarray(start, end + 1));
+  }
+
+  /** A pre-signed URL's signature: only this simulator's own, for that recording. */
+  private presign(sid: string): string {
+    return createHash('sha256').update(`${this.options.account.apiToken}:${sid}`).digest('hex').slice(0, 32);
   }
 
   private callResource(call: SimulatedCall): Record<string, unknown> {

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingHostAllowed } from '../../src/routes/ops.js';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const TOKEN = 'ops-test-api-token-0123456789abcdefghij';
@@ -68,6 +69,39 @@ describe('/ops', () => {
     expect(recording.statusCode).toBe(200);
     expect(recording.headers['content-type']).toBe('audio/mpeg');
     expect(recording.rawPayload.subarray(0, 3).toString('ascii')).toBe('ID3');
+  });
+
+  it('answers the byte ranges a browser asks for (to seek; Safari plays nothing without them), by call id or CallSid', async () => {
+    const whole = (await get(`/ops/calls/${callId}/recording`, basic)).rawPayload;
+    for (const key of [callId, callSid]) {
+      const part = await h.app.inject({ method: 'GET', url: `/ops/calls/${key}/recording`, headers: { authorization: basic, range: 'bytes=0-9' } });
+      expect([part.statusCode, part.headers['content-range'], part.headers['accept-ranges'], part.headers['content-type']]).toEqual([206, `bytes 0-9/${whole.length}`, 'bytes', 'audio/mpeg']);
+      expect(part.rawPayload).toEqual(whole.subarray(0, 10));
+    }
+    const beyond = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: `bytes=${whole.length}-` } });
+    expect([beyond.statusCode, beyond.headers['content-range']]).toEqual([416, `bytes */${whole.length}`]);
+  });
+
+  it('plays through Call Details\' pre-signed URL when the recording URL refuses our credentials (as S3 does)', async () => {
+    h.simulator.setFaults({ recordings: 'presigned-only' });
+    try {
+      const whole = await get(`/ops/calls/${callId}/recording`, basic);
+      expect([whole.statusCode, whole.headers['content-type']]).toEqual([200, 'audio/mpeg']);
+      expect(whole.rawPayload.subarray(0, 3).toString('ascii')).toBe('ID3');
+      const part = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: 'bytes=2-4' } });
+      expect([part.statusCode, part.rawPayload.toString('latin1')]).toEqual([206, whole.rawPayload.subarray(2, 5).toString('latin1')]);
+      // Neither the page nor the call's stored lookups keep the pre-signed URL: it plays without credentials.
+      expect(JSON.stringify(h.app.store.events(callId))).not.toContain('X-Amz-Signature');
+    } finally {
+      h.simulator.setFaults({});
+    }
+  });
+
+  it('a recording Exotel will not give, nor Call Details, is a 502 saying what Exotel answered', async () => {
+    const gone = storedCall(h.app.store, { exotelCallSid: 'sidrecordinggone0000000000000001' }).id;
+    h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run(`${h.simulator.url}/recordings/test-account/sidrecordinggone0000000000000001.mp3`, gone);
+    const answer = await get(`/ops/calls/${gone}/recording`, basic);
+    expect([answer.statusCode, answer.body]).toEqual([502, 'Exotel did not give the recording (HTTP 404)']);
   });
 
   it('serves what Exotel sends as audio, never as a page on the /ops origin', async () => {
