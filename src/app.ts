@@ -102,7 +102,7 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
   const now = deps.now ?? (() => new Date());
   const store = new CallStore(deps.db, now, deps.config.jobs.reconcileAfterSeconds * 1000);
   const outbox = new OutboxStore(deps.db, now);
-  const metrics = new Metrics({ queueDepth: () => store.queueDepth(), outboxBacklog: () => outbox.backlog(), now });
+  const metrics = new Metrics({ queueDepth: () => store.queueDepth(), outboxBacklog: () => outbox.backlog(), outboxDead: () => outbox.deadCount(), now });
   deps.exotel.observer = (operation, result, seconds) => metrics.exotelRequest(operation, result, seconds);
   // A Connect request must never leave before the attempt row that describes it is on disk.
   deps.exotel.beforeRequest = () => store.group.flush();

@@ -1,11 +1,13 @@
 // Prometheus metrics (prom-client), on a registry of our own so every app instance counts for itself.
 // What ops watch: calls by flow and outcome, Connect requests by result, Exotel API latency, our response
-// latency by route, the dial queue, the outcome backlog and its age, and reconcile lookups.
+// latency by route, the dial queue, the outcome backlog and its age, outcomes given up on, reconcile lookups.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface MetricSources {
   queueDepth(): number;
   outboxBacklog(): { count: number; oldest: string | null };
+  /** Outcomes the backend never got, delivery given up on (superseded ones left out). */
+  outboxDead(): number;
   now(): Date;
 }
 
@@ -38,10 +40,12 @@ export class Metrics {
     });
     this.reconciles = new Counter({ name: 'exotel_caller_reconcile_lookups_total', help: 'Reconciling lookups (Call Details; the Calls list for a live call without a CallSid), by result', labelNames: ['result'], registers });
     new Gauge({ name: 'exotel_caller_queue_depth', help: 'Calls waiting to be dialled', registers, collect() { this.set(sources.queueDepth()); } });
-    new Gauge({ name: 'exotel_caller_outbox_backlog', help: 'Outcomes not yet delivered to the backend', registers, collect() { this.set(sources.outboxBacklog().count); } });
+    new Gauge({ name: 'exotel_caller_outbox_backlog', help: 'Outcomes waiting to be delivered to the backend (given up on: exotel_caller_outbox_dead)', registers, collect() { this.set(sources.outboxBacklog().count); } });
+    // A backlog alert clears when delivery gives up: this one stays until ops send it again (outbox retry).
+    new Gauge({ name: 'exotel_caller_outbox_dead', help: 'Outcomes the backend never got: delivery gave up (outbox retry sends one again)', registers, collect() { this.set(sources.outboxDead()); } });
     new Gauge({
       name: 'exotel_caller_outbox_oldest_age_seconds',
-      help: 'Age of the oldest undelivered outcome',
+      help: 'Age of the oldest outcome waiting to be delivered',
       registers,
       collect() {
         const oldest = sources.outboxBacklog().oldest;

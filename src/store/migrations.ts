@@ -143,4 +143,8 @@ export const MIGRATIONS: string[] = [
   -- (store/calls.ts, vendorInFlight).
   CREATE INDEX attempts_not_placed ON attempts (requested_at) WHERE result IN ('not_placed', 'adopted');
   `,
+  `
+  -- Outcomes the backend never got (delivery gave up), counted at every /metrics scrape (metrics.ts).
+  CREATE INDEX outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL AND delivered_at IS NULL;
+  `,
 ];

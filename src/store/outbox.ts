@@ -69,6 +69,9 @@ export class OutboxStore {
       byCall: db.prepare('SELECT * FROM outbox WHERE call_id = ? ORDER BY created_at'),
       byId: db.prepare('SELECT * FROM outbox WHERE event_id = ?'),
       backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
+      // Superseded rows are dead by design (a later outcome of the order was delivered): their last_error says so.
+      deadCount: db.prepare(`SELECT COUNT(*) FROM outbox WHERE dead_at IS NOT NULL AND delivered_at IS NULL
+        AND (last_error IS NULL OR last_error NOT LIKE 'superseded by %')`).pluck(),
       patch: db.prepare(`UPDATE outbox SET payload_json = json_patch(payload_json, @patch) WHERE event_id = @id AND delivered_at IS NULL`),
       list: db.prepare('SELECT * FROM outbox ORDER BY created_at DESC, rowid DESC LIMIT ?'),
     });
@@ -127,6 +130,11 @@ export class OutboxStore {
   backlog(): { count: number; oldest: string | null } {
     const row = this.q.backlog.get() as { n: number; oldest: string | null };
     return { count: row.n, oldest: row.oldest };
+  }
+
+  /** Outcomes the backend never got because delivery gave up (not those a later outcome superseded). */
+  deadCount(): number {
+    return this.q.deadCount.get() as number;
   }
 
   list(limit: number): OutboxRecord[] {

@@ -1,5 +1,6 @@
 // /metrics scrapes cleanly in Prometheus text format, behind the API token, and counts what ops watch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
 const TOKEN = 'metrics-test-api-token-0123456789abcdef';
@@ -41,6 +42,28 @@ describe('GET /metrics', () => {
     expect(sample(text, 'exotel_caller_queue_depth')).toBe(0);
     expect(sample(text, 'exotel_caller_outbox_backlog')).toBe(0);
     expect(sample(text, 'exotel_caller_outbox_oldest_age_seconds')).toBe(0);
+    expect(sample(text, 'exotel_caller_outbox_dead')).toBe(0);
     expect(text).not.toContain(TOKEN);
+  });
+
+  it('an outcome whose delivery gave up leaves the backlog and stays counted as dead until it is sent again; a superseded one is not counted', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const scrape = async () => (await h.app.inject({ method: 'GET', url: '/metrics', headers: auth })).body;
+    const lost = storedCall(h.app.store, { orderId: 'MET-DEAD' }).id;
+    const recalled = storedCall(h.app.store, { orderId: 'MET-SUPERSEDED' }).id;
+    // Settled (as far as a second call of the order needs), then the order is called again.
+    h.db.prepare("UPDATE calls SET settled_at = ?, outcome = 'accepted' WHERE id = ?").run(new Date().toISOString(), recalled);
+    const later = storedCall(h.app.store, { orderId: 'MET-SUPERSEDED' }).id;
+    const soon = new Date(Date.now() + 3_600_000);
+    for (const id of [lost, recalled, later]) h.app.outbox.add(`outcome_${id}`, id, { event_id: `outcome_${id}` }, soon);
+    expect([sample(await scrape(), 'exotel_caller_outbox_backlog'), sample(await scrape(), 'exotel_caller_outbox_dead')]).toEqual([3, 0]);
+    h.app.outbox.dead(`outcome_${lost}`, 'HTTP 500 for 24 h');
+    // The recall's outcome reached the backend: the first one of that order is superseded, never sent.
+    h.app.outbox.delivered(`outcome_${later}`);
+    expect(h.app.outbox.get(`outcome_${recalled}`)).toMatchObject({ deadAt: expect.any(String), lastError: `superseded by outcome_${later}` });
+    const after = await scrape();
+    expect([sample(after, 'exotel_caller_outbox_backlog'), sample(after, 'exotel_caller_outbox_dead')]).toEqual([0, 1]);
+    expect(h.app.outbox.retry(`outcome_${lost}`)).toEqual({ due: true });
+    expect([sample(await scrape(), 'exotel_caller_outbox_backlog'), sample(await scrape(), 'exotel_caller_outbox_dead')]).toEqual([1, 0]);
   });
 });
