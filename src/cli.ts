@@ -63,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const [command, sub, arg] = parsed.positional;
+  if (command === 'sign-url' && !sub) return usage('sign-url needs the path to sign');
   if (command === 'sign-url' && sub) {
     if (!config.webhookSecret) return fail('WEBHOOK_SECRET is not set: URLs are not signed');
     const url = new URL(sub, config.publicBaseUrl);
@@ -96,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const open = () => {
     try {
-      return openDatabase(config.databasePath);
+      return openDatabase(config.databasePath, { migrate: false });
     } catch (error) {
       throw new Error(`cannot open the database at ${config.databasePath}: ${(error as Error).message}`);
     }

@@ -6,7 +6,11 @@ import { MIGRATIONS } from './migrations.js';
 
 export type Db = Database.Database;
 
-export function openDatabase(path: string): Db {
+/**
+ * `migrate: false` (the ops CLI): the schema is taken as it is, and must be this build's; bringing it up to
+ * date is the service's job, at its start, not a reader's while an older service still runs on it.
+ */
+export function openDatabase(path: string, options: { migrate?: boolean } = {}): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL: readers never block the writer. FULL: a commit is on disk before we answer Exotel or the backend.
@@ -14,6 +18,14 @@ export function openDatabase(path: string): Db {
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  if (options.migrate === false) {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version !== MIGRATIONS.length) {
+      db.close();
+      throw new Error(`its schema is version ${version}, this build's is ${MIGRATIONS.length}: run the CLI of the build the service runs (a newer service brings the schema up to date when it starts)`);
+    }
+    return db;
+  }
   migrate(db);
   return db;
 }

@@ -1,9 +1,14 @@
 // The ops CLI against a real database and a running server: the same answers as /ops, exit codes, --json.
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settle } from '../../src/calls/settle.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -241,6 +246,28 @@ describe('npx exotel-caller', () => {
     for (const ask of [['--help'], ['help'], ['calls', '-h']]) expect(cli(...ask)).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^usage: exotel-caller <command>/) });
     // A file that is not the service's database: one line saying so, no stack trace.
     expect(cliWith({ DATABASE_PATH: 'README.md' }, 'calls', 'list')).toEqual({ code: 1, out: '', err: 'exotel-caller: cannot open the database at README.md: file is not a database\n' });
+    expect(cli('sign-url')).toMatchObject({ code: 2, err: expect.stringMatching(/^sign-url needs the path to sign\n/) });
+  });
+
+  it("reads a database only at this build's schema, and never migrates it under the service that runs on it", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exotel-caller-cli-'));
+    try {
+      const path = join(dir, 'calls.db');
+      const older = new Database(path);
+      for (const migration of MIGRATIONS.slice(0, -1)) older.exec(migration);
+      older.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+      older.close();
+      expect(cliWith({ DATABASE_PATH: path }, 'calls', 'list')).toEqual({
+        code: 1,
+        out: '',
+        err: `exotel-caller: cannot open the database at ${path}: its schema is version ${MIGRATIONS.length - 1}, this build's is ${MIGRATIONS.length}: run the CLI of the build the service runs (a newer service brings the schema up to date when it starts)\n`,
+      });
+      const after = new Database(path, { readonly: true });
+      expect(after.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length - 1);
+      after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('outbox retry: refused once a later outcome of the order was delivered, unless --force', () => {
