@@ -26,7 +26,9 @@ export function documented(summary: string, parts: { body?: z.ZodObject; params?
   return {
     schema: {
       summary,
-      ...(parts.body ? { body: requestJsonSchema(parts.body), querystring: requestJsonSchema(parts.body) } : {}),
+      // The same fields are taken from the query instead (routes merge them): there, each is an alternative to
+      // the body's, never required beside it.
+      ...(parts.body ? { body: requestJsonSchema(parts.body), querystring: withoutRequired(requestJsonSchema(parts.body)) } : {}),
       ...(parts.params ? { params: requestJsonSchema(parts.params) } : {}),
       response: responses,
       security: [{ bearer: [] }],
@@ -34,4 +36,9 @@ export function documented(summary: string, parts: { body?: z.ZodObject; params?
     validatorCompiler: () => () => true,
     serializerCompiler: () => (data: unknown) => JSON.stringify(data),
   };
+}
+
+function withoutRequired(schema: Record<string, unknown>): Record<string, unknown> {
+  const { required: _required, ...rest } = schema;
+  return rest;
 }

@@ -26,6 +26,10 @@ describe('/docs', () => {
     expect(doc.paths['/api/call/rider-delivery']!.post!.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(riderDeliveryRequest));
     expect(requestJsonSchema(vendorOrderRequest).required).toEqual(['vendor_phone', 'vendor_name', 'order_id', 'order_amount']);
     expect(Object.keys(vendor.responses).sort()).toEqual(['200', '202', '400', '401', '403', '409', '415', '422', '429', '502']);
+    // The query may carry the same fields instead of the body: each there is an alternative, never required.
+    const query = (vendor as { parameters?: Array<{ in: string; name: string; required?: boolean }> }).parameters!.filter((p) => p.in === 'query');
+    expect(query.map((p) => p.name).sort()).toEqual(Object.keys(vendorOrderRequest.shape).sort());
+    expect(query.filter((p) => p.required)).toEqual([]);
     const withdraw = doc.paths['/api/calls/{call_sid}/withdraw']!.post!;
     expect(withdraw.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(withdrawRequest));
     expect(Object.keys(withdraw.responses).sort()).toEqual(['200', '400', '401', '404', '409']);
