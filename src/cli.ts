@@ -4,7 +4,7 @@
 import 'dotenv/config';
 import { existsSync } from 'node:fs';
 import { request } from 'undici';
-import { callView, deliveryView } from './api/call-view.js';
+import { callView, deliveryView, eventsView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
 import { FINAL_OUTCOMES } from './flows/types.js';
 import { Links } from './links.js';
@@ -129,7 +129,7 @@ async function main(argv: string[]): Promise<number> {
       const { calls, truncated } = findCalls(store, arg);
       if (calls.length === 0) return fail(`no call for ${arg}`);
       if (truncated) process.stderr.write(`only the newest ${calls.length} calls for ${arg}: show an older one by its order id\n`);
-      const views = calls.map((c) => ({ ...view(c.id), events: store.events(c.id) }));
+      const views = calls.map((c) => ({ ...view(c.id), events: eventsView(c, store.events(c.id)) }));
       out.print(views.map(timeline).join('\n\n'), views.length === 1 ? views[0] : views);
       return 0;
     }
@@ -156,14 +156,18 @@ async function main(argv: string[]): Promise<number> {
   return usage();
 }
 
-function timeline(call: ReturnType<typeof callView> & { events: Array<{ at: string; kind: string; route: string; step: string | null; digits: string | null; params: Record<string, string> }> }): string {
+function timeline(call: ReturnType<typeof callView> & { events: ReturnType<typeof eventsView> }): string {
   const lines = [
     `${call.order_id}  ${call.flow}  ${call.vendor_phone}  call ${call.call_id}  CallSid ${call.call_sid ?? '-'}`,
     `status ${call.status}  outcome ${call.outcome}  language ${call.language}  values ${JSON.stringify(call.values)}`,
     ...(call.scheduled_for ? [`next dial at ${call.scheduled_for}${call.failure ? `  (${call.failure.reason}: ${call.failure.code})` : ''}`] : []),
     `delivery ${call.delivery ? `${call.delivery.state} (${call.delivery.tries} tries)` : '-'}  recording ${call.recording_url ? 'yes' : 'no'}`,
     ...call.attempts.map((a) => `  attempt ${a.attempt}: ${a.result} ${a.status ?? ''} ${a.error ? `${a.error.code}` : ''}`.trimEnd()),
-    ...call.events.map((e) => `  ${e.at}  ${e.digits !== null ? `pressed ${e.digits} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? ''}` : `${e.kind} ${e.route}`}`),
+    ...call.events.flatMap((e) => [
+      `  ${e.at}  ${e.digits !== null ? `pressed ${e.digits} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? ''}` : `${e.kind} ${e.route}`}`,
+      // What the vendor heard in answer.
+      ...(e.said ? [`      said: ${e.said}`] : []),
+    ]),
   ];
   return lines.join('\n');
 }

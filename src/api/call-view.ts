@@ -1,6 +1,9 @@
 // A call as the backend and ops read it back: one shape for every read route (and, later, the outcome the
 // backend is sent), built from the call row, its attempts and its event log.
-import type { AttemptRecord, CallRecord, EventRecord } from '../store/calls.js';
+import { replyText, type PromptContext } from '../flows/prompts.js';
+import { flowNamed } from '../flows/registry.js';
+import type { Flow } from '../flows/types.js';
+import type { AttemptRecord, CallRecord, EventRecord, Said } from '../store/calls.js';
 import type { OutboxRecord } from '../store/outbox.js';
 
 export interface DigitsAtStep { step: string; digits: string; at: string }
@@ -43,6 +46,25 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
     ended_at: call.endedAt,
     settled_at: call.settledAt,
   };
+}
+
+/**
+ * The event log as ops and the API read it: for each request that took a turn, the words we answered with
+ * (the question asked, or the closing), as the vendor heard them; null for the rest.
+ */
+export function eventsView(call: CallRecord, events: EventRecord[]) {
+  const flow = flowNamed(call.flow);
+  const context = { ...call.context, ...call.state.values };
+  return events.map((event) => ({ ...event, said: event.said && flow ? words(flow, event.said, context) : null }));
+}
+
+function words(flow: Flow, said: Said, context: PromptContext): string {
+  try {
+    return replyText(flow, said.language, said.reply, context);
+  } catch {
+    // A prompt this build no longer has (the flow changed since): its names, not a broken page.
+    return said.reply.say.concat(said.reply.kind === 'ask' ? said.reply.question : []).join(' ');
+  }
 }
 
 /**

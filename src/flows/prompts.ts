@@ -3,7 +3,7 @@
 // expects them (Indian digit grouping; Devanagari digits for Marathi), so TTS reads them naturally.
 // `[…]` is said only when every `{name}` inside it has a value: "Items: ." is not said for an order without items.
 import type { AudioPart } from '../audio/clip-library.js';
-import type { Flow, Language } from './types.js';
+import type { Flow, Language, Reply } from './types.js';
 
 export type PromptContext = Record<string, string | number | undefined>;
 
@@ -45,6 +45,11 @@ export type Speech = { audio: string } | { text: string };
 export function speech(flow: Flow, language: Language, names: string[], context: PromptContext, audio?: AudioRenderer): Speech {
   const url = audio?.(flow, language, names, context);
   return url ? { audio: url } : { text: promptsText(flow, language, names, context) };
+}
+
+/** The words of one reply as a listener heard them: what it says, then its question (for ops' timelines). */
+export function replyText(flow: Flow, language: Language, reply: Reply, context: PromptContext): string {
+  return promptsText(flow, language, reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say, context);
 }
 
 /** Several prompts spoken as one passage. */

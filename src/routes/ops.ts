@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { request as httpRequest } from 'undici';
 import { tokenMatches } from '../api/auth.js';
+import { eventsView } from '../api/call-view.js';
 import { html, page } from '../ops/html.js';
 import { FOUND_LIMIT, findCalls } from '../ops/find-calls.js';
 import { callByKey, storedView } from './read-back.js';
@@ -49,7 +50,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     const call = callByKey(app, request.params.id);
     if (!call) return sendHtml(reply.code(404), page('Not found', html`<p>No call ${request.params.id}.</p>`));
     const view = storedView(app, call);
-    const timeline = app.store.events(call.id).map((e) => {
+    const timeline = eventsView(call, app.store.events(call.id)).map((e) => {
       const what =
         e.kind === 'status_callback'
           ? `Exotel: status ${e.params.Status ?? ''}`
@@ -62,7 +63,9 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
                 : e.kind === 'withdrawn'
                   ? `Withdrawn by the backend${e.params.reason ? `: ${e.params.reason}` : ''}`
                   : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
-      return html`<tr><td>${e.at}</td><td>${what}</td><td><code>${e.kind}</code></td></tr>`;
+      // What the vendor heard in answer: the question we asked, or the closing.
+      const said = e.said ? html`<br><span class="said">We said: ${e.said}</span>` : '';
+      return html`<tr><td>${e.at}</td><td>${what}${said}</td><td><code>${e.kind}</code></td></tr>`;
     });
     const attempts = view.attempts.map(
       (a) => html`<tr><td>${a.attempt}</td><td>${a.result}</td><td>${a.status ?? ''}</td><td><code>${a.call_sid ?? ''}</code></td><td>${a.requested_at}</td><td>${a.error ? `${a.error.code}: ${a.error.message}` : ''}</td></tr>`,

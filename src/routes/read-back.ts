@@ -1,7 +1,7 @@
 // Read back what happened: one call by Exotel's CallSid (or our call id), or every call for an order.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { callView } from '../api/call-view.js';
+import { callView, eventsView } from '../api/call-view.js';
 import { documented } from '../api/openapi.js';
 import type { CallRecord } from '../store/calls.js';
 
@@ -44,7 +44,7 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
     if (!KEY.test(key)) return badKey(reply, 'call_sid');
     const call = callByKey(app, key);
     if (!call) return noCall(reply, key);
-    const events = request.query.include === 'events' ? { events: app.store.events(call.id) } : {};
+    const events = request.query.include === 'events' ? { events: eventsView(call, app.store.events(call.id)) } : {};
     return { success: true, call: { ...storedView(app, call), ...events } };
   });
 

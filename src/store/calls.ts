@@ -71,6 +71,14 @@ export interface EventRecord {
   step: string | null;
   digits: string | null;
   params: Record<string, string>;
+  /** What we answered, for a request that took a turn (older rows, and requests that changed nothing: null). */
+  said: Said | null;
+}
+
+/** The engine's answer to one request, in the language it was spoken in. */
+export interface Said {
+  language: Language;
+  reply: Reply;
 }
 
 export type NewCall = Pick<CallRecord, 'flow' | 'orderId' | 'phone' | 'language' | 'context' | 'state' | 'transport'>;
@@ -283,8 +291,8 @@ export class CallStore {
       markAsked: db.prepare('UPDATE calls SET asked_turn = @askedTurn, updated_at = @now WHERE id = @id'),
       resetConversation: db.prepare(`UPDATE calls SET state_json = @state, last_reply = NULL, asked_turn = NULL,
         outcome = 'pending', prep_time_minutes = NULL, updated_at = @now WHERE id = @id`),
-      insertEvent: db.prepare(`INSERT INTO call_events (call_id, at, kind, route, step, digits, params_json)
-        VALUES (@callId, @at, @kind, @route, @step, @digits, @params)`),
+      insertEvent: db.prepare(`INSERT INTO call_events (call_id, at, kind, route, step, digits, params_json, said_json)
+        VALUES (@callId, @at, @kind, @route, @step, @digits, @params, @said)`),
       events: db.prepare('SELECT * FROM call_events WHERE call_id = ? ORDER BY id'),
 
       // A report about an attempt proves it placed a call, whatever its Connect request was answered.
@@ -599,7 +607,7 @@ export class CallStore {
   // ---- conversation ---------------------------------------------------------------------------------
 
   /** Appends to the event log; used alone for requests that change nothing (refused, unknown call). */
-  recordEvent(event: NewEvent): void {
+  recordEvent(event: NewEvent, said: string | null = null): void {
     this.q.insertEvent.run({
       callId: event.callId,
       at: this.stamp(),
@@ -608,6 +616,7 @@ export class CallStore {
       step: event.step ?? null,
       digits: event.digits ?? null,
       params: JSON.stringify(event.params),
+      said,
     });
   }
 
@@ -616,14 +625,16 @@ export class CallStore {
    * `askedTurn`: the request fetched the question of that turn (applet mode), so one answer may follow.
    */
   saveTurn(event: NewEvent & { callId: string }, state: FlowState, reply: Reply, sid?: string, askedTurn?: number): void {
+    const replyJson = JSON.stringify(reply);
     this.transaction(() => {
-      this.recordEvent(event);
+      // The reply's JSON once, for the call row and its event (Said).
+      this.recordEvent(event, `{"language":${JSON.stringify(state.language)},"reply":${replyJson}}`);
       if (sid) this.adopt(event.callId, sid);
       const prep = state.values.prep_time_minutes;
       this.q.saveTurn.run({
         id: event.callId,
         state: JSON.stringify(state),
-        reply: JSON.stringify(reply),
+        reply: replyJson,
         outcome: state.outcome ?? 'pending',
         prep: prep === undefined ? null : prep,
         askedTurn: askedTurn ?? null,
@@ -658,6 +669,7 @@ export class CallStore {
       step: row.step as string | null,
       digits: row.digits as string | null,
       params: JSON.parse(row.params_json as string) as Record<string, string>,
+      said: row.said_json ? (JSON.parse(row.said_json as string) as Said) : null,
     }));
   }
 

@@ -147,4 +147,9 @@ export const MIGRATIONS: string[] = [
   -- Outcomes the backend never got (delivery gave up), counted at every /metrics scrape (metrics.ts).
   CREATE INDEX outbox_dead ON outbox (dead_at) WHERE dead_at IS NOT NULL AND delivered_at IS NULL;
   `,
+  `
+  -- What we answered a request that took a turn: the engine's reply (prompt names) and its language, so the
+  -- ops timeline shows what the vendor heard (routes/ops.ts, cli.ts).
+  ALTER TABLE call_events ADD COLUMN said_json TEXT;
+  `,
 ];

@@ -57,9 +57,12 @@ describe('/ops', () => {
     const page = (await get(`/ops/calls/${callId}`, basic)).body;
     expect(page).toContain('<td id="outcome" class="outcome">accepted</td>');
     expect(page).toContain('<td id="digits">menu: 3, prep_time: 20</td>');
-    expect(page).toContain('Exotel asked /exoml/vendor-greeting');
-    expect(page).toContain('Pressed 3 at menu');
-    expect(page).toContain('Pressed 20 at prep_time');
+    // What we asked and what we said, in the vendor's words, escaped (the order id is hostile here).
+    expect(page).toContain(
+      'Exotel asked /exoml/vendor-greeting<br><span class="said">We said: नमस्ते Test Vendor जी! आपके लिए एक नया ऑर्डर है। ऑर्डर नंबर OPS-&lt;b&gt;12345&lt;/b&gt;। राशि 550 रुपये। सामान: Tomato 2kg। ऑर्डर स्वीकार करने के लिए 1 दबाएं। ऑर्डर रद्द करने के लिए 2 दबाएं। तैयारी का समय बताने के लिए 3 दबाएं। English के लिए 9 दबाएं।</span>',
+    );
+    expect(page).toContain('Pressed 3 at menu<br><span class="said">We said: तैयारी का समय मिनटों में दबाएं, फिर हैश दबाएं। जैसे 20 मिनट के लिए 2 0 और हैश।</span>');
+    expect(page).toContain('Pressed 20 at prep_time<br><span class="said">We said: तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!</span>');
     expect(page).toContain('Exotel: status completed');
     expect(page).toContain(`<audio id="recording" controls preload="none" src="/ops/calls/${callId}/recording"></audio>`);
   });
@@ -176,6 +179,8 @@ describe.skipIf(!chromium)('/ops in a real browser (Debian chromium, playwright-
       expect(await page.textContent('#outcome')).toBe('accepted');
       expect(await page.textContent('#digits')).toBe('menu: 3, prep_time: 20');
       expect(await page.locator('#timeline tr').count()).toBeGreaterThan(3);
+      // What the vendor heard last, as the operator reads it.
+      expect(await page.locator('#timeline .said').last().textContent()).toBe('We said: तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!');
       const src = await page.getAttribute('#recording', 'src');
       const fetched = await page.evaluate(async (url) => {
         const response = await fetch(url!);
