@@ -141,6 +141,9 @@ const schema = z
     if (env.EXOTEL_FLOW_MODE === 'voicebot' && !env.PROMPTS_DIR) {
       ctx.addIssue({ code: 'custom', path: ['PROMPTS_DIR'], message: 'is required when EXOTEL_FLOW_MODE=voicebot (the stream plays only recorded prompts)' });
     }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'must differ from PORT (/metrics is served on PORT already, behind the API token)' });
+    }
     if (env.CALLING_WINDOW !== undefined && !parseWindow(env.CALLING_WINDOW, 'UTC')) {
       ctx.addIssue({ code: 'custom', path: ['CALLING_WINDOW'], message: 'must look like 09:00-21:00' });
     }

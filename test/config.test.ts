@@ -38,6 +38,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL /],
     [{ EXOTEL_MODE: 'live' }, /EXOTEL_ACCOUNT_SID is required when EXOTEL_MODE=live/],
     [{ EXOTEL_FLOW_MODE: 'voicebot' }, /^Invalid configuration: PROMPTS_DIR is required when EXOTEL_FLOW_MODE=voicebot/],
+    [{ METRICS_PORT: '3151' }, /^Invalid configuration: METRICS_PORT must differ from PORT/],
+    [{ PORT: '8080', METRICS_PORT: '8080' }, /^Invalid configuration: METRICS_PORT must differ from PORT/],
     [{ EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: '/p', VOICEBOT_SAMPLE_RATE: '44100' }, /^Invalid configuration: VOICEBOT_SAMPLE_RATE must be 8000, 16000 or 24000/],
     [{ EXOTEL_MODE: 'live', EXOTEL_ACCOUNT_SID: 'a', EXOTEL_API_KEY: 'k', EXOTEL_API_TOKEN: 't', EXOTEL_CALLER_ID: '08000000000', PUBLIC_BASE_URL: 'https://caller.example.test', EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: '/p' }, /EXOTEL_APP_ID is required when EXOTEL_FLOW_MODE=voicebot with a live Exotel; APPLET_PATH_TOKEN is required/],
   ])('refuses %j with one line naming the variable', (env, message) => {
