@@ -40,17 +40,37 @@ function placedByUs(listed: ExotelCall, callerId: string): boolean {
  */
 export async function listedCallFor(deps: CallDeps, call: CallRecord, attempt: { number: number; requestedAt: string }): Promise<ExotelCall | undefined> {
   const requested = new Date(attempt.requestedAt).getTime();
-  const from = new Date(requested - SKEW_MS);
+  const unnamed = deps.store
+    .unnamedDialsBefore(call.phone, new Date(requested - LOOK_BACK_MS), { callId: call.id, number: attempt.number })
+    .map((at) => at.getTime());
+  const from = windowStart(unnamed, requested);
   deps.ledger.record('list');
   const listed = await deps.exotel.listCalls({
     from: call.phone,
-    createdFrom: from,
+    createdFrom: new Date(from),
     createdTo: new Date(Math.max(deps.now().getTime(), requested) + SKEW_MS),
   });
   const unknown = listed
     .filter((c) => normalisePhone(c.from ?? '') === call.phone && placedByUs(c, deps.config.exotel.callerId) && !deps.store.byExotelSid(c.sid))
     .sort((a, b) => createdAt(a) - createdAt(b));
-  return unknown[deps.store.unnamedDialsBefore(call.phone, from, { callId: call.id, number: attempt.number })];
+  return unknown[unnamed.filter((at) => at >= from).length];
+}
+
+// Exotel's clock is not ours, and its list filters whole seconds: an earlier dial near the window's start
+// could be listed and not counted, or counted and not listed. The window starts where none is that near.
+const EDGE_MS = 15_000;
+// How far back a chain of such dials is looked for.
+const LOOK_BACK_MS = 60 * 60_000;
+
+/** Where the lookup's window starts: SKEW_MS before the request, moved back past any unnamed dial (newest first) near it. */
+export function windowStart(unnamedNewestFirst: number[], requested: number): number {
+  let start = requested - SKEW_MS;
+  for (const at of unnamedNewestFirst) {
+    if (at >= start + EDGE_MS) continue;
+    if (at < start - EDGE_MS) break;
+    start = at - EDGE_MS - 1;
+  }
+  return start;
 }
 
 // Exotel's DateCreated (IST wall clock, reference §2) as a number that orders; none readable keeps the list's order.

@@ -191,12 +191,13 @@ export class CallStore {
       // Dials to the number before this attempt (since @from) that placed a call whose CallSid we never
       // learned: Exotel reported on them (with CallSid None, §13), or a lookup gave up on learning whether they
       // did. One the Calls list did not show counts as placing nothing, as verify.ts took it.
-      unnamedDialsBefore: db.prepare(`SELECT COUNT(*) FROM attempts self, attempts a JOIN calls c ON c.id = a.call_id
+      unnamedDialsBefore: db.prepare(`SELECT a.requested_at FROM attempts self, attempts a JOIN calls c ON c.id = a.call_id
         WHERE self.call_id = @callId AND self.number = @number AND c.phone = @phone
           AND a.exotel_call_sid IS NULL AND a.requested_at >= @from
           AND (a.requested_at < self.requested_at OR (a.call_id = self.call_id AND a.number < self.number))
           AND NOT (a.call_id = self.call_id AND a.number >= self.number)
-          AND (a.status IS NOT NULL OR a.result IN ('sent', 'unknown'))`).pluck(),
+          AND (a.status IS NOT NULL OR a.result IN ('sent', 'unknown'))
+        ORDER BY a.requested_at DESC LIMIT 100`).pluck(),
       setAgentStatus: db.prepare('UPDATE calls SET agent_status = @status, updated_at = @now WHERE id = @id'),
       languageOf: db.prepare('SELECT language FROM phone_languages WHERE phone = ?'),
       setLanguage: db.prepare('INSERT OR REPLACE INTO phone_languages (phone, language, updated_at) VALUES (?, ?, ?)'),
@@ -452,11 +453,11 @@ export class CallStore {
   }
 
   /**
-   * How many of our dials to this number before `attempt` (since `from`) placed a call, or may have, whose
-   * CallSid we never learned: the Calls list shows each under a sid we do not know (verify.ts).
+   * When we made each of our dials to this number before `attempt` (since `from`, newest first) that placed a
+   * call, or may have, whose CallSid we never learned: the Calls list shows each under a sid we do not know.
    */
-  unnamedDialsBefore(phone: string, from: Date, attempt: { callId: string; number: number }): number {
-    return this.q.unnamedDialsBefore.get({ phone, from: from.toISOString(), ...attempt }) as number;
+  unnamedDialsBefore(phone: string, from: Date, attempt: { callId: string; number: number }): Date[] {
+    return (this.q.unnamedDialsBefore.all({ phone, from: from.toISOString(), ...attempt }) as string[]).map((at) => new Date(at));
   }
 
   /** After a transfer: how the agent leg ended. */

@@ -873,7 +873,11 @@ describe('a restart while a Connect is out', () => {
 });
 
 describe('a redial whose Connect is ambiguous too', () => {
-  it("is matched to its own call in the Calls list, not to the earlier dial Exotel reported without a CallSid: the vendor is never rung twice at once", async () => {
+  it.each([
+    ['5 s', 5_000],
+    // At the lookup window's start: the list (whole seconds) shows the earlier dial, which is 60.5 s older.
+    ['60.5 s', 60_500],
+  ])("%s after the earlier dial Exotel reported without a CallSid, is matched to its own call in the Calls list, not to that one: the vendor is never rung twice at once", async (_gap, gapMs) => {
     let t = new Date('2026-11-23T06:00:00.000Z').getTime();
     const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', REDIAL_MAX_ATTEMPTS: '2' }, { now: () => new Date(t), ringDelayMs: 1_000 });
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -888,8 +892,8 @@ describe('a redial whose Connect is ambiguous too', () => {
       expect(first!.status).toBe('busy');
       // Exotel's callback for dial 1 says busy with CallSid None (reference §13): a redial is due, dial 1's sid unknown.
       await reportBusyWithoutSid(hh, id);
-      // The redial, 5 s later: its Connect answers 502 too, and its call rings.
-      t += 5_000;
+      // The redial: its Connect answers 502 too, and its call rings.
+      t += gapMs;
       await hh.app.scheduler.tick();
       const second = dialsFor(id, hh).find((c) => c.sid !== first!.sid)!;
       expect([second.status, hh.app.store.get(id)!.status]).toEqual(['in-progress', 'verifying']);
