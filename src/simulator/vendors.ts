@@ -33,7 +33,7 @@ export const TEST_VENDORS: Record<string, VendorBehaviour> = {
   '+919000000013': { answers: true, presses: ['9', '1'], description: 'switches the language (9), then presses 1' },
   '+919000000014': { answers: true, presses: ['7', '7', '7'], description: 'presses a wrong key three times' },
   '+919000000015': { answers: true, presses: ['1'], bargeIn: true, description: 'accepts (presses 1) while the greeting still plays' },
-  '+919000000016': { answers: true, presses: ['#', '1'], description: 'presses only # (the finish key), then accepts' },
+  '+919000000016': { answers: true, presses: [null, null, '#', '1'], description: 'silent twice (all a menu allows), presses only # (the finish key), then accepts' },
   '+919000000017': { answers: true, presses: [null, null, '9', null, '1'], description: 'silent twice, switches the language (9), silent once more, then accepts' },
   '+919000000018': { answers: true, presses: [null, null, '7', null, '1'], description: 'silent twice, a wrong key (7), silent once more, then accepts' },
   '+919000000019': { answers: true, presses: ['1'], hangsUpWithLastKey: true, description: 'presses 1 and hangs up at once: the final status arrives before the key' },

@@ -71,6 +71,8 @@ export class VoicebotSession {
   /** What we said last: a question keys may answer, or the end. */
   private reply: Reply | undefined;
   private keys = '';
+  /** A bare # was pressed at this question: the vendor is there, so its wait ends as a press, not a silence. */
+  private pressedBare = false;
   private playback: Playback | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
   private readonly startTimer: NodeJS.Timeout;
@@ -218,6 +220,7 @@ export class VoicebotSession {
   private present(reply: Reply, flow: Flow, language: Language, context: PromptContext): void {
     this.reply = reply;
     this.keys = '';
+    this.pressedBare = false;
     clearTimeout(this.waitTimer);
     const names = reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say;
     const pcm = names.length > 0 ? this.deps.speak(flow, language, names, context) : undefined;
@@ -284,7 +287,8 @@ export class VoicebotSession {
 
   private waitForKeys(seconds: number): void {
     clearTimeout(this.waitTimer);
-    this.waitTimer = setTimeout(() => this.safely(() => this.answer(this.keys === '' ? { kind: 'no_input' } : { kind: 'digits', digits: this.keys })), seconds * 1000 * this.deps.waitScale);
+    const input = (): Input => (this.keys !== '' ? { kind: 'digits', digits: this.keys } : this.pressedBare ? { kind: 'digits', digits: '' } : { kind: 'no_input' });
+    this.waitTimer = setTimeout(() => this.safely(() => this.answer(input())), seconds * 1000 * this.deps.waitScale);
   }
 
   /** A key: it stops the prompt (barge-in) and is collected like a Gather's input. */
@@ -293,8 +297,10 @@ export class VoicebotSession {
     if (this.phase !== 'live' || !this.call || reply?.kind !== 'ask') return void this.log.debug({ digit }, 'key outside a question ignored');
     if (digit === '#' && (reply.input.finishOnKey === '#' || this.keys === '')) {
       // A # ends the keys before it. With nothing before it (after an answer that filled every digit, or at
-      // a menu) it is no answer at all, as a Gather reads it: never a wrong key, never the end of the call.
+      // a menu) it is no answer yet: the question's wait goes on, and ends as a bare press (the engine asks
+      // again, silences afresh), never a wrong key, never a silence that could end the call.
       if (this.keys !== '') this.answer({ kind: 'digits', digits: this.keys });
+      else this.pressedBare = true;
       return;
     }
     this.stopPlaying(true);

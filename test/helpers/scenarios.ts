@@ -21,7 +21,8 @@ export const SCENARIOS: Expected[] = [
   },
   { phone: '9000000006', status: 'completed', outcome: 'no_response', prep_time_minutes: null, digits: [] },
   { phone: '9000000015', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
-  // A bare # is a press with no digits: asked again, in every transport, never the end of the call.
+  // A bare # is a press with no digits: asked again, in every transport, never the end of the call, even
+  // after the silences a menu allows.
   { phone: '9000000016', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '1' }] },
   // After the language switch the question is new: its silences count from nothing again.
   { phone: '9000000017', status: 'completed', outcome: 'accepted', prep_time_minutes: null, digits: [{ step: 'menu', digits: '9' }, { step: 'menu', digits: '1' }] },
