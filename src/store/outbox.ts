@@ -54,8 +54,11 @@ export class OutboxStore {
         ORDER BY o.due_at, o.rowid LIMIT ?`),
       delivered: db.prepare('UPDATE outbox SET due_at = NULL, delivered_at = @now, tries = tries + 1, last_error = NULL WHERE event_id = @id'),
       // Once the backend has a later outcome of the order, an earlier one it has not taken must never follow.
-      supersede: db.prepare(`UPDATE outbox SET due_at = NULL, dead_at = @now, last_error = 'superseded by ' || @id
-        WHERE delivered_at IS NULL AND dead_at IS NULL AND rowid < (SELECT rowid FROM outbox WHERE event_id = @id)
+      // One that died before (delivery gave up) is superseded too: it is moot, not lost (metrics.ts counts the lost).
+      supersede: db.prepare(`UPDATE outbox SET due_at = NULL, dead_at = COALESCE(dead_at, @now),
+          last_error = 'superseded by ' || @id || CASE WHEN dead_at IS NOT NULL AND last_error IS NOT NULL THEN ' (it had died: ' || last_error || ')' ELSE '' END
+        WHERE delivered_at IS NULL AND (dead_at IS NULL OR COALESCE(last_error, '') NOT LIKE 'superseded by %')
+          AND rowid < (SELECT rowid FROM outbox WHERE event_id = @id)
           AND call_id IN (SELECT e.id FROM calls e JOIN calls d ON d.order_id = e.order_id AND d.flow = e.flow
             JOIN outbox l ON l.call_id = d.id WHERE l.event_id = @id)`),
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),

@@ -65,5 +65,15 @@ describe('GET /metrics', () => {
     expect([sample(after, 'exotel_caller_outbox_backlog'), sample(after, 'exotel_caller_outbox_dead')]).toEqual([0, 1]);
     expect(h.app.outbox.retry(`outcome_${lost}`)).toEqual({ due: true });
     expect([sample(await scrape(), 'exotel_caller_outbox_backlog'), sample(await scrape(), 'exotel_caller_outbox_dead')]).toEqual([1, 0]);
+    // It dies again; then its order is called again and that outcome reaches the backend: the dead one is
+    // moot now (superseded, never to be sent after it), no longer counted as lost.
+    h.app.outbox.dead(`outcome_${lost}`, 'HTTP 503 for 24 h');
+    expect(sample(await scrape(), 'exotel_caller_outbox_dead')).toBe(1);
+    h.db.prepare("UPDATE calls SET settled_at = ?, outcome = 'accepted' WHERE id = ?").run(new Date().toISOString(), lost);
+    const recall = storedCall(h.app.store, { orderId: 'MET-DEAD' }).id;
+    h.app.outbox.add(`outcome_${recall}`, recall, { event_id: `outcome_${recall}` }, soon);
+    h.app.outbox.delivered(`outcome_${recall}`);
+    expect(h.app.outbox.get(`outcome_${lost}`)).toMatchObject({ lastError: `superseded by outcome_${recall} (it had died: HTTP 503 for 24 h)` });
+    expect([sample(await scrape(), 'exotel_caller_outbox_backlog'), sample(await scrape(), 'exotel_caller_outbox_dead')]).toEqual([0, 0]);
   });
 });
