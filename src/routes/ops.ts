@@ -6,9 +6,14 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { request as httpRequest } from 'undici';
 import { tokenMatches } from '../api/auth.js';
 import { eventsView } from '../api/call-view.js';
+import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
+import { isExotelError } from '../errors.js';
 import { html, page } from '../ops/html.js';
 import { FOUND_LIMIT, findCalls } from '../ops/find-calls.js';
 import { callByKey, storedView } from './read-back.js';
+
+// How long a pre-signed recording URL is asked to last (Exotel takes 5 to 60 minutes, reference §2).
+const PRESIGNED_MINUTES = 5;
 
 // How a request that changed nothing is told apart on the timeline.
 const EVENT_NOTES: Record<string, string> = {
@@ -18,6 +23,31 @@ const EVENT_NOTES: Record<string, string> = {
 };
 
 export default async function opsRoutes(app: FastifyInstance): Promise<void> {
+  // Pre-signed recording URLs by call, in memory only and only while valid: a browser that seeks asks for a
+  // range at a time, and each must not cost a Call Details request of the allowance dials need.
+  const presigned = new Map<string, { url: string; until: number }>();
+  async function presignedRecording(callId: string, sid: string): Promise<string | 'rate_limited' | undefined> {
+    const deps = app.callDeps;
+    const now = deps.now().getTime();
+    const kept = presigned.get(callId);
+    if (kept && kept.until > now) return kept.url;
+    // A share of the per-minute allowance, as for lookups that can wait; never during a 429's pause.
+    if (lookupBlockedUntil(deps, 0.25)) return 'rate_limited';
+    deps.ledger.record('details');
+    try {
+      const url = (await deps.exotel.callDetails(sid, { recordingUrlValidityMinutes: PRESIGNED_MINUTES })).preSignedRecordingUrl;
+      if (url) {
+        if (presigned.size >= 100) presigned.delete(presigned.keys().next().value!);
+        presigned.set(callId, { url, until: now + (PRESIGNED_MINUTES - 1) * 60_000 });
+      }
+      return url;
+    } catch (error) {
+      if (!isExotelError(error)) throw error;
+      pauseAfterRateLimit(deps, error, 0);
+      return error.code === 'EXOTEL_ERR_RATE_LIMITED' ? 'rate_limited' : undefined;
+    }
+  }
+
   // Every route of this plugin (encapsulated): never decided on the raw URL, which may be percent-encoded.
   app.addHook('onRequest', async (request, reply) => {
     const token = app.config.apiToken;
@@ -100,11 +130,10 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     if (first !== undefined && first >= 400 && first < 500 && first !== 416 && call.exotelCallSid) {
       // Refused (an S3 bucket answers Basic auth with 400): Call Details' pre-signed URL needs no credentials (§2).
       await upstream!.body.dump();
-      app.ledger.record('details');
-      const signed = await app.callDeps.exotel
-        .callDetails(call.exotelCallSid, { recordingUrlValidityMinutes: 5 })
-        .then((details) => details.preSignedRecordingUrl)
-        .catch(() => undefined);
+      const signed = await presignedRecording(call.id, call.exotelCallSid);
+      if (signed === 'rate_limited') {
+        return reply.code(503).header('retry-after', '30').type('text/plain').send("Exotel's request allowance is in use (calls come first): try again in a minute");
+      }
       upstream = signed && allowed(signed) ? await fetchRecording(signed, range, undefined) : undefined;
     }
     if (!upstream || (upstream.statusCode !== 200 && upstream.statusCode !== 206 && upstream.statusCode !== 416)) {

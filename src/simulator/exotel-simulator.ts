@@ -80,6 +80,8 @@ export class ExotelSimulator {
   faults: SimulatorFaults = { ...NO_FAULTS };
   /** Every fault injected, in order, so a test can show the faults did happen. */
   readonly injected: string[] = [];
+  /** The CallSid of every Call Details request, in order: what the Exotel allowance was spent on. */
+  readonly detailsAsked: string[] = [];
   private random = seeded(1);
   private readonly now: () => Date;
   /** Flows built in the simulated dashboard, by app id (applet mode). */
@@ -301,6 +303,7 @@ export class ExotelSimulator {
   private details(req: FastifyRequest, reply: FastifyReply) {
     if (!this.authorised(req, reply)) return reply;
     const sid = (req.params as { sid: string }).sid.replace(/\.json$/, '');
+    this.detailsAsked.push(sid);
     const call = this.calls.get(sid);
     if (!call) return restException(reply, 404, `Call ${sid} not found`, 20404);
     // RecordingUrlValidity (5 to 60 minutes) adds PreSignedRecordingUrl, fetched with no credentials (§2).

@@ -91,10 +91,26 @@ describe('/ops', () => {
       const whole = await get(`/ops/calls/${callId}/recording`, basic);
       expect([whole.statusCode, whole.headers['content-type']]).toEqual([200, 'audio/mpeg']);
       expect(whole.rawPayload.subarray(0, 3).toString('ascii')).toBe('ID3');
+      // A browser seeking asks range after range: one Call Details request for them all (the URL is kept while valid).
+      for (const range of ['bytes=2-4', 'bytes=100-', 'bytes=-10']) {
+        const part = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range } });
+        expect(part.statusCode, range).toBe(206);
+      }
       const part = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: 'bytes=2-4' } });
       expect([part.statusCode, part.rawPayload.toString('latin1')]).toEqual([206, whole.rawPayload.subarray(2, 5).toString('latin1')]);
-      // Neither the page nor the call's stored lookups keep the pre-signed URL: it plays without credentials.
-      expect(JSON.stringify(h.app.store.events(callId))).not.toContain('X-Amz-Signature');
+      expect(h.simulator.detailsAsked.filter((sid) => sid === callSid)).toHaveLength(1);
+      // While Exotel holds every request back (a 429's pause), no Call Details request goes for a recording.
+      const other = storedCall(h.app.store, { exotelCallSid: 'sidrecordingpaused00000000000001' }).id;
+      h.db.prepare('UPDATE calls SET recording_url = ? WHERE id = ?').run(`${h.simulator.url}/recordings/test-account/sidrecordingpaused00000000000001.mp3`, other);
+      h.app.ledger.pauseUntil(new Date(Date.now() + 60_000));
+      try {
+        const paused = await get(`/ops/calls/${other}/recording`, basic);
+        expect([paused.statusCode, paused.headers['retry-after']]).toEqual([503, '30']);
+        expect(h.simulator.detailsAsked).not.toContain('sidrecordingpaused00000000000001');
+      } finally {
+        h.db.prepare("DELETE FROM service_state WHERE key = 'exotel_paused_until'").run();
+      }
+
     } finally {
       h.simulator.setFaults({});
     }
