@@ -200,6 +200,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
     const read = await request(`${server}/api/calls/${answer.call_id}?include=events`, { headers });
     const body = (await read.body.json().catch(() => ({}))) as { call?: Parameters<typeof timeline>[0] & { settled_at: string | null; scheduled_for: string | null } };
     if (read.statusCode === 429) {
+      if (Date.now() > deadline) return fail(`call ${answer.call_id}: the server's rate limit kept it from being read back; see \`exotel-caller calls show ${answer.call_id}\``);
       // The API's rate limit is the backend's too (one token): step back as long as the server asks.
       const seconds = Number(read.headers['retry-after']);
       await pause(Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) * 1000 : 5_000);
