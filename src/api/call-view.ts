@@ -1,5 +1,6 @@
 // A call as the backend and ops read it back: one shape for every read route (and, later, the outcome the
 // backend is sent), built from the call row, its attempts and its event log.
+import { pressedAnyKey } from '../exotel/inbound.js';
 import { replyText, type PromptContext } from '../flows/prompts.js';
 import { flowNamed } from '../flows/registry.js';
 import type { Flow } from '../flows/types.js';
@@ -50,12 +51,17 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
 
 /**
  * The event log as ops and the API read it: for each request that took a turn, the words we answered with
- * (the question asked, or the closing), as the vendor heard them; null for the rest.
+ * (the question asked, or the closing), as the vendor heard them; null for the rest. `pressed`: the keys as
+ * the vendor pressed them, `#` for a bare # (which has no digits to count).
  */
 export function eventsView(call: CallRecord, events: EventRecord[]) {
   const flow = flowNamed(call.flow);
   const context = { ...call.context, ...call.state.values };
-  return events.map((event) => ({ ...event, said: event.said && flow ? words(flow, event.said, context) : null }));
+  return events.map((event) => ({
+    ...event,
+    pressed: event.digits ?? (event.said && pressedAnyKey(event.params) ? '#' : null),
+    said: event.said && flow ? words(flow, event.said, context) : null,
+  }));
 }
 
 function words(flow: Flow, said: Said, context: PromptContext): string {

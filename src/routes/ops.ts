@@ -86,8 +86,8 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
           ? `Exotel: status ${e.params.Status ?? ''}`
           : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup' || e.kind === 'calls_list_lookup'
             ? `${e.kind === 'calls_list_lookup' ? 'Calls list' : 'Call Details'}: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
-            : e.digits !== null
-              ? `Pressed ${e.digits} at ${e.step}`
+            : e.pressed !== null
+              ? `Pressed ${e.pressed} at ${e.step}`
               : e.kind === 'agent_leg_status'
                 ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
                 : e.kind === 'withdrawn'

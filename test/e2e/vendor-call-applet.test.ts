@@ -98,8 +98,9 @@ describe('a vendor call in applet mode', () => {
       ['status_callback', '/webhook/exotel/status', null, null],
     ]);
     const read = await h.get(`/api/calls/${placed.call_sid}?include=events`);
-    const unsaid = (list: Array<{ said: unknown }>) => list.map((e) => ({ ...e, said: null }));
+    const unsaid = (list: Array<{ said: unknown }>) => list.map(({ said: _said, pressed: _pressed, ...e }: { said: unknown; pressed?: unknown }) => e);
     expect(unsaid(read.body.call.events)).toEqual(JSON.parse(JSON.stringify(unsaid(events))));
+    expect(read.body.call.events.map((e: { pressed: string | null }) => e.pressed)).toEqual(events.map((e) => e.digits));
     // And to each request that took a turn, what we answered in words, as the vendor heard it: the menu, the
     // question for minutes (fetched by the next Gather), the closing (spoken by the Greeting); nothing to the rest.
     expect(read.body.call.events.map((e: { said: string | null }) => e.said)).toEqual([

@@ -20,6 +20,7 @@ beforeAll(async () => {
   const placed = await h.trigger(order({ order_id: 'CLI-1', vendor_phone: '9000000003' }));
   callId = placed.body.call_id;
   await h.settled(callId);
+
 });
 afterAll(async () => h.close());
 
@@ -84,6 +85,15 @@ describe('npx exotel-caller', () => {
         payload: expect.objectContaining({ event_id: `outcome_${callId}`, outcome: 'accepted' }),
       },
     ]);
+  });
+
+  it('calls show: a bare # is shown as pressed, with what we said to it', async () => {
+    // Silent twice, a bare #, then 1.
+    await h.settled((await h.trigger(order({ order_id: 'CLI-HASH', vendor_phone: '9000000016' }))).body.call_id);
+    const hash = cli('calls', 'show', 'CLI-HASH');
+    expect(hash.out).toMatch(/exotel_request \/exoml\/vendor-action\n {6}said: हमें आपका जवाब नहीं मिला।/);
+    expect(hash.out).toMatch(/pressed # at menu\n {6}said: हमें आपका जवाब नहीं मिला। ऑर्डर स्वीकार करने के लिए 1 दबाएं।/);
+    expect(hash.out).toContain('pressed 1 at menu\n      said: धन्यवाद! ऑर्डर स्वीकार हो गया है।');
   });
 
   it('sign-url gives a URL the server accepts', async () => {
