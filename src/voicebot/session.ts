@@ -198,7 +198,8 @@ export class VoicebotSession {
       step: input && call.state.step,
       turn: input && call.state.turn,
       route: ROUTE,
-      params: { stream_sid: this.streamSid, call_sid: this.callSid ?? '' },
+      // A bare # came as a dtmf frame: kept as the key it was, as Exotel's Digits=# is on the other routes.
+      params: { stream_sid: this.streamSid, call_sid: this.callSid ?? '', ...(input?.kind === 'digits' && input.digits === '' ? { digits: '#' } : {}) },
       exotelCallSid: this.callSid,
     }, this.deps.options);
     if (input && result.applied) this.log.info({ step: call.state.step }, pressedMessage(input));

@@ -114,6 +114,23 @@ describe('voicebot mode', () => {
     expect(await h.settled(placed.call_id)).toMatchObject({ outcome: 'no_response', digits: [] });
   });
 
+  it('a bare # after two silences: asked again, not a third silence, and the timeline shows it pressed', async () => {
+    const placed = await place(h, { vendor_phone: '9000000016', order_id: 'VB-BARE-HASH' });
+    await h.simulator.finished(placed.call_sid);
+    expect(await h.settled(placed.call_id)).toMatchObject({ outcome: 'accepted', digits: [{ step: 'menu', digits: '1' }] });
+    const read = await h.get(`/api/calls/${placed.call_id}?include=events`);
+    const turns = (read.body.call.events as Array<{ kind: string; step: string; pressed: string | null; said: string | null }>)
+      .filter((e) => e.kind === 'exotel_request' && e.said !== null)
+      .map((e) => [e.step, e.pressed, e.said!.split('।')[0]]);
+    expect(turns).toEqual([
+      ['menu', null, 'नमस्ते Test Vendor जी! आपके लिए एक नया ऑर्डर है'],
+      ['menu', null, 'हमें आपका जवाब नहीं मिला'],
+      ['menu', null, 'हमें आपका जवाब नहीं मिला'],
+      ['menu', '#', 'हमें आपका जवाब नहीं मिला'],
+      ['menu', '1', 'धन्यवाद! ऑर्डर स्वीकार हो गया है'],
+    ]);
+  });
+
   it('at 16 kHz the same prompts arrive resampled, in 100 ms chunks of 3,200 bytes', async () => {
     const [narrow, broad] = await Promise.all([
       place(h, { vendor_phone: '9000000001', order_id: '4074' }).then((p) => h.simulator.finished(p.call_sid)),
