@@ -26,11 +26,18 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   // Pre-signed recording URLs by call, in memory only and only while valid: a browser that seeks asks for a
   // range at a time, and each must not cost a Call Details request of the allowance dials need.
   const presigned = new Map<string, { url: string; until: number }>();
-  async function presignedRecording(callId: string, sid: string): Promise<string | 'rate_limited' | undefined> {
-    const deps = app.callDeps;
-    const now = deps.now().getTime();
+  // A lookup on its way, shared by the ranges a browser asks for at once.
+  const asking = new Map<string, Promise<string | 'rate_limited' | undefined>>();
+  function presignedRecording(callId: string, sid: string): Promise<string | 'rate_limited' | undefined> {
+    const now = app.callDeps.now().getTime();
     const kept = presigned.get(callId);
-    if (kept && kept.until > now) return kept.url;
+    if (kept && kept.until > now) return Promise.resolve(kept.url);
+    const pending = asking.get(callId) ?? askPresigned(callId, sid, now).finally(() => asking.delete(callId));
+    asking.set(callId, pending);
+    return pending;
+  }
+  async function askPresigned(callId: string, sid: string, now: number): Promise<string | 'rate_limited' | undefined> {
+    const deps = app.callDeps;
     // A share of the per-minute allowance, as for lookups that can wait; never during a 429's pause.
     if (lookupBlockedUntil(deps, 0.25)) return 'rate_limited';
     deps.ledger.record('details');
@@ -135,6 +142,8 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
         return reply.code(503).header('retry-after', '30').type('text/plain').send("Exotel's request allowance is in use (calls come first): try again in a minute");
       }
       upstream = signed && allowed(signed) ? await fetchRecording(signed, range, undefined) : undefined;
+      // Expired early (Exotel's clock), or refused: the next request asks Call Details afresh.
+      if (upstream && upstream.statusCode !== 200 && upstream.statusCode !== 206 && upstream.statusCode !== 416) presigned.delete(call.id);
     }
     if (!upstream || (upstream.statusCode !== 200 && upstream.statusCode !== 206 && upstream.statusCode !== 416)) {
       await upstream?.body.dump();
