@@ -44,7 +44,10 @@ async function delivered(eventId: string) {
 }
 const dialsFor = (callId: string, on: Harness = h) => [...on.simulator.calls.values()].filter((c) => c.customField === callId);
 
-/** Exotel's callback for a call's first dial: busy, with CallSid None (seen live, reference §13). A redial is due. */
+/**
+ * Exotel's callback for a call's first dial: busy, with CallSid None (seen live, reference §13). A redial is
+ * due at once (the server's own loop may have claimed it already).
+ */
 async function reportBusyWithoutSid(on: Harness, callId: string) {
   const busy = await request(on.app.links.statusCallback(callId, 1), {
     method: 'POST',
@@ -53,7 +56,8 @@ async function reportBusyWithoutSid(on: Harness, callId: string) {
   });
   expect(busy.statusCode).toBe(200);
   await busy.body.dump();
-  expect(on.app.store.get(callId)).toMatchObject({ status: 'queued', redials: 1 });
+  expect(on.app.store.get(callId)).toMatchObject({ redials: 1 });
+  expect(on.app.store.attempts(callId)[0]).toMatchObject({ number: 1, status: 'busy', exotelCallSid: null });
 }
 
 describe('faults', () => {
@@ -879,7 +883,7 @@ describe('a redial whose Connect is ambiguous too', () => {
     ['60.5 s', 60_500],
   ])("%s after the earlier dial Exotel reported without a CallSid, is matched to its own call in the Calls list, not to that one: the vendor is never rung twice at once", async (_gap, gapMs) => {
     let t = new Date('2026-11-23T06:00:00.000Z').getTime();
-    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '0', REDIAL_MAX_ATTEMPTS: '2' }, { now: () => new Date(t), ringDelayMs: 1_000 });
+    const hh = await startHarness({ REDIAL_DELAY_SECONDS: '5', REDIAL_MAX_ATTEMPTS: '2' }, { now: () => new Date(t), ringDelayMs: 1_000 });
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     try {
       // Both Connects create their call but answer 502; the simulator's own callbacks are lost.
@@ -892,15 +896,18 @@ describe('a redial whose Connect is ambiguous too', () => {
       expect(first!.status).toBe('busy');
       // Exotel's callback for dial 1 says busy with CallSid None (reference §13): a redial is due, dial 1's sid unknown.
       await reportBusyWithoutSid(hh, id);
-      // The redial: its Connect answers 502 too, and its call rings.
+      // The redial (due 5 s on, on this test's clock): its Connect answers 502 too, and its call rings.
       t += gapMs;
       await hh.app.scheduler.tick();
+      await hh.app.scheduler.drain();
       const second = dialsFor(id, hh).find((c) => c.sid !== first!.sid)!;
       expect([second.status, hh.app.store.get(id)!.status]).toEqual(['in-progress', 'verifying']);
       // Its lookup: the Calls list shows both, dial 1 (busy) first. Dial 2 is this attempt's.
       t += 1_000;
       await hh.app.scheduler.tick();
+      await hh.app.scheduler.drain();
       await hh.app.scheduler.tick();
+      await hh.app.scheduler.drain();
       expect(hh.app.store.attempts(id).map((a) => [a.number, a.exotelCallSid, a.result])).toEqual([
         [1, null, 'adopted'],
         [2, second.sid, 'adopted'],
