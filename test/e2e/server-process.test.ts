@@ -14,29 +14,34 @@ const API_TOKEN = 'process-test-api-token-0123456789abcdef';
 const WEBHOOK_SECRET = 'process-test-webhook-secret-0123456789';
 let child: ChildProcess;
 let base: string;
-let stdout = '';
+let output: () => string;
 let dir: string;
 
 beforeAll(async () => {
-  const port = await freePort();
   dir = mkdtempSync(join(tmpdir(), 'exotel-caller-process-'));
-  base = `http://127.0.0.1:${port}`;
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      DATABASE_PATH: join(dir, 'db', 'calls.db'),
-      API_TOKEN,
-      WEBHOOK_SECRET,
-      DOTENV_CONFIG_PATH: join(dir, 'no.env'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  for (let i = 0; i < 150 && !stdout.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
-  expect(stdout).toContain('Exotel caller ready');
+  const started = await startServer({ DATABASE_PATH: join(dir, 'db', 'calls.db'), API_TOKEN, WEBHOOK_SECRET, DOTENV_CONFIG_PATH: join(dir, 'no.env') });
+  child = started.child;
+  base = `http://127.0.0.1:${started.port}`;
+  output = started.output;
 });
+
+/**
+ * `npm start`'s server in its own process, on a port found free just before it starts. Another test's socket
+ * can take that port meanwhile (EADDRINUSE): a server that stops before it is ready starts again on another.
+ */
+async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+  for (let tries = 1; ; tries++) {
+    const port = await freePort();
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { PATH: process.env.PATH ?? '', PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    server.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    server.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    for (let i = 0; i < 300 && !out.includes('Exotel caller ready') && server.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    if (out.includes('Exotel caller ready')) return { child: server, port, output: () => out };
+    server.kill('SIGKILL');
+    if (tries >= 3 || !out.includes('EADDRINUSE')) throw new Error(`the server did not start:\n${out}`);
+  }
+}
 
 afterAll(async () => {
   if (child.exitCode === null) child.kill('SIGKILL');
@@ -64,32 +69,25 @@ describe('npm start on its embedded default', () => {
 
   it('logs the lines ops grep for, with call and order ids, and never a secret or a full number', async () => {
     // The log reaches us through a pipe: wait for the status line, and read whole lines only.
-    for (let i = 0; i < 50 && !stdout.includes('Call status: completed'); i++) await new Promise((r) => setTimeout(r, 100));
-    const complete = stdout.slice(0, stdout.lastIndexOf('\n'));
+    for (let i = 0; i < 50 && !output().includes('Call status: completed'); i++) await new Promise((r) => setTimeout(r, 100));
+    const complete = output().slice(0, output().lastIndexOf('\n'));
     const lines = complete.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     const messages = lines.map((line) => line.msg);
     expect(messages).toEqual(expect.arrayContaining(['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3', 'Vendor pressed: 20', 'Call outcome: accepted']));
     for (const msg of ['Call initiated', 'ExoML greeting requested', 'Vendor pressed: 3']) {
       expect(lines.find((line) => line.msg === msg)).toMatchObject({ call_id: expect.any(String), order_id: 'P-1', call_sid: expect.any(String) });
     }
-    expect(stdout).not.toContain(API_TOKEN);
-    expect(stdout).not.toContain(WEBHOOK_SECRET);
-    expect(stdout).not.toMatch(/sig=/);
+    expect(output()).not.toContain(API_TOKEN);
+    expect(output()).not.toContain(WEBHOOK_SECRET);
+    expect(output()).not.toMatch(/sig=/);
     // The number as a number, not digits inside another one (a responseTime of 8.95559000000003 once matched).
-    expect(stdout).not.toMatch(/(?<![\d.])(\+?91|0)?9000000003(?!\d)/);
-    expect(stdout).toContain('******0003');
+    expect(output()).not.toMatch(/(?<![\d.])(\+?91|0)?9000000003(?!\d)/);
+    expect(output()).toContain('******0003');
   });
 
   it('places a simulated call in applet mode too (EXOTEL_FLOW_MODE=applet npm start)', async () => {
-    const port = await freePort();
-    const applet = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: { PATH: process.env.PATH, PORT: String(port), DATABASE_PATH: join(dir, 'applet', 'calls.db'), EXOTEL_FLOW_MODE: 'applet', DOTENV_CONFIG_PATH: join(dir, 'no.env') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    applet.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const { child: applet, port, output: out } = await startServer({ DATABASE_PATH: join(dir, 'applet', 'calls.db'), EXOTEL_FLOW_MODE: 'applet', DOTENV_CONFIG_PATH: join(dir, 'no.env') });
     try {
-      for (let i = 0; i < 150 && !out.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
       const placed = await request(`http://127.0.0.1:${port}/api/call/vendor-order?vendor_phone=9000000005&vendor_name=Test&order_id=A-1&order_amount=1`, { method: 'POST' });
       const { call_sid } = (await placed.body.json()) as { call_sid: string };
       let call: Record<string, unknown> = {};
@@ -98,26 +96,19 @@ describe('npm start on its embedded default', () => {
         call = ((await (await request(`http://127.0.0.1:${port}/api/calls/${call_sid}`)).body.json()) as { call: Record<string, unknown> }).call;
       }
       expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 25 });
-      expect(out).toContain('"flow_mode":"applet"');
+      expect(out()).toContain('"flow_mode":"applet"');
       // The applet path token is a secret: request lines show /applet/<token>/…
-      expect(out).toContain('/applet/<token>/gather');
-      expect(out).not.toContain('simulated-applet-path-token-not-a-secret');
+      expect(out()).toContain('/applet/<token>/gather');
+      expect(out()).not.toContain('simulated-applet-path-token-not-a-secret');
     } finally {
       applet.kill('SIGTERM');
     }
   });
 
   it('places a simulated call in voicebot mode too (EXOTEL_FLOW_MODE=voicebot PROMPTS_DIR=… npm start)', async () => {
-    const port = await freePort();
     const prompts = testPrompts();
-    const voicebot = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      env: { PATH: process.env.PATH, PORT: String(port), DATABASE_PATH: join(dir, 'voicebot', 'calls.db'), EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: prompts.dir, DOTENV_CONFIG_PATH: join(dir, 'no.env') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    voicebot.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const { child: voicebot, port, output: out } = await startServer({ DATABASE_PATH: join(dir, 'voicebot', 'calls.db'), EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: prompts.dir, DOTENV_CONFIG_PATH: join(dir, 'no.env') });
     try {
-      for (let i = 0; i < 150 && !out.includes('Exotel caller ready'); i++) await new Promise((r) => setTimeout(r, 100));
       const placed = await request(`http://127.0.0.1:${port}/api/call/vendor-order?vendor_phone=9000000003&vendor_name=Test&order_id=9101&order_amount=1`, { method: 'POST' });
       const { call_sid } = (await placed.body.json()) as { call_sid: string };
       let call: Record<string, unknown> = {};
@@ -126,11 +117,11 @@ describe('npm start on its embedded default', () => {
         call = ((await (await request(`http://127.0.0.1:${port}/api/calls/${call_sid}`)).body.json()) as { call: Record<string, unknown> }).call;
       }
       expect(call).toMatchObject({ status: 'completed', outcome: 'accepted', prep_time_minutes: 20 });
-      expect(out).toContain('"flow_mode":"voicebot"');
-      expect(out).toContain('Voicebot stream started');
+      expect(out()).toContain('"flow_mode":"voicebot"');
+      expect(out()).toContain('Voicebot stream started');
       // The path token is a secret: the stream's request line shows /voicebot/<token>.
-      expect(out).toContain('/voicebot/<token>');
-      expect(out).not.toContain('simulated-applet-path-token-not-a-secret');
+      expect(out()).toContain('/voicebot/<token>');
+      expect(out()).not.toContain('simulated-applet-path-token-not-a-secret');
       const exited = new Promise<number | null>((resolve) => voicebot.once('exit', (code) => resolve(code)));
       voicebot.kill('SIGTERM');
       expect(await exited).toBe(0);
@@ -144,6 +135,6 @@ describe('npm start on its embedded default', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stdout).toContain('"msg":"stopped"');
+    expect(output()).toContain('"msg":"stopped"');
   });
 });
