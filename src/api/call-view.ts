@@ -1,7 +1,7 @@
 // A call as the backend and ops read it back: one shape for every read route (and, later, the outcome the
 // backend is sent), built from the call row, its attempts and its event log.
 import { pressedAnyKey } from '../exotel/inbound.js';
-import { replyText, type PromptContext } from '../flows/prompts.js';
+import { replyPrompts, replyText, type PromptContext } from '../flows/prompts.js';
 import { flowNamed } from '../flows/registry.js';
 import type { Flow } from '../flows/types.js';
 import type { AttemptRecord, CallRecord, EventRecord, Said } from '../store/calls.js';
@@ -69,7 +69,7 @@ function words(flow: Flow, said: Said, context: PromptContext): string {
     return replyText(flow, said.language, said.reply, context);
   } catch {
     // A prompt this build no longer has (the flow changed since): its names, not a broken page.
-    return said.reply.say.concat(said.reply.kind === 'ask' ? said.reply.question : []).join(' ');
+    return replyPrompts(said.reply).join(' ');
   }
 }
 

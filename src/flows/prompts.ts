@@ -47,9 +47,12 @@ export function speech(flow: Flow, language: Language, names: string[], context:
   return url ? { audio: url } : { text: promptsText(flow, language, names, context) };
 }
 
-/** The words of one reply as a listener heard them: what it says, then its question (for ops' timelines). */
+/** The prompts one reply speaks, in order: what it says, then its question. */
+export const replyPrompts = (reply: Reply): string[] => (reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say);
+
+/** The words of one reply as a listener heard them (for ops' timelines). */
 export function replyText(flow: Flow, language: Language, reply: Reply, context: PromptContext): string {
-  return promptsText(flow, language, reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say, context);
+  return promptsText(flow, language, replyPrompts(reply), context);
 }
 
 /** Several prompts spoken as one passage. */

@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { bytesPerSecond, encodeFor, type MediaFormat } from '../audio/pcm.js';
 import { pressedMessage, takeTurn } from '../calls/conversation.js';
 import { isFinalStatus } from '../exotel/inbound.js';
-import type { PromptContext } from '../flows/prompts.js';
+import { replyPrompts, type PromptContext } from '../flows/prompts.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
 import type { CallRecord, CallStore } from '../store/calls.js';
@@ -223,7 +223,7 @@ export class VoicebotSession {
     this.keys = '';
     this.pressedBare = false;
     clearTimeout(this.waitTimer);
-    const names = reply.kind === 'ask' ? [...reply.say, ...reply.question] : reply.say;
+    const names = replyPrompts(reply);
     const pcm = names.length > 0 ? this.deps.speak(flow, language, names, context) : undefined;
     if (names.length > 0 && !pcm) this.log.error({ prompts: names, language }, 'no recording can say these prompts: check PROMPTS_DIR');
     this.play(pcm, () => {
