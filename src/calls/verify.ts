@@ -91,7 +91,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
     const match = await listedCallFor(deps, call, attempt);
     // Exotel's own request (a greeting, a callback) may have brought the CallSid while we asked: then the
     // call exists, whatever the list says, and nothing below may end it.
-    if (provenMeanwhile(deps, callId, attempt.number)) return;
+    if (provenMeanwhile(deps, callId, attempt.number) || movedOnMeanwhile(deps, callId, attempt.number)) return;
     if (match) {
       // Adopted, and looked up at once. What the list says is applied as a callback would be: a call that
       // already ended busy is redialled, one completed with a question open waits for its late keys.
@@ -120,7 +120,7 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
     log.warn({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, dialing again');
   } catch (error) {
     if (!isExotelError(error)) throw error;
-    if (provenMeanwhile(deps, callId, attempt.number)) return;
+    if (provenMeanwhile(deps, callId, attempt.number) || movedOnMeanwhile(deps, callId, attempt.number)) return;
     // Lookups have a budget of their own: the dial retries may be used up, and the call must still be checked.
     const tries = call.verifyTries + 1;
     log.error({ call_id: callId, order_id: call.orderId, err_code: error.code, tries }, `Exotel API error while verifying an ambiguous Connect: ${error.message}`);
@@ -149,5 +149,17 @@ function provenMeanwhile(deps: CallDeps, callId: string, number: number): boolea
   if (!sid) return false;
   deps.store.attemptPlaced(callId, number, sid, 'in-progress', deps.now(), 'adopted');
   deps.log.warn({ call_id: callId, attempt: number, call_sid: sid }, 'Ambiguous Connect: Exotel sent the CallSid itself, adopted');
+  return true;
+}
+
+/**
+ * A status report for the attempt came while we asked, without a CallSid (Exotel's busy callback can carry
+ * CallSid None, reference §13): it proved the dial and was applied (a redial scheduled, a grace for late
+ * keys, or settled). A list that lags must not undo that.
+ */
+function movedOnMeanwhile(deps: CallDeps, callId: string, number: number): boolean {
+  const now = deps.store.get(callId);
+  if (now && now.status === 'verifying' && now.currentAttempt === number && now.settledAt === null) return false;
+  deps.log.warn({ call_id: callId, attempt: number, status: now?.status }, 'Ambiguous Connect: Exotel reported on the call while we looked it up; its report stands');
   return true;
 }

@@ -1,5 +1,7 @@
 // Orders of events the network can produce, each of which once left a call stuck or its outcome wrong.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verify } from '../../src/calls/verify.js';
+import { ExotelServerError } from '../../src/errors.js';
 import { statusReport } from '../../src/exotel/inbound.js';
 import { vendorOrder } from '../../src/flows/vendor-order.js';
 import { apologyExoml } from '../../src/transports/exoml.js';
@@ -54,5 +56,45 @@ describe('races', () => {
     h.app.scheduler.recover();
     expect(h.app.store.get(call.id)).toMatchObject({ status: 'in-progress', dispatchDueAt: null, reconcileDueAt: expect.any(String) });
     expect(h.app.store.attempts(call.id)[0]).toMatchObject({ result: 'placed', exotelCallSid: 'racesid0000000000000000000000002' });
+  });
+});
+
+describe('a status report that comes while an unclear Connect is looked up', () => {
+  let v: Harness;
+  beforeAll(async () => {
+    v = await startHarness({ DISPATCH_MAX_RETRIES: '0', REDIAL_DELAY_SECONDS: '120' });
+  });
+  afterAll(async () => v.close());
+
+  /** A verifying call whose Calls-list lookup is in flight; `answer` lets the list reply (or fail). */
+  async function lookupInFlight() {
+    const call = storedCall(v.app.store, { exotelCallSid: null });
+    v.app.store.attemptUnknown(call.id, 1, 'EXOTEL_ERR_TIMEOUT', 'timeout', new Date(Date.now() - 1000));
+    let answer!: { list: (calls: []) => void; fail: (error: Error) => void };
+    const original = v.app.callDeps.exotel.listCalls;
+    v.app.callDeps.exotel.listCalls = () => new Promise((list, fail) => (answer = { list, fail }));
+    const lookup = verify(v.app.callDeps, call.id).finally(() => (v.app.callDeps.exotel.listCalls = original));
+    await new Promise((resolve) => setImmediate(resolve));
+    // Exotel's busy callback with CallSid None (reference §13): the vendor's line was busy.
+    const busy = await v.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: 'CallSid=None&Status=busy', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(busy.statusCode).toBe(200);
+    expect(v.app.store.get(call.id)).toMatchObject({ status: 'queued', redials: 1, settledAt: null });
+    return { call, answer, lookup };
+  }
+
+  it('a list that lags (no such call) does not undo the busy report: the redial stands', async () => {
+    const { call, answer, lookup } = await lookupInFlight();
+    answer.list([]);
+    await lookup;
+    expect(v.app.store.get(call.id)).toMatchObject({ status: 'queued', redials: 1, settledAt: null, outcome: 'pending' });
+    expect(v.app.outbox.forCall(call.id)).toEqual([]);
+  });
+
+  it('a lookup that fails does not give the call up either', async () => {
+    const { call, answer, lookup } = await lookupInFlight();
+    answer.fail(new ExotelServerError(500));
+    await lookup;
+    expect(v.app.store.get(call.id)).toMatchObject({ status: 'queued', redials: 1, settledAt: null, outcome: 'pending' });
+    expect(v.app.outbox.forCall(call.id)).toEqual([]);
   });
 });
