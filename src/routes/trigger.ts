@@ -74,7 +74,11 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     });
   }
   const known = keyed ?? store.liveForOrder(wanted.orderId, flow.name);
-  if (known) return existing(reply, known);
+  if (known) {
+    // Bound to the call it was answered with, so a retry after that call ended gets it again, not a new dial.
+    if (key && !keyed) store.rememberIdempotencyKey(key, known.id);
+    return existing(reply, known);
+  }
   const last = store.lastForOrder(wanted.orderId, flow.name);
   if (last && !wanted.recall) {
     return reply.code(409).send({
@@ -101,7 +105,10 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
   } catch (error) {
     // Two triggers for one order at once: the database keeps one live call; the other answers it.
     const raced = store.liveForOrder(wanted.orderId, flow.name);
-    if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) return existing(reply, raced);
+    if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+      if (key) store.rememberIdempotencyKey(key, raced.id);
+      return existing(reply, raced);
+    }
     throw error;
   }
   request.log.info({ call_id: call.id, order_id: call.orderId, flow: flow.name, language }, 'Call requested');

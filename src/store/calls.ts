@@ -361,6 +361,11 @@ export class CallStore {
     return this.get(id)!;
   }
 
+  /** The call a request with this Idempotency-Key was answered with: a retry of it gets the same call. */
+  rememberIdempotencyKey(key: string, callId: string): void {
+    this.q.keySave.run(key, callId, this.stamp());
+  }
+
   get(id: string): CallRecord | undefined {
     return this.toCall(this.q.byId.get(id) as unknown[] | undefined);
   }

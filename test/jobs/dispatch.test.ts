@@ -261,6 +261,20 @@ describe('one live call per order', () => {
     expect(again.body).toMatchObject({ existing: true, call_id: first.body.call_id, outcome: 'accepted' });
   });
 
+  it('an Idempotency-Key first answered with the order\'s live call gets that call again after it ended: no second dial', async () => {
+    const first = await h.trigger(order({ order_id: 'IDEM-LIVE' }));
+    const keyed = { 'idempotency-key': 'backend-request-43' };
+    // The backend's recall, sent while the first call is still live: answered with that call.
+    const asked = await h.trigger(order({ order_id: 'IDEM-LIVE', recall: 'true' }), keyed);
+    expect(asked.body).toMatchObject({ existing: true, call_id: first.body.call_id });
+    await h.settled(first.body.call_id);
+    // Its answer was lost, so it retries with the same key: the same call, not a new ring.
+    const retried = await h.trigger(order({ order_id: 'IDEM-LIVE', recall: 'true' }), keyed);
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ existing: true, call_id: first.body.call_id, outcome: 'accepted' });
+    expect(h.app.store.byOrder('IDEM-LIVE')).toHaveLength(1);
+  });
+
   it('an Idempotency-Key reused for another order is refused, not answered with the other call', async () => {
     const headers = { 'idempotency-key': 'backend-request-77' };
     const first = await h.trigger(order({ order_id: 'IDEM-2' }), headers);
