@@ -12,9 +12,13 @@ import { settle } from './settle.js';
 
 const REDIALLED = new Set(['busy', 'no-answer', 'failed']);
 
-/** The outcome a finished call gets when the conversation itself did not decide one. */
-export function settledOutcome(status: string): FinalOutcome {
-  return status === 'completed' ? 'no_response' : 'not_reached';
+/**
+ * The outcome a finished call gets when the conversation itself did not decide one: `no_response` when the
+ * vendor answered and heard a question of ours, else `not_reached` (busy, no answer, or a call answered
+ * whose flow never reached us: the vendor never heard the order).
+ */
+export function settledOutcome(status: string, heardQuestion: boolean): FinalOutcome {
+  return status === 'completed' && heardQuestion ? 'no_response' : 'not_reached';
 }
 
 export function applyStatusReport(
@@ -79,7 +83,14 @@ export function applyStatusReport(
  */
 export function settleFinished(deps: CallDeps, callId: string, status: string): void {
   const { store } = deps;
-  if (!settle(deps, callId, store.get(callId)!.state.outcome ?? settledOutcome(status))) return;
+  const call = store.get(callId)!;
+  if (call.settledAt === null && call.state.outcome === undefined && status === 'completed' && call.lastReply === null) {
+    // Answered, yet Exotel never asked us for the flow's first step: the flow's URL or applets are wrong,
+    // or the vendor hung up before it began (reference §13, "endpoint was never hit").
+    store.setFailure(callId, 'IVR_ERR_FLOW_NOT_RUN', 'never_asked', 'Exotel says the call was answered, but it never asked us for the first step');
+    deps.log.warn({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid }, 'Call completed without asking us for the flow: check the Connect URL or the dashboard flow\'s applets');
+  }
+  if (!settle(deps, callId, call.state.outcome ?? settledOutcome(status, call.lastReply !== null))) return;
   // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
   // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
   if (status === 'completed' && store.get(callId)!.durationSeconds === null) {

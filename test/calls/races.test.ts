@@ -35,14 +35,15 @@ describe('races', () => {
     const call = storedCall(h.app.store);
     const callback = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
     expect(callback.statusCode).toBe(200);
-    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response', settledAt: expect.any(String) });
+    // The greeting was never asked for: the vendor never heard the order.
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'not_reached', settledAt: expect.any(String) });
     const late = await h.app.inject({ method: 'POST', url: `/exoml/vendor-action?call=${call.id}&turn=1`, payload: { Digits: '1' } });
     expect(late.statusCode).toBe(200);
     // Not "order accepted": the call is over, so the vendor hears the apology and the call ends.
     expect(late.body).toBe(apologyExoml(vendorOrder, 'hi-IN'));
     expect(h.app.store.get(call.id)!.state).toMatchObject({ step: 'menu', turn: 1 });
-    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
-    expect(h.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'no_response' });
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'not_reached' });
+    expect(h.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'not_reached' });
   });
 
   it("Exotel's own 'queued' status is a call in flight, not our queue", () => {

@@ -55,8 +55,9 @@ describe('POST /webhook/exotel/status', () => {
       status: 'completed',
       duration: 42,
       recording_url: 'https://recordings.example.test/rec.mp3',
-      // Nothing was pressed before the call ended.
-      outcome: 'no_response',
+      // Answered, but Exotel never asked for the greeting: the vendor never heard the order.
+      outcome: 'not_reached',
+      failure: { code: 'IVR_ERR_FLOW_NOT_RUN', reason: 'never_asked', message: 'Exotel says the call was answered, but it never asked us for the first step' },
       // Exotel's times are IST with no zone: 10:15:30 IST is 04:45:30 UTC.
       ended_at: '2026-11-22T04:45:30.000Z',
     });
@@ -121,7 +122,18 @@ describe('POST /webhook/exotel/status', () => {
     await post(url, { CallSid: sid, Status: 'in-progress', EventType: 'answered' }, 'multipart');
     expect(await read(sid)).toMatchObject({ status: 'in-progress', outcome: 'pending', ended_at: null });
     await post(url, { CallSid: sid, Status: 'completed', EventType: 'terminal', ConversationDuration: '17', DateUpdated: '2026-11-22 10:00:00' }, 'multipart');
-    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 17, outcome: 'no_response' });
+    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 17, outcome: 'not_reached' });
+  });
+
+  it('a call that heard the question and ended without an answer is no_response, once its late keys had their chance', async () => {
+    const { call, sid, url } = placedCall();
+    const greeting = await h.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${call.id}&CallSid=${sid}` });
+    expect(greeting.statusCode).toBe(200);
+    await post(url, { CallSid: sid, Status: 'completed', ConversationDuration: '9' }, 'urlencoded');
+    expect(await read(sid)).toMatchObject({ status: 'completed', outcome: 'pending' });
+    h.app.store.scheduleReconcile(call.id, new Date(0), 0);
+    await h.app.scheduler.tick();
+    expect(await read(sid)).toMatchObject({ status: 'completed', duration: 9, outcome: 'no_response', failure: null });
   });
 
   it('keeps an outcome the vendor already gave', async () => {
