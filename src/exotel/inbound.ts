@@ -9,14 +9,19 @@ export type ExotelParams = Record<string, string>;
 const NOT_STORED = new Set(['sig']);
 
 /**
- * Query and body merged into one flat map of strings; the first value wins where a key repeats. Nested JSON
+ * Query and body merged into one flat map of strings; the first value answers for a repeated key. Nested JSON
  * becomes the keys a form body has (§3.3): `Legs[0][OnCallDuration]` from an array or an object of legs,
  * `Details[Leg1Status]`. Every value is kept: a repeated key's later values as `key[1]`, `key[2]`, ….
  */
 export function exotelParams(query: unknown, body: unknown): ExotelParams {
   const params: ExotelParams = {};
   const put = (key: string, value: string | undefined) => {
-    if (value !== undefined && !Object.hasOwn(params, key)) params[key] = value;
+    if (value === undefined) return;
+    // The same key in the query and the body: the later one is kept as a repeat, never dropped (it may be
+    // the one that carries the keys: `?digits=` with a body of digits="1").
+    let name = key;
+    for (let n = 1; Object.hasOwn(params, name); n++) name = `${key}[${n}]`;
+    params[name] = value;
   };
   for (const source of [query, typeof body === 'string' ? textBody(body) : body]) {
     if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
@@ -144,10 +149,25 @@ export const pressedAnyKey = (params: ExotelParams): boolean => pressedKeys(para
 
 /** What the first digits field that carries keys says, unquoted; `Digits=&DigitsPressed=2` is a 2, not silence. */
 function pressedKeys(params: ExotelParams): string | undefined {
-  for (const key of DIGIT_KEYS) {
-    if (!(key in params)) continue;
-    const raw = params[key]!.trim().replace(/^"+|"+$/g, '').trim();
-    if (present(raw) !== undefined) return raw;
+  return firstPresent(params, DIGIT_KEYS, (value) => value.trim().replace(/^"+|"+$/g, '').trim());
+}
+
+// More repeats of one field than any request of Exotel's has.
+const MAX_REPEATS = 8;
+
+/**
+ * The first of these fields, or of their repeats (`key[1]`, … from a repeated key or an array), with a value
+ * (after `clean`): an empty first value never hides a later one (`Status=&Status=completed`, an empty
+ * `Status` beside `CallStatus=completed`).
+ */
+export function firstPresent(params: ExotelParams, names: readonly string[], clean: (value: string) => string = (value) => value): string | undefined {
+  for (const name of names) {
+    for (let n = 0; n <= MAX_REPEATS; n++) {
+      const value = params[n === 0 ? name : `${name}[${n}]`];
+      if (value === undefined) continue;
+      const found = present(clean(value));
+      if (found !== undefined) return found;
+    }
   }
   return undefined;
 }
@@ -211,8 +231,8 @@ export function statusReport(params: ExotelParams): StatusReport {
     if (match[2] === 'AnsweredBy') leg.answeredBy = present(value);
   }
   return {
-    callSid: present(params.CallSid),
-    status: exotelStatus(params.Status ?? params.CallStatus),
+    callSid: firstPresent(params, ['CallSid']),
+    status: exotelStatus(firstPresent(params, ['Status', 'CallStatus'])),
     recordingUrl: webUrl(params.RecordingUrl),
     dateUpdated: istToIso(params.DateUpdated),
     eventType: present(params.EventType)?.toLowerCase(),
@@ -248,7 +268,7 @@ export function webUrl(value: string | undefined): string | undefined {
  * Undefined when the request says nothing about it.
  */
 export function agentLegStatus(params: ExotelParams): string | undefined {
-  const dial = present(params.DialCallStatus ?? params.DialStatus)?.toLowerCase();
+  const dial = firstPresent(params, ['DialCallStatus', 'DialStatus'])?.toLowerCase();
   if (dial) return dial.slice(0, 32);
   const callType = present(params.CallType)?.toLowerCase();
   if (!callType || callType === 'call-attempt') return undefined;

@@ -34,6 +34,8 @@ describe('ExoML routes without a secret (development)', () => {
     ['DigitsPressed in a form body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'DigitsPressed=1', 'application/x-www-form-urlencoded']],
     ['quoted digits in the query', 'GET', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=%221%22`]],
     ['an empty Digits beside DigitsPressed', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=&DigitsPressed=1', 'application/x-www-form-urlencoded']],
+    ['a repeated Digits whose first value is empty', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=&Digits=%221%22', 'application/x-www-form-urlencoded']],
+    ['an empty digits in the query and the keys in the body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=`, 'digits=%221%22', 'application/x-www-form-urlencoded']],
     ['Digits with the finish key in JSON', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, JSON.stringify({ Digits: '1#' }), 'application/json']],
     ['Digits in a multipart body', 'POST', (id: string) => [
       `/exoml/vendor-action?call=${id}&turn=1`,
@@ -48,6 +50,13 @@ describe('ExoML routes without a secret (development)', () => {
     expect(answer.headers['content-type']).toBe('application/xml; charset=utf-8');
     expect(shape(answer.body)).toEqual(['Say:धन्यवाद! ऑर्डर स्वीकार हो गया है।', 'Hangup']);
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'accepted' });
+  });
+
+  it('a field in both the query and the body keeps both values on the timeline', async () => {
+    const id = waitingCall();
+    const answer = await inject('POST', `/exoml/vendor-action?call=${id}&turn=1&digits=`, 'digits=%221%22', 'application/x-www-form-urlencoded');
+    expect(answer.statusCode).toBe(200);
+    expect(h.app.store.events(id).map((e) => [e.digits, e.params])).toEqual([['1', { call: id, turn: '1', digits: '', 'digits[1]': '"1"' }]]);
   });
 
   it('a repeated request gets the same answer and is not applied twice', async () => {

@@ -63,6 +63,17 @@ describe('POST /webhook/exotel/status', () => {
     });
   });
 
+  it.each([
+    ['a repeated Status whose first value is empty', (sid: string) => `CallSid=${sid}&Status=&Status=busy`],
+    ['an empty Status beside CallStatus', (sid: string) => `CallSid=${sid}&Status=&CallStatus=busy`],
+    ['an empty CallSid before the real one', (sid: string) => `CallSid=&CallSid=${sid}&Status=busy`],
+  ])('reads the status from %s', async (_name, body) => {
+    const { sid, url } = placedCall();
+    const response = await request(url, { method: 'POST', body: body(sid), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
+    expect(await read(sid)).toMatchObject({ status: 'busy', outcome: 'not_reached' });
+  });
+
   it('a form or JSON body sent with another content type is still read, not answered matched and dropped', async () => {
     for (const [type, body] of [
       ['text/plain', (sid: string) => `CallSid=${sid}&Status=busy&DateUpdated=2026-11-22%2010%3A00%3A00`],
