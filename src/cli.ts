@@ -18,8 +18,8 @@ const USAGE = `usage: exotel-caller <command> [--json]
                                                    a call's timeline (the number whole, or its last digits)
   calls list [--since 1h] [--outcome <outcome>]     calls, newest first
   calls withdraw <call_sid | call_id> [--reason <text>] [--server URL]
-                                                   withdraw a call still waiting to be dialled (through the
-                                                   running server: it settles as withdrawn, never dialled)
+                                                   withdraw a call (through the running server): never
+                                                   dialled again, it settles as withdrawn
   outbox list                                      outcomes for the backend and their delivery
   outbox retry <event_id> [--force]                make a dead or pending outcome due now: the running server
                                                    delivers it (--force: even after a later outcome of its
@@ -226,7 +226,7 @@ async function simulate(out: Out, server: string, token: string | undefined, pho
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** POST /api/calls/:key/withdraw on the running server: 0 withdrawn (now or before), 1 refused or not found. */
+/** POST /api/calls/:key/withdraw on the running server: 0 withdrawn or marked (now or before), 1 refused or not found. */
 async function withdraw(out: Out, server: string, token: string | undefined, key: string, reason: string | undefined): Promise<number> {
   const headers = apiHeaders(token);
   const sent = await request(`${server}/api/calls/${encodeURIComponent(key)}/withdraw`, {
@@ -236,10 +236,15 @@ async function withdraw(out: Out, server: string, token: string | undefined, key
   }).catch((error: Error) => error);
   if (sent instanceof Error) return fail(`cannot reach ${server}: ${sent.message}`);
   const answer = (await sent.body.json().catch(() => ({}))) as { existing?: boolean; message?: string; call?: { call_id: string; order_id: string } };
-  if (sent.statusCode !== 200 || !answer.call) {
+  if ((sent.statusCode !== 200 && sent.statusCode !== 202) || !answer.call) {
     return fail(`not withdrawn: ${answer.message ?? sent.statusCode}${tokenHint(sent.statusCode)}`);
   }
   const { call_id: id, order_id: order } = answer.call;
+  if (sent.statusCode === 202) {
+    // A dial is out: it may still ring; it is never dialled again and settles withdrawn when the dial ends.
+    out.print(`call ${id} (order ${order}) ${answer.existing ? 'was marked withdrawn already' : 'marked withdrawn'}: a dial is out and may still ring; never dialled again, it settles withdrawn when that dial ends`, answer);
+    return 0;
+  }
   out.print(answer.existing ? `call ${id} (order ${order}) was withdrawn already` : `call ${id} (order ${order}) withdrawn: it will not be dialled`, answer);
   return 0;
 }

@@ -46,6 +46,8 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
     updated_at: call.updatedAt,
     ended_at: call.endedAt,
     settled_at: call.settledAt,
+    // The backend withdrew it while a dial was out: it settles withdrawn when that dial ends.
+    withdraw_requested_at: call.withdrawRequestedAt,
   };
 }
 

@@ -62,13 +62,27 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
   // Their keys still count, but nobody is on the line to hand to an agent: no transfer.
   const hungUp = isFinalStatus(call.status);
   const engine = hungUp ? { ...options, agentKey: undefined } : options;
-  const next = request.input === undefined ? start(flow, call.state.language) : advance(flow, call.state, request.input, engine);
+  const next =
+    call.withdrawRequestedAt !== null
+      ? withdrawnEnding(flow, call.state)
+      : request.input === undefined
+        ? start(flow, call.state.language)
+        : advance(flow, call.state, request.input, engine);
   store.transaction(() => {
     store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
     // The caller chose another language: it is this number's language from now on (not a 9 pressed as they hung up).
     if (next.state.language !== call.state.language && !hungUp) store.setPreferredLanguage(call.phone, next.state.language);
   });
   return { reply: next.reply, state: next.state, applied: true };
+}
+
+/**
+ * The backend withdrew the call while its dial was out (calls/withdraw.ts): the vendor who answers, or who
+ * answers the question they were hearing, must not take on a cancelled order. They hear the apology, their
+ * keys change nothing, and the call settles withdrawn when it ends.
+ */
+function withdrawnEnding(flow: Flow, state: FlowState): { state: FlowState; reply: Reply } {
+  return { state: { ...state, outcome: 'withdrawn' }, reply: { kind: 'end', outcome: 'withdrawn', say: [flow.apology] } };
 }
 
 /**

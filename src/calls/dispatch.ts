@@ -114,6 +114,8 @@ function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: 
   switch (error.code) {
     case 'EXOTEL_ERR_UNREACHABLE':
     case 'EXOTEL_ERR_RATE_LIMITED': {
+      // Withdrawn while this Connect was out: nothing rang, and nothing will.
+      if (now?.withdrawRequestedAt) return giveUp(deps, call, attempt, error, 'withdrawn');
       if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) return giveUp(deps, call, attempt, error, 'exotel_unavailable');
       let at = later(deps, backoffMs(deps, call.dispatchRetries));
       const pause = pauseAfterRateLimit(deps, error, call.dispatchRetries);

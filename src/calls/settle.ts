@@ -5,8 +5,11 @@ import type { Outcome } from '../flows/types.js';
 import type { CallDeps } from './deps.js';
 
 /** Must run inside a store transaction. A call settles once; later calls change nothing (false). */
-export function settle(deps: CallDeps, callId: string, outcome: Exclude<Outcome, 'pending'>): boolean {
+export function settle(deps: CallDeps, callId: string, decided: Exclude<Outcome, 'pending'>): boolean {
   const { store, outbox } = deps;
+  // Withdrawn by the backend while its dial was out (calls/withdraw.ts): whatever ended that dial (busy, no
+  // answer, the apology heard, a lookup that gave up), the backend asked for this call to end withdrawn.
+  const outcome = store.get(callId)?.withdrawRequestedAt ? 'withdrawn' : decided;
   if (!store.markSettled(callId, outcome)) return false;
   const call = store.get(callId)!;
   const attempts = store.attempts(callId);

@@ -55,7 +55,8 @@ export function applyStatusReport(
     // A repeated final report, a late one about an earlier dial, or one about a settled call: nothing more.
     if (!final || alreadyFinal || attempt !== current.currentAttempt || current.settledAt) return current;
     const { redialMaxAttempts, redialDelaySeconds, callingWindow } = deps.config.jobs;
-    if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts) {
+    // Withdrawn while this dial was out: never dialled again.
+    if (REDIALLED.has(status) && current.state.outcome === undefined && current.redials < redialMaxAttempts && current.withdrawRequestedAt === null) {
       const wanted = later(deps, redialDelaySeconds * 1000);
       const due = nextCallableTime(wanted, callingWindow);
       store.scheduleRedial(call.id, due, start(flowNamed(call.flow)!, current.state.language).state, due > wanted ? 'calling_window' : null);
@@ -64,7 +65,8 @@ export function applyStatusReport(
     }
     const grace = deps.config.jobs.lateKeysGraceSeconds;
     // Only when the call row took the status: a call queued for a dial retry settles at once, which cancels it.
-    if (current.status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0) {
+    // (Not for a withdrawn call: its outcome is decided whatever keys are on the way.)
+    if (current.status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0 && current.withdrawRequestedAt === null) {
       // The vendor hung up with a question open. Keys pressed just before the hang-up reach us on a request
       // of their own (a Gather action, a Passthru with CallType client-hangup, reference §5.1), which may
       // arrive after this report: the call settles a little later (jobs/reconciler.ts), with what they said.
@@ -84,7 +86,7 @@ export function applyStatusReport(
 export function settleFinished(deps: CallDeps, callId: string, status: string): void {
   const { store } = deps;
   const call = store.get(callId)!;
-  if (call.settledAt === null && call.state.outcome === undefined && status === 'completed' && call.lastReply === null) {
+  if (call.settledAt === null && call.state.outcome === undefined && status === 'completed' && call.lastReply === null && call.withdrawRequestedAt === null) {
     // Answered, yet Exotel never asked us for the flow's first step: the flow's URL or applets are wrong,
     // or the vendor hung up before it began (reference §13, "endpoint was never hit").
     store.setFailure(callId, 'IVR_ERR_FLOW_NOT_RUN', 'never_asked', 'Exotel says the call was answered, but it never asked us for the first step');

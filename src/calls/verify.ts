@@ -107,6 +107,15 @@ export async function verify(deps: CallDeps, callId: string): Promise<void> {
       return;
     }
     const code = attempt.errorCode ?? 'EXOTEL_ERR_TIMEOUT';
+    if (store.get(callId)!.withdrawRequestedAt) {
+      // Withdrawn while its Connect was out, and no call came of it: it ends here, never dialled again.
+      store.transaction(() => {
+        store.attemptFailed(callId, attempt.number, code, 'Exotel has no such call, and the backend withdrew it', 'withdrawn', 'not_placed');
+        settle(deps, callId, 'withdrawn');
+      });
+      log.info({ call_id: callId, order_id: call.orderId, attempt: attempt.number }, 'Ambiguous Connect: no call was placed, and the call was withdrawn: not dialled again');
+      return;
+    }
     if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) {
       // Known now not to ring: with the retries used up, the call ends here (and never before this check).
       store.transaction(() => {

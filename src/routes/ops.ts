@@ -97,8 +97,8 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
               ? `Pressed ${e.pressed} at ${e.step}`
               : e.kind === 'agent_leg_status'
                 ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
-                : e.kind === 'withdrawn'
-                  ? `Withdrawn by the backend${e.params.reason ? `: ${e.params.reason}` : ''}`
+                : e.kind === 'withdrawn' || e.kind === 'withdraw_requested'
+                  ? `Withdrawn by the backend${e.kind === 'withdraw_requested' ? ' while a dial was out' : ''}${e.params.reason ? `: ${e.params.reason}` : ''}`
                   : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
       // What the vendor heard in answer: the question we asked, or the closing.
       const said = e.said ? html`<br><span class="said">We said: ${e.said}</span>` : '';

@@ -1,18 +1,17 @@
-// POST /api/calls/:call_sid/withdraw: the backend no longer wants a call that still waits to be dialled
-// (its order was cancelled at night, before 09:00's dial). The call settles as `withdrawn` and is never
-// dialled; a call being dialled or on the line is refused, since Exotel may be ringing the vendor already.
+// POST /api/calls/:call_sid/withdraw: the backend no longer wants a call (its order was cancelled). A call
+// that waits to be dialled settles as `withdrawn` at once and is never dialled; one with a dial out is
+// marked, and settles `withdrawn` when that dial ends (calls/withdraw.ts). A vendor's answer stands.
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { documented } from '../api/openapi.js';
 import { firstProblem } from '../api/vendor-order-request.js';
 import { withdrawRequest } from '../api/withdraw-request.js';
 import { withdraw } from '../calls/withdraw.js';
-import { isFinalStatus } from '../exotel/inbound.js';
 import { badKey, callByKey, KEY, noCall, storedView } from './read-back.js';
 import { asObject, invalid } from './trigger.js';
 
 export default async function withdrawRoutes(app: FastifyInstance): Promise<void> {
-  const options = documented('Withdraw a call that waits to be dialled: it settles as withdrawn and is never dialled', {
+  const options = documented('Withdraw a call: it is never dialled again, and settles as withdrawn (at once if no dial is out)', {
     params: z.object({ call_sid: z.string().regex(KEY) }),
     body: withdrawRequest,
     responses: {
@@ -20,7 +19,8 @@ export default async function withdrawRoutes(app: FastifyInstance): Promise<void
       400: 'A malformed key or reason',
       401: 'Missing or invalid bearer token',
       404: 'No such call',
-      409: 'The call is being dialled or is on the line (IVR_ERR_CALL_IN_PROGRESS), or settled with another outcome (IVR_ERR_ALREADY_SETTLED)',
+      202: 'A dial of the call is out (Exotel may be ringing the vendor): never dialled again; a vendor who answers hears the apology; it settles withdrawn when that dial ends',
+      409: 'The call settled with another outcome, or the vendor has answered already (IVR_ERR_ALREADY_SETTLED)',
     },
   });
 
@@ -46,28 +46,23 @@ export default async function withdrawRoutes(app: FastifyInstance): Promise<void
         return { success: true, call: storedView(app, call) };
       case 'already_withdrawn':
         return { success: true, existing: true, call: storedView(app, call) };
-      case 'settled':
+      case 'settled': {
+        // Settled, or the vendor has answered already (the call settles with that when it ends).
+        const outcome = call.settledAt !== null ? call.outcome : call.state.outcome;
         return reply.code(409).send({
           success: false,
           code: 'IVR_ERR_ALREADY_SETTLED',
-          message: `Call ${call.id} is settled already (outcome ${call.outcome}): nothing to withdraw`,
+          message:
+            call.settledAt !== null
+              ? `Call ${call.id} is settled already (outcome ${outcome}): nothing to withdraw`
+              : `The vendor has answered call ${call.id} already (outcome ${outcome}): it stands, and is sent when the call ends`,
           call_id: call.id,
-          outcome: call.outcome,
-        });
-      case 'in_progress': {
-        // Ended, not settled yet: the late keys' grace (calls/status.ts). Its outcome follows within seconds.
-        const ended = isFinalStatus(call.status);
-        request.log.warn(context, ended ? 'Withdraw refused: the call has ended, its outcome is being settled' : 'Withdraw refused: the call is being dialled or is on the line');
-        return reply.code(409).send({
-          success: false,
-          code: 'IVR_ERR_CALL_IN_PROGRESS',
-          message: ended
-            ? `Call ${call.id} has ended (status ${call.status}) and its outcome is being settled: it cannot be withdrawn; the outcome follows shortly`
-            : `Call ${call.id} is being dialled or is on the line (status ${call.status}): Exotel may be ringing the vendor, so it cannot be withdrawn; its outcome will follow`,
-          call_id: call.id,
-          status: call.status,
+          outcome,
         });
       }
+      case 'requested':
+        if (!result.again) request.log.info({ ...context, reason }, 'Withdraw requested while a dial is out: never dialled again; it settles withdrawn when this dial ends');
+        return reply.code(202).send({ success: true, withdraw_requested: true, ...(result.again ? { existing: true } : {}), call: storedView(app, call) });
     }
   });
 }

@@ -45,6 +45,8 @@ export interface CallRecord {
   updatedAt: string;
   endedAt: string | null;
   settledAt: string | null;
+  /** The backend withdrew the call while a dial of it was out: it ends withdrawn, never dialled again. */
+  withdrawRequestedAt: string | null;
 }
 
 export type AttemptResult = 'sent' | 'placed' | 'adopted' | 'not_placed' | 'unknown' | 'failed';
@@ -267,6 +269,7 @@ export class CallStore {
       windowSave: db.prepare("INSERT OR REPLACE INTO service_state (key, value) VALUES ('calling_window', ?)"),
       verifyTry: db.prepare(`UPDATE calls SET verify_tries = verify_tries + 1, dispatch_due_at = @dueAt, updated_at = @now
         WHERE id = @id AND status = 'verifying' AND settled_at IS NULL`),
+      requestWithdraw: db.prepare('UPDATE calls SET withdraw_requested_at = @now, updated_at = @now WHERE id = @id AND settled_at IS NULL AND withdraw_requested_at IS NULL'),
       setFailure: db.prepare(`UPDATE calls SET failure_code = @code, failure_reason = @reason, failure_message = @message,
         updated_at = @now WHERE id = @id`),
       // An attempt counted as not placed (Exotel's list did not show it yet) placed a call after all.
@@ -569,6 +572,11 @@ export class CallStore {
   }
 
   /** Why the call did not go as it should, for read-back and ops; the call's status is left as it is. */
+  /** Marks the call withdrawn by the backend while a dial of it is out; false if it was marked (or settled) before. */
+  requestWithdraw(callId: string): boolean {
+    return this.q.requestWithdraw.run({ id: callId, now: this.stamp() }).changes === 1;
+  }
+
   setFailure(callId: string, code: string, reason: string, message: string | null): void {
     this.q.setFailure.run({ id: callId, code, reason, message, now: this.stamp() });
   }
@@ -771,7 +779,8 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
     state_json: at('state_json'),
     status: at('status'),
     transport: at('transport'),
-    updated_at: at('updated_at')
+    updated_at: at('updated_at'),
+    withdraw_requested_at: at('withdraw_requested_at'),
   };
   return (row) => {
     if (!row) return undefined;
@@ -808,6 +817,7 @@ function callReader(columns: string[]): (row: unknown[] | undefined) => CallReco
       updatedAt: row[c.updated_at] as string,
       endedAt: row[c.ended_at] as string | null,
       settledAt: row[c.settled_at] as string | null,
+      withdrawRequestedAt: row[c.withdraw_requested_at] as string | null,
     };
   };
 }

@@ -152,4 +152,9 @@ export const MIGRATIONS: string[] = [
   -- ops timeline shows what the vendor heard (routes/ops.ts, cli.ts).
   ALTER TABLE call_events ADD COLUMN said_json TEXT;
   `,
+  `
+  -- The backend withdrew the call while a dial of it was out (calls/withdraw.ts): it is never dialled again,
+  -- a vendor who answers hears the apology, and it settles withdrawn when that dial ends.
+  ALTER TABLE calls ADD COLUMN withdraw_requested_at TEXT;
+  `,
 ];

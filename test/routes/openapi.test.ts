@@ -32,7 +32,7 @@ describe('/docs', () => {
     expect(query.filter((p) => p.required)).toEqual([]);
     const withdraw = doc.paths['/api/calls/{call_sid}/withdraw']!.post!;
     expect(withdraw.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(withdrawRequest));
-    expect(Object.keys(withdraw.responses).sort()).toEqual(['200', '400', '401', '404', '409']);
+    expect(Object.keys(withdraw.responses).sort()).toEqual(['200', '202', '400', '401', '404', '409']);
   });
 
   it('serves the UI', async () => {

@@ -2,7 +2,10 @@
 // busy vendor) must not ring the vendor later. Through the simulator over loopback, on a clock moved by hand.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
+import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
 
 const SECRET = 'withdraw-test-outcome-secret-0123456789';
 const TOKEN = 'withdraw-test-api-token-0123456789abcdef';
@@ -117,22 +120,29 @@ describe('what cannot be withdrawn', () => {
   });
   afterAll(async () => h.close());
 
-  it('a call on the line goes on (409); the order waiting behind it for the same vendor can be withdrawn', async () => {
+  it('a call whose vendor has answered stands (409), before it settles too', async () => {
+    const call = storedCall(h.app.store);
+    h.app.store.saveTurn({ callId: call.id, kind: 'exotel_request', route: '/exoml/vendor-action', step: 'menu', digits: '1', params: {} }, { ...call.state, outcome: 'accepted' }, { kind: 'end', outcome: 'accepted', say: ['accepted'] });
+    const refused = await h.post(`/api/calls/${call.id}/withdraw`, { reason: 'too late' }, auth);
+    expect(refused).toEqual({
+      status: 409,
+      body: {
+        success: false,
+        code: 'IVR_ERR_ALREADY_SETTLED',
+        message: `The vendor has answered call ${call.id} already (outcome accepted): it stands, and is sent when the call ends`,
+        call_id: call.id,
+        outcome: 'accepted',
+      },
+    });
+    expect(h.app.store.events(call.id).some((e) => e.kind.startsWith('withdraw'))).toBe(false);
+    expect(h.app.store.get(call.id)!.withdrawRequestedAt).toBeNull();
+  });
+
+  it('a settled call stands (409); the order waiting behind it for the same vendor can be withdrawn', async () => {
     const first = await h.trigger(order({ order_id: 'WITHDRAW-LIVE-1', vendor_phone: '9000000001' }), auth);
     expect(first.status).toBe(200);
     const second = await h.trigger(order({ order_id: 'WITHDRAW-LIVE-2', vendor_phone: '9000000001' }), auth);
     expect(second.body).toMatchObject({ status: 'queued', reason: 'vendor_busy' });
-
-    const refused = await h.post(`/api/calls/${first.body.call_sid}/withdraw`, { reason: 'too late' }, auth);
-    expect(refused.status).toBe(409);
-    expect(refused.body).toEqual({
-      success: false,
-      code: 'IVR_ERR_CALL_IN_PROGRESS',
-      message: expect.stringMatching(/^Call \S+ is being dialled or is on the line \(status in-progress\)/),
-      call_id: first.body.call_id,
-      status: 'in-progress',
-    });
-    expect(h.app.store.events(first.body.call_id).some((e) => e.kind === 'withdrawn')).toBe(false);
 
     const behind = await h.post(`/api/calls/${second.body.call_id}/withdraw`, {}, auth);
     expect(behind.status).toBe(200);
@@ -175,7 +185,7 @@ describe('what cannot be withdrawn', () => {
 });
 
 describe('a call that has just ended', () => {
-  it('is refused while its outcome waits for late keys, with a message that says so', async () => {
+  it('settles withdrawn at once while its outcome waits for late keys; the keys change nothing', async () => {
     const h = await startHarness({ API_TOKEN: TOKEN, LATE_KEYS_GRACE_SECONDS: '5' });
     try {
       // Presses 1 as they hang up: Exotel's final status first, the key 1.5 s later.
@@ -183,20 +193,72 @@ describe('a call that has just ended', () => {
       const placed = await h.trigger(order({ order_id: 'WITHDRAW-ENDED', vendor_phone: '9000000019' }), auth);
       const id = placed.body.call_id as string;
       for (let i = 0; i < 200 && h.app.store.get(id)!.status !== 'completed'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      const refused = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
-      expect(refused).toEqual({
-        status: 409,
-        body: {
-          success: false,
-          code: 'IVR_ERR_CALL_IN_PROGRESS',
-          message: `Call ${id} has ended (status completed) and its outcome is being settled: it cannot be withdrawn; the outcome follows shortly`,
-          call_id: id,
-          status: 'completed',
-        },
-      });
-      expect(await h.settled(id, auth)).toMatchObject({ outcome: 'accepted' });
+      const withdrawn = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
+      expect(withdrawn.status).toBe(200);
+      expect(withdrawn.body.call).toMatchObject({ status: 'completed', outcome: 'withdrawn' });
+      await h.simulator.finished(placed.body.call_sid);
+      for (let i = 0; i < 300 && !h.app.store.events(id).some((e) => e.digits === '1'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(h.app.store.events(id).find((e) => e.digits === '1')).toMatchObject({ kind: 'exotel_request_after_settled' });
+      expect(h.app.store.get(id)).toMatchObject({ outcome: 'withdrawn' });
+      expect(h.app.outbox.forCall(id).map((o) => o.payload.outcome)).toEqual(['withdrawn']);
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('a call with a dial out', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ API_TOKEN: TOKEN, REDIAL_DELAY_SECONDS: '0' }, { ringDelayMs: 400 });
+  });
+  afterAll(async () => h.close());
+  const dialsOf = (id: string) => [...h.simulator.calls.values()].filter((c) => c.customField === id);
+
+  it('ringing, withdrawn (202), then busy or no answer: never dialled again, settled withdrawn', async () => {
+    const placed = await h.trigger(order({ order_id: 'WITHDRAW-RING', vendor_phone: '9000000008' }), auth); // does not answer
+    expect(placed.status).toBe(200);
+    const id = placed.body.call_id as string;
+    const requested = await h.post(`/api/calls/${id}/withdraw`, { reason: 'customer cancelled' }, auth);
+    expect(requested.status).toBe(202);
+    expect(requested.body).toMatchObject({ success: true, withdraw_requested: true, call: { call_id: id, outcome: 'pending', withdraw_requested_at: expect.any(String) } });
+    const again = await h.post(`/api/calls/${id}/withdraw`, {}, auth);
+    expect([again.status, again.body.existing]).toEqual([202, true]);
+    expect(await h.settled(id, auth)).toMatchObject({ outcome: 'withdrawn', status: 'no-answer', redials: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await h.app.scheduler.tick();
+    expect(dialsOf(id)).toHaveLength(1);
+    expect(h.app.store.events(id).filter((e) => e.kind === 'withdraw_requested').map((e) => e.params)).toEqual([{ reason: 'customer cancelled' }]);
+    expect(h.app.outbox.forCall(id).map((o) => o.payload.outcome)).toEqual(['withdrawn']);
+    const page = await h.app.inject({ method: 'GET', url: `/ops/calls/${id}`, headers: auth });
+    expect(page.body).toContain('<td>Withdrawn by the backend while a dial was out: customer cancelled</td><td><code>withdraw_requested</code></td>');
+  });
+
+  it('a vendor who answers after the withdraw hears the apology, not the order; their key changes nothing', async () => {
+    const placed = await h.trigger(order({ order_id: 'WITHDRAW-ANSWER', vendor_phone: '9000000001' }), auth); // presses 1
+    const id = placed.body.call_id as string;
+    expect((await h.post(`/api/calls/${id}/withdraw`, {}, auth)).status).toBe(202);
+    expect(await h.settled(id, auth)).toMatchObject({ outcome: 'withdrawn', status: 'completed' });
+    const said = h.app.store.events(id).filter((e) => e.said).map((e) => e.said!.reply);
+    expect(said).toEqual([{ kind: 'end', outcome: 'withdrawn', say: ['apology'] }]);
+    // What the vendor heard: the apology only, never the order, its menu or "accepted".
+    expect(h.simulator.calls.get(placed.body.call_sid)!.heard).toEqual([APOLOGY]);
+    expect(h.simulator.calls.get(placed.body.call_sid)!.pressed).toEqual([]);
+    expect(dialsOf(id)).toHaveLength(1);
+  });
+
+  it('an unclear Connect (dialling, then looked up) withdrawn: no fresh dial when the list shows no call', async () => {
+    h.simulator.setFaults({ connect: ['lost'], hangMs: 300 });
+    const pending = h.trigger(order({ order_id: 'WITHDRAW-DIAL', vendor_phone: '9000000001' }), auth);
+    let id: string | undefined;
+    for (let i = 0; i < 200 && !id; i++) {
+      id = (h.db.prepare("SELECT id FROM calls WHERE order_id = 'WITHDRAW-DIAL' AND status = 'dialing'").get() as { id: string } | undefined)?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect((await h.post(`/api/calls/${id}/withdraw`, {}, auth)).status).toBe(202);
+    expect((await pending).status).toBe(202);
+    h.simulator.setFaults({});
+    expect(await h.settled(id!, auth)).toMatchObject({ outcome: 'withdrawn', attempts: [{ attempt: 1, result: 'not_placed' }] });
+    expect(dialsOf(id!)).toHaveLength(0);
   });
 });
