@@ -3,7 +3,7 @@
 // Whatever happens, Exotel gets a 200 with a valid document (an apology when we cannot go on).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pressedMessage, takeTurn } from '../calls/conversation.js';
-import { callLog } from '../logging.js';
+import { callLog, safeUrl } from '../logging.js';
 import { agentLegStatus, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
@@ -13,6 +13,7 @@ import { vendorOrder } from '../flows/vendor-order.js';
 import { exomlDocument, hangup } from '../transports/exoml-builder.js';
 import { apologyExoml, renderExoml } from '../transports/exoml.js';
 import { recordAgentStatus } from './applet.js';
+import { safeAnswer } from './exotel-fallback.js';
 
 const XML = 'application/xml; charset=utf-8';
 // Where Exotel reports the agent leg of a transfer (<Dial action>): one route for every flow.
@@ -28,7 +29,11 @@ export default async function exomlRoutes(app: FastifyInstance): Promise<void> {
       const { slug } = request.params;
       const flow = slug === AGENT_STATUS ? vendorOrder : flowBySlug(slug);
       const query = (request.query ?? {}) as Record<string, unknown>;
-      if (!flow) return sendXml(reply, apologyExoml(vendorOrder, 'hi-IN'));
+      if (!flow) {
+        // A one-segment typo (/exoml/vendor-actoin): as the not-found handler answers longer ones (app.ts).
+        request.log.error({ route: safeUrl(request.url.split('?')[0]!), method: request.method }, 'Exotel asked for a URL we do not serve: check the flow in the dashboard');
+        return safeAnswer(app, request, reply, 'exoml');
+      }
       const check = app.links.check(`/exoml/${slug}`, query);
       if (check !== 'ok') {
         request.log.warn({ route: slug, check }, 'ExoML request refused: URL signature missing, invalid or expired');

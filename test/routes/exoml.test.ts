@@ -193,6 +193,22 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'cancelled' });
   });
 
+  it('a one-segment ExoML URL we do not serve is logged as one, and apologises in the call\'s language', async () => {
+    const lines: string[] = [];
+    const typo = await startHarness({ LOG_LEVEL: 'info' }, { logLines: lines });
+    try {
+      const call = storedCall(typo.app.store, { language: 'en-IN', state: start(vendorOrder, 'en-IN').state });
+      const answer = await request(`${typo.baseUrl}/exoml/vendor-actoin?call=${call.id}&turn=1`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Digits=1' });
+      expect([answer.statusCode, answer.headers['content-type']]).toEqual([200, 'application/xml; charset=utf-8']);
+      expect(shape(await answer.body.text())).toEqual(['Say:Sorry, a technical problem is ending this call. We will contact you again.', 'Hangup']);
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; route?: string }).filter((l) => l.msg.startsWith('Exotel asked for a URL we do not serve'));
+      expect(logged).toMatchObject([{ level: 50, route: '/exoml/vendor-actoin' }]);
+      expect(typo.app.store.get(call.id)).toMatchObject({ outcome: 'pending' });
+    } finally {
+      await typo.close();
+    }
+  });
+
   it('over HTTP: a JSON body that is empty or broken is stored, and the vendor is asked again, not hung up on', async () => {
     const id = waitingCall();
     const post = async (turn: number, body: string) => {
