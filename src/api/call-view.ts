@@ -51,10 +51,18 @@ export function callView(call: CallRecord, attempts: AttemptRecord[], events: Ev
   };
 }
 
+// A request that changed nothing, told apart from one that counted (its keys may still be shown).
+const EVENT_NOTES: Record<string, string> = {
+  exotel_request_replayed: 'a repeat: changed nothing',
+  exotel_probe: 'a HEAD probe: changed nothing',
+  exotel_request_after_settled: 'after the call was settled: the apology, changed nothing',
+};
+
 /**
  * The event log as ops and the API read it: for each request that took a turn, the words we answered with
  * (the question asked, or the closing), as the vendor heard them; null for the rest. `pressed`: the keys as
- * the vendor pressed them, `#` for a bare # (which has no digits to count).
+ * the vendor pressed them, `#` for a bare # (which has no digits to count). `note`: why a request changed
+ * nothing (a repeat, a probe, after the call settled), else null.
  */
 export function eventsView(call: CallRecord, events: EventRecord[]) {
   const flow = flowNamed(call.flow);
@@ -63,6 +71,7 @@ export function eventsView(call: CallRecord, events: EventRecord[]) {
     ...event,
     pressed: event.digits ?? (event.said && pressedAnyKey(event.params) ? '#' : null),
     said: event.said && flow ? words(flow, event.said, context) : null,
+    note: EVENT_NOTES[event.kind] ?? null,
   }));
 }
 

@@ -48,14 +48,16 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     (request.input === undefined
       ? stored !== null
       : (request.step !== undefined && request.step !== call.state.step) || (request.turn !== undefined && request.turn !== call.state.turn));
+  // A request that changes nothing is kept under the step it answered (an older turn's URL), not the call's.
+  const late = { ...event, step: request.step ?? event.step };
   const afterSettled = settledApology(flow, call);
   if (afterSettled) {
-    store.recordReplay({ ...event, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
+    store.recordReplay({ ...late, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
     return { reply: afterSettled, state: call.state, applied: false };
   }
   if (stale && stored !== null) {
     const askedTurn = request.asks && !call.state.outcome ? call.state.turn : undefined;
-    store.recordReplay({ ...event, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
+    store.recordReplay({ ...late, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
   }
   // Exotel's final status came first: the vendor has hung up (calls/status.ts waits for these late keys).

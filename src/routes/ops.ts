@@ -15,13 +15,6 @@ import { callByKey, storedView } from './read-back.js';
 // How long a pre-signed recording URL is asked to last (Exotel takes 5 to 60 minutes, reference §2).
 const PRESIGNED_MINUTES = 5;
 
-// How a request that changed nothing is told apart on the timeline.
-const EVENT_NOTES: Record<string, string> = {
-  exotel_request_replayed: ' (repeat)',
-  exotel_probe: ' (HEAD probe)',
-  exotel_request_after_settled: ' (after the call was settled: apology)',
-};
-
 export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   // Pre-signed recording URLs by call, in memory only and only while valid: a browser that seeks asks for a
   // range at a time, and each must not cost a Call Details request of the allowance dials need.
@@ -94,12 +87,12 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
           : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup' || e.kind === 'calls_list_lookup'
             ? `${e.kind === 'calls_list_lookup' ? 'Calls list' : 'Call Details'}: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
             : e.pressed !== null
-              ? `Pressed ${e.pressed} at ${e.step}`
+              ? `Pressed ${e.pressed} at ${e.step}${e.note ? ` (${e.note})` : ''}`
               : e.kind === 'agent_leg_status'
                 ? `Agent leg: ${e.params.DialCallStatus ?? ''}`
                 : e.kind === 'withdrawn' || e.kind === 'withdraw_requested'
                   ? `Withdrawn by the backend${e.kind === 'withdraw_requested' ? ' while a dial was out' : ''}${e.params.reason ? `: ${e.params.reason}` : ''}`
-                  : `Exotel asked ${e.route}${EVENT_NOTES[e.kind] ?? ''}`;
+                  : `Exotel asked ${e.route}${e.note ? ` (${e.note})` : ''}`;
       // What the vendor heard in answer: the question we asked, or the closing.
       const said = e.said ? html`<br><span class="said">We said: ${e.said}</span>` : '';
       return html`<tr><td>${e.at}</td><td>${what}${said}</td><td><code>${e.kind}</code></td></tr>`;

@@ -72,6 +72,11 @@ describe('ExoML routes without a secret (development)', () => {
     expect(h.app.store.get(id)).toMatchObject({ outcome: 'pending' });
     const kinds = h.app.store.events(id).map((e) => e.kind);
     expect(kinds).toEqual(['exotel_request', 'exotel_request_replayed', 'exotel_request_replayed']);
+    // Ops read the late 2 as a key that changed nothing, not as the vendor cancelling.
+    const page = (await h.app.inject({ method: 'GET', url: `/ops/calls/${id}` })).body;
+    expect(page.match(/Pressed \d at \w+[^<]*/g)).toEqual(['Pressed 7 at menu', 'Pressed 7 at menu (a repeat: changed nothing)', 'Pressed 2 at menu (a repeat: changed nothing)']);
+    const read = (await h.app.inject({ method: 'GET', url: `/api/calls/${id}?include=events` })).json();
+    expect(read.call.events.map((e: { pressed: string; note: string | null }) => [e.pressed, e.note])).toEqual([['7', null], ['7', 'a repeat: changed nothing'], ['2', 'a repeat: changed nothing']]);
   });
 
   it('HEAD on a step takes no turn: the XML headers, no body, and the keys that follow still count', async () => {
