@@ -16,6 +16,8 @@ const MAX_IN_FLIGHT = 16;
 const MAX_DELIVERIES = 8;
 // Lookups that only fill a settled call's duration take at most this many of the 16.
 const MAX_FILLS = 4;
+// Calls whose late keys' grace is over, settled per tick (no Exotel request: a batch takes milliseconds).
+const GRACE_BATCH = 50;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const STALE_CHECK_EVERY_MS = 60_000;
 
@@ -101,12 +103,17 @@ export class Scheduler {
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
       }
     }
+    // A late keys' grace that is over settles without asking Exotel: neither dials nor a slow Call Details
+    // hold it back, so the backend hears of a vendor who pressed 1 and hung up on time.
+    for (const call of store.dueForReconcile('grace', GRACE_BATCH)) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
     if (room() > 0) {
-      for (const call of store.dueForReconcile(room())) {
-        const filling = call.settledAt !== null;
-        if (filling && running('fill:') >= MAX_FILLS) continue;
-        started.push(this.run(`${filling ? 'fill' : 'reconcile'}:${call.id}`, () => reconcile(this.deps, call)));
-      }
+      for (const call of store.dueForReconcile('live', room())) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
+    }
+    // Durations only fill in a read-back: a few at a time, from their own query, so their backlog never
+    // takes the rows of the calls above.
+    const fills = Math.min(room(), MAX_FILLS - running('fill:'));
+    if (fills > 0) {
+      for (const call of store.dueForReconcile('fill', fills)) started.push(this.run(`fill:${call.id}`, () => reconcile(this.deps, call)));
     }
     const deliveryRoom = MAX_DELIVERIES - running('outbox:');
     if (deliveryRoom > 0 && this.deps.config.outcome.webhookUrl) {

@@ -328,8 +328,13 @@ export class CallStore {
       settle: db.prepare(`UPDATE calls SET outcome = @outcome, settled_at = @now, dispatch_due_at = NULL,
         reconcile_due_at = NULL, updated_at = @now WHERE id = @id AND settled_at IS NULL`),
 
-      dueForReconcile: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
-        ORDER BY reconcile_due_at, rowid LIMIT ?`).raw(true),
+      // Due for a reconcile step, one query per kind, so no kind's backlog takes the rows another needs (jobs/scheduler.ts).
+      dueGrace: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
+        AND settled_at IS NULL AND status IN (${FINAL_SQL}) ORDER BY reconcile_due_at, rowid LIMIT ?`).raw(true),
+      dueLive: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
+        AND settled_at IS NULL AND status NOT IN (${FINAL_SQL}) ORDER BY reconcile_due_at, rowid LIMIT ?`).raw(true),
+      dueFill: db.prepare(`SELECT * FROM calls WHERE reconcile_due_at IS NOT NULL AND reconcile_due_at <= ?
+        AND settled_at IS NOT NULL ORDER BY reconcile_due_at, rowid LIMIT ?`).raw(true),
       scheduleReconcile: db.prepare(`UPDATE calls SET reconcile_due_at = @dueAt, reconcile_tries = @tries, updated_at = @now WHERE id = @id`),
     });
     this.toCall = callReader(this.q.byId.columns().map((column) => column.name));
@@ -727,8 +732,13 @@ export class CallStore {
     return this.q.settle.run({ id: callId, outcome, now: this.stamp() }).changes === 1;
   }
 
-  dueForReconcile(limit: number): CallRecord[] {
-    return (this.q.dueForReconcile.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
+  /**
+   * Calls due for a reconcile step: `grace`, ended with a question open and their late keys' grace over (settled
+   * without asking Exotel); `live`, with no final status yet (Call Details); `fill`, settled without a duration.
+   */
+  dueForReconcile(kind: 'grace' | 'live' | 'fill', limit: number): CallRecord[] {
+    const query = kind === 'grace' ? this.q.dueGrace : kind === 'live' ? this.q.dueLive : this.q.dueFill;
+    return (query.all(this.stamp(), limit) as unknown[][]).map((row) => this.toCall(row)!);
   }
 
   scheduleReconcile(callId: string, dueAt: Date | null, tries: number): void {
