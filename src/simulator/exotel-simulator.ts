@@ -67,8 +67,10 @@ export interface SimulatorOptions {
   logger?: FastifyBaseLogger;
 }
 
-// A tiny stand-in for an MP3 recording: an ID3 header and a few silent frames' worth of bytes.
-const FAKE_RECORDING = Buffer.concat([Buffer.from('ID3\x03\x00\x00\x00\x00\x00\x00', 'binary'), Buffer.alloc(417, 0)]);
+// A stand-in for an MP3 recording that a browser can play: an ID3 header, then about a second of silent
+// MPEG-1 Layer III frames (header FF FB 90 00: 128 kbit/s, 44.1 kHz; 417 bytes each, all-zero side info).
+const SILENT_FRAME = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x00]), Buffer.alloc(413, 0)]);
+const FAKE_RECORDING = Buffer.concat([Buffer.from('ID3\x03\x00\x00\x00\x00\x00\x00', 'binary'), ...Array.from({ length: 40 }, () => SILENT_FRAME)]);
 
 // The Url that runs a dashboard flow (reference §1.1).
 const DASHBOARD_FLOW = /^https?:\/\/my\.exotel\.com\/([^/]+)\/exoml\/start_voice\/([^/?#]+)/;

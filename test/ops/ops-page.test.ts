@@ -163,6 +163,16 @@ describe('/ops', () => {
   });
 });
 
+/** The part of a browser's <audio> the test uses (the project's types have no DOM). */
+interface AudioElement {
+  muted: boolean;
+  currentTime: number;
+  duration: number;
+  error: { message: string } | null;
+  play(): Promise<void>;
+  addEventListener(event: 'timeupdate', listener: () => void): void;
+}
+
 const chromium = (() => {
   try {
     return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim() || undefined;
@@ -178,7 +188,7 @@ if (!chromium) {
 }
 
 describe.skipIf(!chromium)('/ops in a real browser (Debian chromium, playwright-core)', () => {
-  it('an operator finds the order, opens its call, reads what was pressed, and the recording loads', async () => {
+  it('an operator finds the order, opens its call, reads what was pressed, and the recording plays', async () => {
     const { chromium: playwright } = await import('playwright-core');
     const browser = await playwright.launch({
       executablePath: chromium!,
@@ -204,7 +214,19 @@ describe.skipIf(!chromium)('/ops in a real browser (Debian chromium, playwright-
         const response = await fetch(url!);
         return { status: response.status, type: response.headers.get('content-type'), bytes: (await response.arrayBuffer()).byteLength };
       }, src);
-      expect(fetched).toEqual({ status: 200, type: 'audio/mpeg', bytes: 427 });
+      expect(fetched).toEqual({ status: 200, type: 'audio/mpeg', bytes: 10 + 40 * 417 });
+      // And the browser plays it (muted: headless chromium lets muted audio play without a click).
+      const played = await page.evaluate(async () => {
+        const audio = (globalThis as unknown as { document: { querySelector(selector: string): AudioElement } }).document.querySelector('#recording');
+        audio.muted = true;
+        await audio.play();
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`not playing: ${audio.error?.message ?? 'no error'}`)), 10_000);
+          audio.addEventListener('timeupdate', () => audio.currentTime > 0 && (clearTimeout(timer), resolve()));
+        });
+        return { duration: Math.round(audio.duration * 10) / 10, error: audio.error?.message ?? null };
+      });
+      expect(played).toEqual({ duration: 1, error: null });
     } finally {
       await browser.close();
     }
