@@ -40,14 +40,41 @@ const SIMULATE_POLL_MS = 500;
 
 type Out = { json: boolean; print: (text: string, data: unknown) => void };
 
+// Each command, the words it takes after its name, and its flags (--json and --help go with any).
+const COMMANDS: Record<string, { args: number; flags: string[] }> = {
+  'calls show': { args: 1, flags: [] },
+  'calls list': { args: 0, flags: ['--since', '--outcome'] },
+  'calls withdraw': { args: 1, flags: ['--reason', '--server'] },
+  'outbox list': { args: 0, flags: [] },
+  'outbox retry': { args: 1, flags: ['--force'] },
+  simulate: { args: 0, flags: ['--phone', '--server', '--live'] },
+  'sign-url': { args: 1, flags: [] },
+};
+
+/** What is wrong with the command line, before anything is opened: an unknown command, word or flag. */
+function misuse(parsed: ReturnType<typeof parseArgs>): string | undefined {
+  const [first = '', second = ''] = parsed.positional;
+  const name = COMMANDS[`${first} ${second}`] ? `${first} ${second}` : first;
+  const command = COMMANDS[name];
+  if (!command) return first ? `unknown command: ${parsed.positional.slice(0, 2).join(' ')}` : 'no command given';
+  const words = parsed.positional.slice(name.split(' ').length);
+  if (words.length < command.args) return `${name} needs ${name === 'sign-url' ? 'the path to sign' : 'the call, order or event to act on'}`;
+  if (words.length > command.args) return `${name} takes ${command.args === 0 ? 'no words' : 'one word'} after it: ${words.slice(command.args).join(' ')} is too many`;
+  const unknown = [...parsed.switches, ...parsed.values.keys()].find((flag) => flag !== '--json' && !command.flags.includes(flag));
+  return unknown ? `${name} has no flag ${unknown}` : undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv);
   if (parsed.positional[0] === 'help' || parsed.switches.has('--help') || parsed.positional.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (parsed.bare) return usage(`${parsed.bare} needs a value`);
   const json = parsed.switches.has('--json');
+  jsonErrors = json;
+  if (parsed.bare) return usage(`${parsed.bare} needs a value`);
+  const wrong = misuse(parsed);
+  if (wrong) return usage(wrong);
   const live = parsed.switches.has('--live');
   const force = parsed.switches.has('--force');
   // A CLI's answer is its output, not a log line: stdout for answers, stderr for problems.
@@ -63,7 +90,6 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
   const [command, sub, arg] = parsed.positional;
-  if (command === 'sign-url' && !sub) return usage('sign-url needs the path to sign');
   if (command === 'sign-url' && sub) {
     if (!config.webhookSecret) return fail('WEBHOOK_SECRET is not set: URLs are not signed');
     const url = new URL(sub, config.publicBaseUrl);
@@ -75,6 +101,9 @@ async function main(argv: string[]): Promise<number> {
     if (url.pathname === '/webhook/exotel/status' && call && /^\d{1,3}$/.test(attempt)) signed = links.statusCallback(call, Number(attempt));
     else if (slug) signed = links.exomlStep(slug, { call, turn: url.searchParams.get('turn') ?? undefined });
     else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)');
+    // What Exotel would add (Digits=2, Status=busy) rides along unsigned, as Exotel's own parameters do.
+    const extra = [...url.searchParams].filter(([key]) => !['call', 'turn', 'attempt', 'sig'].includes(key));
+    if (extra.length > 0) signed += `&${new URLSearchParams(extra).toString()}`;
     out.print(signed, { url: signed });
     return 0;
   }
@@ -130,7 +159,8 @@ async function main(argv: string[]): Promise<number> {
       if (calls.length === 0) return fail(`no call for ${arg}`);
       if (truncated) process.stderr.write(`only the newest ${calls.length} calls for ${arg}: show an older one by its order id\n`);
       const views = calls.map((c) => ({ ...view(c.id), events: eventsView(c, store.events(c.id)) }));
-      out.print(views.map(timeline).join('\n\n'), views.length === 1 ? views[0] : views);
+      // Always a list: an order called again (recall=true) or a number has several calls.
+      out.print(views.map(timeline).join('\n\n'), views);
       return 0;
     }
     if (command === 'calls' && sub === 'list') {
@@ -288,14 +318,19 @@ function parseSince(text: string): number | undefined {
   return ms <= Date.now() ? ms : undefined;
 }
 
+// With --json, a failure is JSON on stdout too, so a script reads one shape whatever happened.
+let jsonErrors = false;
+
 function fail(message: string): number {
   process.stderr.write(`${message}\n`);
+  if (jsonErrors) process.stdout.write(`${JSON.stringify({ error: { exit_code: 1, message } })}\n`);
   return 1;
 }
 
 function usage(message?: string): number {
   if (message) process.stderr.write(`${message}\n`);
   process.stderr.write(`${USAGE}\n`);
+  if (jsonErrors) process.stdout.write(`${JSON.stringify({ error: { exit_code: 2, message: message ?? 'usage' } })}\n`);
   return 2;
 }
 

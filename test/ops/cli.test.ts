@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
 import { settle } from '../../src/calls/settle.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { storedCall } from '../helpers/calls.js';
@@ -63,8 +64,9 @@ describe('npx exotel-caller', () => {
     expect(text.out).toContain('pressed 20 at prep_time\n      said: तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!\n');
     // By the number, whole or its last digits, as /ops finds it.
     for (const number of ['000003', '+919000000003']) expect(cli('calls', 'show', number).out, number).toContain('CLI-1  vendor_order  +919000000003');
+    // Always a list, one call or several, so `jq '.[0].outcome'` works whether the order was called again or not.
     const json = cli('calls', 'show', callId, '--json');
-    expect(JSON.parse(json.out)).toMatchObject({ call_id: callId, outcome: 'accepted', prep_time_minutes: 20, digits: [{ step: 'menu', digits: '3' }, { step: 'prep_time', digits: '20' }] });
+    expect(JSON.parse(json.out)).toMatchObject([{ call_id: callId, outcome: 'accepted', prep_time_minutes: 20, digits: [{ step: 'menu', digits: '3' }, { step: 'prep_time', digits: '20' }] }]);
   });
 
   it('calls list --since --outcome, outbox list', () => {
@@ -100,6 +102,15 @@ describe('npx exotel-caller', () => {
     const signed = cli('sign-url', `/exoml/vendor-action?call=${callId}&turn=9`).out.trim();
     expect(signed).toMatch(/&sig=/);
     expect(h.app.links.check('/exoml/vendor-action', Object.fromEntries(new URL(signed).searchParams))).toBe('ok');
+    // Exotel's own parameters ride along unsigned: support curls the keys a vendor pressed.
+    const waiting = storedCall(h.app.store).id;
+    const withKeys = cli('sign-url', `/exoml/vendor-action?call=${waiting}&turn=1&Digits=2`).out.trim();
+    expect(withKeys).toMatch(/&sig=[^&]+&Digits=2$/);
+    const { pathname, search } = new URL(withKeys);
+    const answer = await request(`${h.baseUrl}${pathname}${search}`);
+    expect(answer.statusCode).toBe(200);
+    await answer.body.dump();
+    expect(h.app.store.get(waiting)).toMatchObject({ state: { outcome: 'cancelled' } });
   });
 
   it('simulate places a call through the running server and prints what was pressed', async () => {
@@ -257,6 +268,17 @@ describe('npx exotel-caller', () => {
     // A file that is not the service's database: one line saying so, no stack trace.
     expect(cliWith({ DATABASE_PATH: 'README.md' }, 'calls', 'list')).toEqual({ code: 1, out: '', err: 'exotel-caller: cannot open the database at README.md: file is not a database\n' });
     expect(cli('sign-url')).toMatchObject({ code: 2, err: expect.stringMatching(/^sign-url needs the path to sign\n/) });
+    // A misspelt flag is a mistake to say, never ignored (it would list every outcome, or the last 24 h).
+    expect(cli('calls', 'list', '--since', '1h', '--outcom', 'no_response')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^calls list has no flag --outcom\n/) });
+    expect(cli('calls', 'show', callId, '--force')).toMatchObject({ code: 2, err: expect.stringMatching(/^calls show has no flag --force\n/) });
+    expect(cli('calls', 'show', callId, 'extra')).toMatchObject({ code: 2, err: expect.stringMatching(/^calls show takes one word after it: extra is too many\n/) });
+    expect(cli('calls', 'show')).toMatchObject({ code: 2, err: expect.stringMatching(/^calls show needs the call, order or event to act on\n/) });
+    expect(cli('calls', 'frob')).toMatchObject({ code: 2, err: expect.stringMatching(/^unknown command: calls frob\n/) });
+    // Usage is told before anything is opened: a missing database does not hide it.
+    expect(cliWith({ DATABASE_PATH: '/nonexistent/x.db' }, 'frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/^unknown command: frobnicate\n/) });
+    // With --json, a failure is JSON on stdout as well, with the exit code.
+    expect(cli('calls', 'show', 'NO-SUCH-ORDER', '--json')).toEqual({ code: 1, out: `${JSON.stringify({ error: { exit_code: 1, message: 'no call for NO-SUCH-ORDER' } })}\n`, err: 'no call for NO-SUCH-ORDER\n' });
+    expect(JSON.parse(cli('calls', 'list', '--outcom', 'x', '--json').out)).toEqual({ error: { exit_code: 2, message: 'calls list has no flag --outcom' } });
   });
 
   it("reads a database only at this build's schema, and never migrates it under the service that runs on it", () => {
