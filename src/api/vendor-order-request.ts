@@ -8,7 +8,7 @@ import { normalisePhone } from '../phone.js';
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const text = (max: number) =>
   z
-    .string()
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be text') })
     .trim()
     .min(1, 'is required')
     .max(max, `must be at most ${max} characters`)
@@ -32,7 +32,7 @@ const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/;
 /** Optional free text (or a JSON list joined with ", "), printable, at most `max` characters. */
 const optionalText = (max: number) =>
   z
-    .union([z.string(), z.array(z.string())])
+    .union([z.string(), z.array(z.string())], { error: 'must be text or a list of texts' })
     .optional()
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
     .refine((value) => value.length <= max, `must be at most ${max} characters`)
@@ -41,7 +41,7 @@ const optionalText = (max: number) =>
 
 /** The fields every call request shares, for each flow's request schema. */
 export const callRequestFields = {
-  phone: scalar(z.string({ error: 'is required' })).transform((value, ctx) => {
+  phone: scalar(z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number, as text') })).transform((value, ctx) => {
     const e164 = normalisePhone(value as string);
     if (!e164) {
       ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });

@@ -71,6 +71,12 @@ describe('POST /api/call/vendor-order', () => {
     [{ items: 'y'.repeat(501) }, 'items', 'items must be at most 500 characters'],
     [{ language: 'fr-FR' }, 'language', expect.stringMatching(/^language /)],
     [{ recall: 'yes' }, 'recall', 'recall must be true or false'],
+    // A value of the wrong type is named as such, never "is required".
+    [{ vendor_phone: true }, 'vendor_phone', 'vendor_phone must be a phone number, as text'],
+    [{ vendor_name: 42.5 }, 'vendor_name', 'vendor_name must be text'],
+    [{ vendor_name: undefined }, 'vendor_name', 'vendor_name is required'],
+    [{ items: ['Tomato 2kg', 3] }, 'items', 'items must be text or a list of texts'],
+    [{ items: { tomato: 2 } }, 'items', 'items must be text or a list of texts'],
   ])('400 for %j, naming the field', async (change, field, message) => {
     const before = countCalls();
     const response = await h.trigger(order(change), auth);
