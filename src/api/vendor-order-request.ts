@@ -3,9 +3,16 @@
 import { z } from 'zod';
 import { LANGUAGES } from '../flows/types.js';
 import { normalisePhone } from '../phone.js';
+import { documentation } from './openapi.js';
 
 // Printable text only: control characters would reach the vendor's ear and our logs.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+// The same rules as JSON Schema patterns, for the OpenAPI document (api/openapi.ts): printable, and (U+FFFD,
+// what bytes that were not UTF-8 decode to) valid text; `LINE` also without tabs or line breaks.
+const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\uFFFD]';
+const LINE = '[^\\u0000-\\u001F\\u007F\\uFFFD]';
+const documentedText = (max: number, char = PRINTABLE) => ({ type: 'string', maxLength: max, pattern: `^(?=[\\s\\S]*\\S)${char}*$`, description: `at most ${max} characters (after trimming), not blank` });
+
 const text = (max: number) =>
   z
     .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be text') })
@@ -14,7 +21,8 @@ const text = (max: number) =>
     .max(max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
     // U+FFFD is what bytes that were not UTF-8 decode to: refuse them rather than speak garbage.
-    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text');
+    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text')
+    .register(documentation, { schema: documentedText(max) });
 
 // A JSON number given for a text field (an order id of digits) is taken as its digits, only when JSON carried
 // it exactly: 12345678901234567890 arrives as 12345678901234567000, another order's id.
@@ -29,6 +37,12 @@ const scalar = (schema: z.ZodType) =>
 // Decimal digits only: Number() would also read "0x10" as 16 and "0b11" as 3.
 const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/;
 
+// What normalisePhone accepts (phone.ts), as one JSON Schema pattern: separators anywhere; +91, 91 (twelve
+// digits in all) or 0 before the ten national digits, which do not start with 0, 1800 or 1860.
+const SEP = '[\\s\\-().]*';
+const DIGITS = (n: number) => `(?:\\d${SEP}){${n}}`;
+const PHONE_PATTERN = `^${SEP}(?:\\+${SEP}9${SEP}1${SEP}|9${SEP}1${SEP}(?=${DIGITS(10)}$)|0${SEP})?(?!1${SEP}8${SEP}[06]${SEP}0)[1-9]${SEP}${DIGITS(9)}$`;
+
 /** Optional free text (or a JSON list joined with ", "), printable, at most `max` characters. */
 const optionalText = (max: number) =>
   z
@@ -37,29 +51,55 @@ const optionalText = (max: number) =>
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
     .refine((value) => value.length <= max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
-    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text');
+    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text')
+    .register(documentation, {
+      schema: {
+        anyOf: [
+          { type: 'string', maxLength: max, pattern: `^${PRINTABLE}*$` },
+          { type: 'array', items: { type: 'string', pattern: `^${PRINTABLE}*$` } },
+        ],
+        description: `text, or a list of texts joined with ", ": at most ${max} characters`,
+      },
+    });
 
 /** The fields every call request shares, for each flow's request schema. */
 export const callRequestFields = {
-  phone: scalar(z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number, as text') })).transform((value, ctx) => {
-    const e164 = normalisePhone(value as string);
-    if (!e164) {
-      ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });
-      return z.NEVER;
-    }
-    return e164;
-  }),
+  phone: scalar(z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a phone number, as text') }))
+    .transform((value, ctx) => {
+      const e164 = normalisePhone(value as string);
+      if (!e164) {
+        ctx.addIssue({ code: 'custom', message: 'must be an Indian mobile or landline number, e.g. +919812345678' });
+        return z.NEVER;
+      }
+      return e164;
+    })
+    .register(documentation, {
+      schema: {
+        anyOf: [
+          { type: 'string', pattern: PHONE_PATTERN },
+          { type: 'integer', minimum: 1_000_000_000, maximum: 9_999_999_999 },
+          { type: 'integer', minimum: 911_000_000_000, maximum: 919_999_999_999 },
+        ],
+        description: 'an Indian mobile or landline: +91, 91 or 0 then ten digits (not 1800/1860), spaces, dashes, dots and brackets allowed',
+        example: '+919812345678',
+      },
+    }),
   text,
   optionalText,
   // Read back at /api/orders/:order_id/calls: one line of printable text, or it could not be asked for.
-  orderId: scalar(text(64).refine((value) => !/[\t\r\n]/.test(value), 'must not contain tabs or line breaks')) as z.ZodType<string>,
+  orderId: scalar(text(64).refine((value) => !/[\t\r\n]/.test(value), 'must not contain tabs or line breaks')).register(documentation, {
+    schema: { anyOf: [documentedText(64, LINE), { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }], description: 'one line of at most 64 characters, or a whole number' },
+  }) as z.ZodType<string>,
   // Absent: the number's stored preference, else DEFAULT_LANGUAGE.
-  language: z.preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).optional()),
+  language: z
+    .preprocess((value) => (value === '' ? undefined : value), z.enum(LANGUAGES, { error: `must be one of ${LANGUAGES.join(', ')}` }).optional())
+    .register(documentation, { schema: { type: 'string', enum: [...LANGUAGES, ''], description: "empty or absent: the number's last language, else DEFAULT_LANGUAGE" } }),
   // Call an order again after its call finished (otherwise 409).
   recall: z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])], { error: 'must be true or false' })
     .optional()
-    .transform((value) => value === true || value === 'true' || value === '1'),
+    .transform((value) => value === true || value === 'true' || value === '1')
+    .register(documentation, { schema: { anyOf: [{ type: 'boolean' }, { type: 'string', enum: ['true', 'false', '1', '0', ''] }] } }),
 };
 
 export const vendorOrderRequest = z.object({
@@ -67,10 +107,14 @@ export const vendorOrderRequest = z.object({
   vendor_name: text(100),
   order_id: callRequestFields.orderId,
   // Spoken to the vendor: an empty value, null or true is no amount at all, never "0 rupees" or "1 rupee".
-  order_amount: z.preprocess(
-    (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : DECIMAL.test(value.trim()) ? Number(value) : NaN) : value),
-    z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
-  ),
+  order_amount: z
+    .preprocess(
+      (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : DECIMAL.test(value.trim()) ? Number(value) : NaN) : value),
+      z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
+    )
+    .register(documentation, {
+      schema: { anyOf: [{ type: 'number', minimum: 0, maximum: 10_000_000 }, { type: 'string', pattern: '^\\s*(\\d+(\\.\\d*)?|\\.\\d+)\\s*$' }], description: 'rupees, 0 to 10,000,000: a number, or its decimal digits as text' },
+    }),
   items: optionalText(500),
   language: callRequestFields.language,
   recall: callRequestFields.recall,

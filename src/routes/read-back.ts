@@ -32,6 +32,7 @@ export default async function readBackRoutes(app: FastifyInstance): Promise<void
   // `?include=events` adds every request Exotel made for the call, with all it sent, in order.
   const callDoc = documented('Read a call back by CallSid or call_id', {
     params: z.object({ call_sid: z.string().regex(KEY) }),
+    querystring: { include: { type: 'string', enum: ['events'], description: 'events: every request Exotel made for the call, with what we said and what was pressed' } },
     responses: { 200: 'The call: status, outcome, digits by step, attempts, delivery', 400: 'A malformed key', 401: 'Missing or invalid bearer token', 404: 'No such call' },
   });
   const orderDoc = documented("Read back every call of an order", {

@@ -17,6 +17,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
   for (const kind of CALL_REQUESTS) {
     const options = documented(`Phone someone about an order (${kind.flow.name})`, {
       body: kind.schema as z.ZodObject,
+      headers: { 'idempotency-key': { type: 'string', description: 'your request id: the same key within 24 h answers the same call (the first 200 characters count)' } },
       responses: {
         200: 'Exotel accepted the call (call_sid), or the existing call for this order or Idempotency-Key',
         202: 'The call waits: queued (calling hours, rate limit, vendor busy, retry, a restart under way) or verifying, with scheduled_for',

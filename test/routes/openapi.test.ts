@@ -1,12 +1,17 @@
 // The OpenAPI document is generated from the zod schemas that validate requests: checked here field by
 // field, so the documentation cannot drift from what the API accepts.
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJsonSchema } from '../../src/api/openapi.js';
 import { riderDeliveryRequest } from '../../src/api/rider-delivery-request.js';
 import { vendorOrderRequest } from '../../src/api/vendor-order-request.js';
 import { withdrawRequest } from '../../src/api/withdraw-request.js';
 import { loadConfig } from '../../src/config.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { order, startHarness, type Harness } from '../helpers/harness.js';
+
+type OpenApi = {
+  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: object }> }; parameters?: Array<{ in: string; name: string; required?: boolean; schema?: unknown }> }>>;
+};
 
 let h: Harness;
 beforeAll(async () => {
@@ -33,6 +38,65 @@ describe('/docs', () => {
     const withdraw = doc.paths['/api/calls/{call_sid}/withdraw']!.post!;
     expect(withdraw.requestBody!.content['application/json']!.schema).toEqual(requestJsonSchema(withdrawRequest));
     expect(Object.keys(withdraw.responses).sort()).toEqual(['200', '202', '400', '401', '404', '409']);
+  });
+
+  it('documents what the API accepts: each case is valid by the document exactly when the route takes it', async () => {
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as OpenApi;
+    const vendor = new Ajv({ strict: false }).compile(doc.paths['/api/call/vendor-order']!.post!.requestBody!.content['application/json']!.schema);
+    const withdraw = new Ajv({ strict: false }).compile(doc.paths['/api/calls/{call_sid}/withdraw']!.post!.requestBody!.content['application/json']!.schema);
+    let n = 0;
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['a whole request', {}],
+      ['items of 501 characters', { items: 'y'.repeat(501) }],
+      ['items as a list', { items: ['Tomato 2kg', 'Onion 1kg'] }],
+      ['items with a control character', { items: 'bell\u0007' }],
+      ['a blank vendor name', { vendor_name: '   ' }],
+      ['a vendor name with a control character', { vendor_name: 'Sharma\u0007' }],
+      ['a vendor name that was not UTF-8', { vendor_name: 'Sharma \uFFFD' }],
+      ['a Hindi vendor name', { vendor_name: 'शर्मा किराना' }],
+      ['a vendor name of 101 characters', { vendor_name: 'x'.repeat(101) }],
+      ['a newline in the order id', { order_id: 'ORD\n1' }],
+      ['a numeric order id', { order_id: 12345 }],
+      ['a phone that is not a number', { vendor_phone: 'abc' }],
+      ['a phone with +91 and spaces', { vendor_phone: '+91 98123 45678' }],
+      ['a 0-prefixed phone', { vendor_phone: '09812345678' }],
+      ['a 91-prefixed phone', { vendor_phone: '919812345678' }],
+      ['a phone of 9 digits', { vendor_phone: '981234567' }],
+      ['a US phone', { vendor_phone: '+14155550100' }],
+      ['a toll-free number', { vendor_phone: '18001234567' }],
+      ['a phone as a JSON number', { vendor_phone: 9812345678 }],
+      ['a phone as a short JSON number', { vendor_phone: 12345 }],
+      ['an amount as text', { order_amount: '550' }],
+      ['an amount that is hex', { order_amount: '0x10' }],
+      ['a negative amount', { order_amount: -1 }],
+      ['an amount too large', { order_amount: 10_000_001 }],
+      ['an empty language', { language: '' }],
+      ['an unknown language', { language: 'fr-FR' }],
+      ['recall as text', { recall: 'true' }],
+      ['recall as yes', { recall: 'yes' }],
+      ['no vendor name', { vendor_name: undefined }],
+      ['no amount', { order_amount: undefined }],
+    ];
+    for (const [name, change] of cases) {
+      const body = JSON.parse(JSON.stringify(order({ order_id: `DOC-${++n}`, ...change })));
+      const documented = vendor(body);
+      const answer = await h.trigger(body);
+      expect([name, documented], JSON.stringify(answer.body)).toEqual([name, answer.status !== 400]);
+    }
+    for (const [name, reason, valid] of [['a reason', 'shop closed', true], ['a reason of 201 characters', 'x'.repeat(201), false], ['a reason with a bell', 'bell\u0007', false]] as const) {
+      const queued = await h.trigger(order({ order_id: `DOC-W-${++n}`, vendor_phone: '9000000008' }));
+      const answer = await h.post(`/api/calls/${queued.body.call_id}/withdraw`, { reason });
+      expect([name, withdraw({ reason }), answer.status !== 400]).toEqual([name, valid, valid]);
+    }
+  });
+
+  it('documents the form body, the Idempotency-Key header and ?include=events', async () => {
+    const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json() as OpenApi;
+    const vendor = doc.paths['/api/call/vendor-order']!.post!;
+    expect(Object.keys(vendor.requestBody!.content).sort()).toEqual(['application/json', 'application/x-www-form-urlencoded']);
+    expect(vendor.parameters!.filter((p) => p.in === 'header').map((p) => p.name)).toEqual(['idempotency-key']);
+    const read = doc.paths['/api/calls/{call_sid}']!.get!;
+    expect(read.parameters!.filter((p) => p.in === 'query')).toMatchObject([{ name: 'include', schema: { enum: ['events'] } }]);
   });
 
   it('serves the UI', async () => {
