@@ -318,6 +318,10 @@ export class CallStore {
           reconcile_due_at = CASE WHEN @final = 1 THEN NULL
                                   WHEN reconcile_due_at IS NULL AND status IN ('dialing', 'verifying') THEN @reconcileAt
                                   ELSE reconcile_due_at END,
+          -- A report of the call proves its unclear Connect placed it: that is no failure of the call's.
+          failure_code = CASE WHEN failure_reason = 'verifying' THEN NULL ELSE failure_code END,
+          failure_message = CASE WHEN failure_reason = 'verifying' THEN NULL ELSE failure_message END,
+          failure_reason = CASE WHEN failure_reason = 'verifying' THEN NULL ELSE failure_reason END,
           updated_at = @now
         WHERE id = @id AND current_attempt = @number`),
       callFill: db.prepare(`UPDATE calls SET duration_seconds = COALESCE(@duration, duration_seconds),

@@ -79,7 +79,8 @@ describe('a status report that comes while an unclear Connect is looked up', () 
     // Exotel's busy callback with CallSid None (reference §13): the vendor's line was busy.
     const busy = await v.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: 'CallSid=None&Status=busy', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(busy.statusCode).toBe(200);
-    expect(v.app.store.get(call.id)).toMatchObject({ status: 'queued', redials: 1, settledAt: null });
+    // The report proved the dial: the unclear Connect is no failure of the call's any more.
+    expect(v.app.store.get(call.id)).toMatchObject({ status: 'queued', redials: 1, settledAt: null, failureReason: null, failureCode: null });
     return { call, answer, lookup };
   }
 
