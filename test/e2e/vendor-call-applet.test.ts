@@ -98,8 +98,12 @@ describe('a vendor call in applet mode', () => {
       ['status_callback', '/webhook/exotel/status', null, null],
     ]);
     const read = await h.get(`/api/calls/${placed.call_sid}?include=events`);
-    const unsaid = (list: Array<{ said: unknown }>) => list.map(({ said: _said, pressed: _pressed, ...e }: { said: unknown; pressed?: unknown }) => e);
+    const unsaid = (list: Array<{ said: unknown }>) => list.map(({ said: _said, pressed: _pressed, note: _note, ...e }: { said: unknown; pressed?: unknown; note?: unknown }) => e);
     expect(unsaid(read.body.call.events)).toEqual(JSON.parse(JSON.stringify(unsaid(events))));
+    // The repeats are marked as changing nothing, so ops never read their keys as the vendor's answer.
+    expect(read.body.call.events.map((e: { kind: string; note: string | null }) => [e.kind, e.note]).filter(([, note]: [string, string | null]) => note !== null)).toEqual(
+      events.filter((e) => e.kind !== 'exotel_request' && e.kind !== 'status_callback').map((e) => [e.kind, { exotel_request_replayed: 'a repeat: changed nothing', exotel_probe: 'a HEAD probe: changed nothing' }[e.kind]]),
+    );
     expect(read.body.call.events.map((e: { pressed: string | null }) => e.pressed)).toEqual(events.map((e) => e.digits));
     // And to each request that took a turn, what we answered in words, as the vendor heard it: the menu, the
     // question for minutes (fetched by the next Gather), the closing (spoken by the Greeting); nothing to the rest.
