@@ -128,6 +128,10 @@ const schema = z
       for (const name of needed) {
         if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when NODE_ENV=production' });
       }
+      // Unsigned outcomes would let anyone who finds the backend's URL accept or cancel its orders there.
+      if (env.OUTCOME_WEBHOOK_URL && !env.OUTCOME_WEBHOOK_SECRET) {
+        ctx.addIssue({ code: 'custom', path: ['OUTCOME_WEBHOOK_SECRET'], message: 'is required with OUTCOME_WEBHOOK_URL when NODE_ENV=production' });
+      }
     }
     // The agent key must not be a key a menu already uses (its choices, or the language key).
     if (env.AGENT_NUMBER) {

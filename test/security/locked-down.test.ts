@@ -21,6 +21,7 @@ describe('production refuses every open configuration', () => {
     [{ WEBHOOK_SECRET: SECRET }, 'API_TOKEN is required when NODE_ENV=production'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, EXOTEL_FLOW_MODE: 'applet' }, 'APPLET_PATH_TOKEN is required when NODE_ENV=production'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, EXOTEL_FLOW_MODE: 'voicebot', PROMPTS_DIR: '/prompts' }, 'APPLET_PATH_TOKEN is required when NODE_ENV=production'],
+    [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, OUTCOME_WEBHOOK_URL: 'https://backend.example.test/outcomes' }, 'OUTCOME_WEBHOOK_SECRET is required with OUTCOME_WEBHOOK_URL when NODE_ENV=production'],
     [{ API_TOKEN: 'short-token', WEBHOOK_SECRET: SECRET }, 'API_TOKEN must be at least 32 characters'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET must be at least 32 characters'],
     [{ API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, WEBHOOK_SECRET_PREVIOUS: 'old' }, 'WEBHOOK_SECRET_PREVIOUS must be at least 32 characters'],
@@ -32,6 +33,7 @@ describe('production refuses every open configuration', () => {
 
   it('boots with every secret set', () => {
     expect(loadConfig({ ...base, API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET }).apiToken).toBe(TOKEN);
+    expect(loadConfig({ ...base, API_TOKEN: TOKEN, WEBHOOK_SECRET: SECRET, OUTCOME_WEBHOOK_URL: 'https://backend.example.test/outcomes', OUTCOME_WEBHOOK_SECRET: 'o'.repeat(32) }).outcome.webhookSecret).toBe('o'.repeat(32));
   });
 
   it('refuses an agent key that a menu already uses', () => {
