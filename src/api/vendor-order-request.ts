@@ -5,12 +5,13 @@ import { LANGUAGES } from '../flows/types.js';
 import { normalisePhone } from '../phone.js';
 import { documentation } from './openapi.js';
 
-// Printable text only: control characters would reach the vendor's ear and our logs.
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+// Printable text only: control characters (C0 and C1) would reach the vendor's ear, our logs and the ops
+// terminal; bidi overrides would make the ops page show a name other than the one stored.
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
 // The same rules as JSON Schema patterns, for the OpenAPI document (api/openapi.ts): printable, and (U+FFFD,
 // what bytes that were not UTF-8 decode to) valid text; `LINE` also without tabs or line breaks.
-const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\uFFFD]';
-const LINE = '[^\\u0000-\\u001F\\u007F\\uFFFD]';
+const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
+const LINE = '[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
 const documentedText = (max: number, char = PRINTABLE) => ({ type: 'string', maxLength: max, pattern: `^(?=[\\s\\S]*\\S)${char}*$`, description: `at most ${max} characters (after trimming), not blank` });
 
 const text = (max: number) =>

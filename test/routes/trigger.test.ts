@@ -71,6 +71,9 @@ describe('POST /api/call/vendor-order', () => {
     [{ items: 'y'.repeat(501) }, 'items', 'items must be at most 500 characters'],
     [{ language: 'fr-FR' }, 'language', expect.stringMatching(/^language /)],
     [{ recall: 'yes' }, 'recall', 'recall must be true or false'],
+    // A C1 control (a terminal's CSI) or a bidi override (the page would show another name) is not text.
+    [{ vendor_name: 'Sharma\u009B2J' }, 'vendor_name', 'vendor_name must not contain control characters'],
+    [{ vendor_name: 'Sharma \u202Eanaruk' }, 'vendor_name', 'vendor_name must not contain control characters'],
     // A value of the wrong type is named as such, never "is required".
     [{ vendor_phone: true }, 'vendor_phone', 'vendor_phone must be a phone number, as text'],
     [{ vendor_name: 42.5 }, 'vendor_name', 'vendor_name must be text'],
