@@ -194,7 +194,7 @@ function timeline(call: ReturnType<typeof callView> & { events: ReturnType<typeo
     `delivery ${call.delivery ? `${call.delivery.state} (${call.delivery.tries} tries)` : '-'}  recording ${call.recording_url ? 'yes' : 'no'}`,
     ...call.attempts.map((a) => `  attempt ${a.attempt}: ${a.result} ${a.status ?? ''} ${a.error ? `${a.error.code}` : ''}`.trimEnd()),
     ...call.events.flatMap((e) => [
-      `  ${e.at}  ${e.pressed !== null ? `pressed ${e.pressed} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? ''}` : `${e.kind} ${e.route}`}${e.note ? `  (${e.note})` : ''}`,
+      `  ${e.at}  ${e.pressed !== null ? `pressed ${e.pressed} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? e.params.CallStatus ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}` : `${e.kind} ${e.route}`}${e.note ? `  (${e.note})` : ''}`,
       // What the vendor heard in answer.
       ...(e.said ? [`      said: ${e.said}`] : []),
     ]),

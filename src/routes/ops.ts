@@ -83,7 +83,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     const timeline = eventsView(call, app.store.events(call.id)).map((e) => {
       const what =
         e.kind === 'status_callback'
-          ? `Exotel: status ${e.params.Status ?? ''}`
+          ? `Exotel: status ${e.params.Status ?? e.params.CallStatus ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}`
           : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup' || e.kind === 'calls_list_lookup'
             ? `${e.kind === 'calls_list_lookup' ? 'Calls list' : 'Call Details'}: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
             : e.pressed !== null

@@ -61,6 +61,7 @@ describe('npx exotel-caller', () => {
     expect(text.code).toBe(0);
     expect(text.out).toContain('status completed  outcome accepted');
     expect(text.out).toContain('pressed 3 at menu');
+    expect(text.out).toMatch(/Z {2}status completed \(dial 1\)\n/);
     expect(text.out).toContain('pressed 20 at prep_time\n      said: तैयारी का समय 20 मिनट सेट हो गया है। ऑर्डर कन्फ़र्म हो गया। धन्यवाद!\n');
     // By the number, whole or its last digits, as /ops finds it.
     for (const number of ['000003', '+919000000003']) expect(cli('calls', 'show', number).out, number).toContain('CLI-1  vendor_order  +919000000003');

@@ -110,6 +110,9 @@ describe('withdrawing a call that waits to be dialled', () => {
     await ticks(h);
     expect(h.simulator.calls.size).toBe(dialledBefore);
     expect(backend.outcomes.get(`outcome_${id}`)).toMatchObject({ outcome: 'withdrawn', attempts: 1, status: 'queued' });
+    // Each status on the timeline says which dial it was about.
+    const page = (await h.app.inject({ method: 'GET', url: `/ops/calls/${id}`, headers: auth })).body;
+    expect(page).toContain('<td>Exotel: status busy (dial 1)</td>');
   });
 });
 
