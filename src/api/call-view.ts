@@ -56,6 +56,7 @@ const EVENT_NOTES: Record<string, string> = {
   exotel_request_replayed: 'a repeat: changed nothing',
   exotel_probe: 'a HEAD probe: changed nothing',
   exotel_request_after_settled: 'after the call was settled: the apology, changed nothing',
+  exotel_request_after_withdraw: 'after the backend withdrew the call: the apology, changed nothing',
 };
 
 /**

@@ -55,7 +55,10 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
     store.recordReplay({ ...late, kind: 'exotel_request_after_settled' }, request.exotelCallSid);
     return { reply: afterSettled, state: call.state, applied: false };
   }
-  if (stale && stored !== null) {
+  // Withdrawn by the backend while this dial was out (calls/withdraw.ts): whatever this request is, even a
+  // repeat that would replay the question, the vendor hears the apology, never the order again.
+  const withdrawn = call.withdrawRequestedAt !== null && call.state.outcome === undefined;
+  if (!withdrawn && stale && stored !== null) {
     const askedTurn = request.asks && !call.state.outcome ? call.state.turn : undefined;
     store.recordReplay({ ...late, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
     return { reply: stored, state: call.state, applied: false };
@@ -64,14 +67,14 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
   // Their keys still count, but nobody is on the line to hand to an agent: no transfer.
   const hungUp = isFinalStatus(call.status);
   const engine = hungUp ? { ...options, agentKey: undefined } : options;
-  const next =
-    call.withdrawRequestedAt !== null
+  const next = withdrawn
       ? withdrawnEnding(flow, call.state)
       : request.input === undefined
         ? start(flow, call.state.language)
         : advance(flow, call.state, request.input, engine);
   store.transaction(() => {
-    store.saveTurn(event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
+    // Its keys are kept, as the kind that changed nothing: never read as the vendor's answer (api/call-view.ts).
+    store.saveTurn(withdrawn ? { ...event, kind: 'exotel_request_after_withdraw' } : event, next.state, next.reply, request.exotelCallSid, request.asks ? next.state.turn : undefined);
     // The caller chose another language: it is this number's language from now on (not a 9 pressed as they hung up).
     if (next.state.language !== call.state.language && !hungUp) store.setPreferredLanguage(call.phone, next.state.language);
   });

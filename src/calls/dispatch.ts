@@ -114,11 +114,12 @@ function afterFailure(deps: CallDeps, call: CallRecord, attempt: number, error: 
   switch (error.code) {
     case 'EXOTEL_ERR_UNREACHABLE':
     case 'EXOTEL_ERR_RATE_LIMITED': {
+      // A 429 holds every request back, whatever becomes of this call.
+      const pause = pauseAfterRateLimit(deps, error, call.dispatchRetries);
       // Withdrawn while this Connect was out: nothing rang, and nothing will.
       if (now?.withdrawRequestedAt) return giveUp(deps, call, attempt, error, 'withdrawn');
       if (call.dispatchRetries >= deps.config.jobs.dispatchMaxRetries) return giveUp(deps, call, attempt, error, 'exotel_unavailable');
       let at = later(deps, backoffMs(deps, call.dispatchRetries));
-      const pause = pauseAfterRateLimit(deps, error, call.dispatchRetries);
       if (pause && pause > at) at = pause;
       store.attemptNotPlaced(call.id, attempt, error.code, error.message, at);
       return { kind: 'queued', call: store.get(call.id)!, scheduledFor: at.toISOString(), reason: 'retry' };

@@ -18,6 +18,8 @@ export type WithdrawResult =
   /** Settled with another outcome, or the vendor has answered already (it settles when the call ends): it stands. */
   | { kind: 'settled'; call: CallRecord };
 
+const NOT_CHOSEN = new Set(['no_response', 'not_reached', 'withdrawn']);
+
 export function withdraw(deps: CallDeps, call: CallRecord, reason: string | undefined): WithdrawResult {
   const { store } = deps;
   const params: Record<string, string> = reason === undefined ? {} : { reason };
@@ -25,7 +27,8 @@ export function withdraw(deps: CallDeps, call: CallRecord, reason: string | unde
   const result = store.transaction((): { kind: WithdrawResult['kind']; again?: boolean } => {
     const now = store.get(call.id)!;
     if (now.settledAt !== null) return { kind: now.outcome === 'withdrawn' ? 'already_withdrawn' : 'settled' };
-    if (now.state.outcome !== undefined && now.state.outcome !== 'withdrawn') return { kind: 'settled' };
+    // The vendor's own answer stands; an ending the vendor did not choose (silence: no_response) does not.
+    if (now.state.outcome !== undefined && !NOT_CHOSEN.has(now.state.outcome)) return { kind: 'settled' };
     // Queued, or ended (its final status came; the outcome waits a few seconds for late keys): no dial is out.
     if (now.status !== 'queued' && !isFinalStatus(now.status)) {
       const first = store.requestWithdraw(call.id);

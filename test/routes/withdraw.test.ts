@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { storedCall } from '../helpers/calls.js';
-import { order, startHarness, type Harness } from '../helpers/harness.js';
+import { APPLET_MODE, order, startHarness, type Harness } from '../helpers/harness.js';
 
 const APOLOGY = 'क्षमा करें, तकनीकी समस्या के कारण कॉल समाप्त की जा रही है। हम आपसे फिर संपर्क करेंगे।';
 
@@ -263,5 +263,61 @@ describe('a call with a dial out', () => {
     h.simulator.setFaults({});
     expect(await h.settled(id!, auth)).toMatchObject({ outcome: 'withdrawn', attempts: [{ attempt: 1, result: 'not_placed' }] });
     expect(dialsOf(id!)).toHaveLength(0);
+  });
+});
+
+describe('what a vendor on the line hears after the withdraw', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ ...APPLET_MODE, API_TOKEN: TOKEN });
+  });
+  afterAll(async () => h.close());
+  const applet = (name: string, query: string) => h.app.inject({ method: 'GET', url: `/applet/${APPLET_MODE.APPLET_PATH_TOKEN}/${name}?${query}` });
+
+  it('applet mode: the Gather fetched again after a wrong key gets the apology, not the menu; the keys after it count for nothing', async () => {
+    const sid = 'sidwithdrawapplet000000000000001';
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: sid });
+    expect((await applet('gather', `CallSid=${sid}`)).json().gather_prompt.text).toContain('स्वीकार करने के लिए 1 दबाएं');
+    expect((await applet('passthru', `CallSid=${sid}&digits=%227%22`)).statusCode).toBe(200);
+    expect((await h.post(`/api/calls/${call.id}/withdraw`, {}, auth)).status).toBe(202);
+    // Exotel fetches the question again: the stored re-ask ("press 1 to accept") must not play.
+    const again = (await applet('gather', `CallSid=${sid}`)).json();
+    expect(again.gather_prompt).toEqual({ text: APOLOGY });
+    // A key pressed at it changes nothing: not in the outcome's digits, marked on the timeline.
+    expect((await applet('passthru', `CallSid=${sid}&digits=%221%22`)).statusCode).toBe(302);
+    const status = await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: sid, Status: 'completed' } });
+    expect(status.statusCode).toBe(200);
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'withdrawn', settledAt: expect.any(String) });
+    expect(h.app.outbox.forCall(call.id)[0]!.payload).toMatchObject({ outcome: 'withdrawn', digits: [{ step: 'menu', digits: '7' }] });
+    const read = (await h.get(`/api/calls/${call.id}?include=events`, auth)).body.call;
+    expect(read.events.filter((e: { kind: string }) => e.kind === 'exotel_request_after_withdraw').map((e: { note: string }) => e.note)).toEqual([
+      'after the backend withdrew the call: the apology, changed nothing',
+    ]);
+  });
+
+  it('a call that ended its conversation in silence (no_response) while still on the line can be withdrawn', async () => {
+    const call = storedCall(h.app.store, { transport: 'applet' });
+    h.app.store.saveTurn({ callId: call.id, kind: 'exotel_request', route: '/applet/passthru', step: 'menu', params: {} }, { ...call.state, outcome: 'no_response' }, { kind: 'end', outcome: 'no_response', say: ['no_response'] });
+    expect((await h.post(`/api/calls/${call.id}/withdraw`, {}, auth)).status).toBe(202);
+    await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: call.exotelCallSid!, Status: 'completed' } });
+    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'withdrawn' });
+  });
+
+  it('a 429 on the Connect of a call withdrawn meanwhile still holds the next Connect back', async () => {
+    h.simulator.setFaults({ connect: ['429'], retryAfterSeconds: 120 });
+    const connect = h.app.callDeps.exotel.connect.bind(h.app.callDeps.exotel);
+    h.app.callDeps.exotel.connect = async (request) => {
+      h.app.store.requestWithdraw(request.customField!);
+      return connect(request);
+    };
+    try {
+      const first = await h.trigger(order({ order_id: 'WITHDRAW-429', vendor_phone: '9000000001' }), auth);
+      expect(h.app.store.get(first.body.call_id)).toMatchObject({ outcome: 'withdrawn' });
+    } finally {
+      h.app.callDeps.exotel.connect = connect;
+      h.simulator.setFaults({});
+    }
+    const next = await h.trigger(order({ order_id: 'WITHDRAW-429-NEXT', vendor_phone: '9000000002' }), auth);
+    expect(next.body).toMatchObject({ status: 'queued', reason: 'rate_limit' });
   });
 });
