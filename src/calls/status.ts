@@ -21,6 +21,14 @@ export function settledOutcome(status: string, heardQuestion: boolean): FinalOut
   return status === 'completed' && heardQuestion ? 'no_response' : 'not_reached';
 }
 
+/**
+ * Whether the vendor was ever played a question of ours. ExoML and Voicebot speak every reply; in applet
+ * mode only the Gather applet speaks one (`askedTurn`): a Passthru's reply is a branch, never heard.
+ */
+export function heardQuestion(call: CallRecord): boolean {
+  return call.transport === 'applet' ? call.askedTurn !== null : call.lastReply !== null;
+}
+
 export function applyStatusReport(
   deps: CallDeps,
   call: CallRecord,
@@ -66,7 +74,7 @@ export function applyStatusReport(
     const grace = deps.config.jobs.lateKeysGraceSeconds;
     // Only when the call row took the status: a call queued for a dial retry settles at once, which cancels it.
     // (Not for a withdrawn call: its outcome is decided whatever keys are on the way.)
-    if (current.status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && grace > 0 && current.withdrawRequestedAt === null) {
+    if (current.status === 'completed' && current.state.outcome === undefined && current.lastReply?.kind === 'ask' && heardQuestion(current) && grace > 0 && current.withdrawRequestedAt === null) {
       // The vendor hung up with a question open. Keys pressed just before the hang-up reach us on a request
       // of their own (a Gather action, a Passthru with CallType client-hangup, reference §5.1), which may
       // arrive after this report: the call settles a little later (jobs/reconciler.ts), with what they said.
@@ -86,13 +94,13 @@ export function applyStatusReport(
 export function settleFinished(deps: CallDeps, callId: string, status: string): void {
   const { store } = deps;
   const call = store.get(callId)!;
-  if (call.settledAt === null && call.state.outcome === undefined && status === 'completed' && call.lastReply === null && call.withdrawRequestedAt === null) {
+  if (call.settledAt === null && call.state.outcome === undefined && status === 'completed' && !heardQuestion(call) && call.withdrawRequestedAt === null) {
     // Answered, yet Exotel never asked us for the flow's first step: the flow's URL or applets are wrong,
     // or the vendor hung up before it began (reference §13, "endpoint was never hit").
     store.setFailure(callId, 'IVR_ERR_FLOW_NOT_RUN', 'never_asked', 'Exotel says the call was answered, but it never asked us for the first step');
     deps.log.warn({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid }, 'Call completed without asking us for the flow: check the Connect URL or the dashboard flow\'s applets');
   }
-  if (!settle(deps, callId, call.state.outcome ?? settledOutcome(status, call.lastReply !== null))) return;
+  if (!settle(deps, callId, call.state.outcome ?? settledOutcome(status, heardQuestion(call)))) return;
   // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
   // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
   if (status === 'completed' && store.get(callId)!.durationSeconds === null) {

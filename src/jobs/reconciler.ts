@@ -4,7 +4,7 @@
 // without a duration (a flow call's callback has none, §1.5) is looked up the same way until Call Details
 // has it: only the duration and the recording are still to come then. A call that ended with a question
 // open is settled here once the grace for its late keys is over.
-import { applyStatusReport, reportFromDetails, settleFinished } from '../calls/status.js';
+import { applyStatusReport, heardQuestion, reportFromDetails, settleFinished } from '../calls/status.js';
 import { exotelParams, isFinalStatus } from '../exotel/inbound.js';
 import { settle } from '../calls/settle.js';
 import { later, type CallDeps } from '../calls/deps.js';
@@ -112,7 +112,7 @@ function giveUp(deps: CallDeps, callId: string, attempt: number): void {
   if (placedAt && deps.now().getTime() - new Date(placedAt).getTime() < mayBeLive) return;
   // Answered (the flow asked a question) and no answer from the vendor: no_response; never answered:
   // not_reached. The status alone cannot tell: Connect answers in-progress before anyone picks up (§1.6).
-  const outcome = call.state.outcome ?? (call.lastReply !== null ? 'no_response' : 'not_reached');
+  const outcome = call.state.outcome ?? (heardQuestion(call) ? 'no_response' : 'not_reached');
   deps.store.transaction(() => {
     deps.store.scheduleReconcile(call.id, null, call.reconcileTries);
     deps.store.setFailure(call.id, 'EXOTEL_ERR_NO_FINAL_STATUS', 'no_final_status', 'Exotel gave no final status for this call');

@@ -145,10 +145,14 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       if (call.state.outcome !== undefined && call.lastReply !== null) {
         ending = call.lastReply;
         app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
-      } else if (request.method === 'HEAD') {
-        // What a GET would say (the apology, when the call was settled meanwhile), without settling anything.
-        ending = settledApology(flow, call) ?? advance(flow, call.state, { kind: 'no_input', final: true }, options).reply;
-        app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
+      } else if (request.method === 'HEAD' || call.askedTurn === null) {
+        // HEAD: what a GET would say (the apology, when the call was settled meanwhile), without settling
+        // anything. No Gather ever reached us (its URL or token is wrong): the vendor never heard a question,
+        // so no silence of theirs ends the call; they hear the apology, and the status settles it (not_reached).
+        const neverAsked = call.askedTurn === null;
+        ending = settledApology(flow, call) ?? (neverAsked ? { kind: 'end', outcome: 'not_reached', say: [flow.apology] } : advance(flow, call.state, { kind: 'no_input', final: true }, options).reply);
+        app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
+        if (neverAsked && request.method !== 'HEAD') request.log.error({ call_id: call.id, order_id: call.orderId }, "Greeting reached, but no Gather of ours ever asked the vendor: check the Gather applet's URL");
       } else {
         // The flow reached its Greeting with the conversation unfinished (an unrolled chain ran out): it ends here.
         const result = takeTurn(app.store, flow, call, { input: { kind: 'no_input', final: true }, turn: call.state.turn, route, params }, options);

@@ -316,16 +316,28 @@ describe('applet routes on their own', () => {
     ]);
   });
 
-  it('a call no Gather can find goes back to the Gather once, then ends unanswered at the Greeting', async () => {
-    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: null });
-    const lost = { CallSid: 'None', CustomField: call.id };
-    expect(JSON.parse((await get('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
-    expect((await get('passthru', { ...lost, digits: '"2"' })).statusCode).toBe(200);
-    expect(JSON.parse((await get('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
-    expect((await get('passthru', { ...lost, digits: '"2"' })).statusCode).toBe(302);
-    const greeting = await get('greeting', lost);
-    expect(greeting.body).toBe('हमें कोई जवाब नहीं मिला। कॉल समाप्त की जा रही है। धन्यवाद।');
-    expect(h.app.store.get(call.id)).toMatchObject({ outcome: 'no_response' });
+  it('a call no Gather can find goes back to the Gather once, then ends at the Greeting as never asked: not_reached', async () => {
+    const lines: string[] = [];
+    const lost = await startHarness({ ...APPLET_MODE, LOG_LEVEL: 'info' }, { logLines: lines });
+    try {
+      const call = storedCall(lost.app.store, { transport: 'applet', exotelCallSid: null });
+      const named = { CallSid: 'None', CustomField: call.id };
+      const ask = (applet: string, query: Record<string, string>) => lost.app.inject({ method: 'GET', url: `/applet/${TOKEN}/${applet}?${new URLSearchParams(query)}` });
+      expect(JSON.parse((await ask('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
+      expect((await ask('passthru', { ...named, digits: '"2"' })).statusCode).toBe(200);
+      expect(JSON.parse((await ask('gather', { CallSid: 'None' })).body)).toEqual(closingGather(APOLOGY));
+      expect((await ask('passthru', { ...named, digits: '"2"' })).statusCode).toBe(302);
+      // The vendor heard only our apology, never the order: not "we got no answer", and no silence of theirs.
+      const greeting = await ask('greeting', named);
+      expect(greeting.body).toBe(APOLOGY);
+      expect(lost.app.store.get(call.id)).toMatchObject({ outcome: 'pending' });
+      expect(lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.startsWith('Greeting reached, but no Gather'))).toMatchObject([{ level: 50 }]);
+      const status = await lost.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${call.id}&attempt=1`, payload: { CallSid: 'sidneverasked000000000000000001', Status: 'completed' } });
+      expect(status.statusCode).toBe(200);
+      expect(lost.app.store.get(call.id)).toMatchObject({ outcome: 'not_reached', failureReason: 'never_asked' });
+    } finally {
+      await lost.close();
+    }
   });
 
   it('a call mid-conversation across an upgrade: a reply stored by the earlier version still asks the menu, not an apology', async () => {
