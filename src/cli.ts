@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { request } from 'undici';
 import { callView, deliveryView, eventsView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
+import { firstPresent } from './exotel/inbound.js';
 import { FINAL_OUTCOMES } from './flows/types.js';
 import { Links } from './links.js';
 import { findCalls } from './ops/find-calls.js';
@@ -194,7 +195,7 @@ function timeline(call: ReturnType<typeof callView> & { events: ReturnType<typeo
     `delivery ${call.delivery ? `${call.delivery.state} (${call.delivery.tries} tries)` : '-'}  recording ${call.recording_url ? 'yes' : 'no'}`,
     ...call.attempts.map((a) => `  attempt ${a.attempt}: ${a.result} ${a.status ?? ''} ${a.error ? `${a.error.code}` : ''}`.trimEnd()),
     ...call.events.flatMap((e) => [
-      `  ${e.at}  ${e.pressed !== null ? `pressed ${e.pressed} at ${e.step}` : e.kind === 'status_callback' ? `status ${e.params.Status ?? e.params.CallStatus ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}` : `${e.kind} ${e.route}`}${e.note ? `  (${e.note})` : ''}`,
+      `  ${e.at}  ${e.pressed !== null ? `pressed ${e.pressed} at ${e.step}` : e.kind === 'status_callback' ? `status ${firstPresent(e.params, ['Status', 'CallStatus']) ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}` : `${e.kind} ${e.route}`}${e.note ? `  (${e.note})` : ''}`,
       // What the vendor heard in answer.
       ...(e.said ? [`      said: ${e.said}`] : []),
     ]),

@@ -36,9 +36,10 @@ const MAX_DEPTH = 4;
 function flatten(key: string, raw: unknown, put: (key: string, value: string | undefined) => void, depth: number): void {
   if (depth > MAX_DEPTH && typeof raw === 'object' && raw !== null) return put(key, JSON.stringify(raw));
   if (Array.isArray(raw)) {
-    // Records (legs) are numbered; the first of plain values answers for the key, as a form body's would.
+    // Records (legs) are numbered; plain values are repeats of the key (`key`, `key[1]`, …, as put names
+    // them), so a repeat in the query and a list in the body never nest (`key[1][1]`).
     const records = raw.some(isRecord);
-    return raw.forEach((item, i) => flatten(records || i > 0 ? `${key}[${i}]` : key, item, put, depth + 1));
+    return raw.forEach((item, i) => flatten(records ? `${key}[${i}]` : key, item, put, depth + 1));
   }
   if (isRecord(raw)) return Object.entries(raw).forEach(([field, value]) => flatten(`${key}[${field}]`, value, put, depth + 1));
   put(key, firstString(raw));
@@ -223,25 +224,26 @@ export interface StatusReport {
 export function statusReport(params: ExotelParams): StatusReport {
   const legs: StatusLeg[] = [];
   for (const [key, value] of Object.entries(params)) {
-    const match = /^Legs\[(\d{1,2})\]\[(\w+)\]$/.exec(key);
+    // A leg's field, or a repeat of it (`Legs[0][Status][1]`): the first with a value counts.
+    const match = /^Legs\[(\d{1,2})\]\[(\w+)\](?:\[\d+\])?$/.exec(key);
     if (!match) continue;
     const leg = (legs[Number(match[1])] ??= {});
-    if (match[2] === 'Status') leg.status = present(value);
-    if (match[2] === 'OnCallDuration') leg.onCallDuration = seconds(value);
-    if (match[2] === 'AnsweredBy') leg.answeredBy = present(value);
+    if (match[2] === 'Status') leg.status ??= present(value);
+    if (match[2] === 'OnCallDuration') leg.onCallDuration ??= seconds(value);
+    if (match[2] === 'AnsweredBy') leg.answeredBy ??= present(value);
   }
   return {
     callSid: firstPresent(params, ['CallSid']),
     status: exotelStatus(firstPresent(params, ['Status', 'CallStatus'])),
-    recordingUrl: webUrl(params.RecordingUrl),
-    dateUpdated: istToIso(params.DateUpdated),
-    eventType: present(params.EventType)?.toLowerCase(),
+    recordingUrl: webUrl(firstPresent(params, ['RecordingUrl'])),
+    dateUpdated: istToIso(firstPresent(params, ['DateUpdated'])),
+    eventType: firstPresent(params, ['EventType'])?.toLowerCase(),
     // Exotel names it ConversationDuration on callbacks; Call Details and older notes say Duration/CallDuration.
-    durationSeconds: seconds(params.ConversationDuration ?? params.Duration ?? params.CallDuration),
-    startTime: istToIso(params.StartTime),
-    endTime: istToIso(params.EndTime),
-    direction: present(params.Direction),
-    customField: present(params.CustomField),
+    durationSeconds: seconds(firstPresent(params, ['ConversationDuration', 'Duration', 'CallDuration'])),
+    startTime: istToIso(firstPresent(params, ['StartTime'])),
+    endTime: istToIso(firstPresent(params, ['EndTime'])),
+    direction: firstPresent(params, ['Direction']),
+    customField: firstPresent(params, ['CustomField']),
     legs: legs.filter(Boolean),
   };
 }

@@ -8,6 +8,7 @@ import { tokenMatches } from '../api/auth.js';
 import { eventsView } from '../api/call-view.js';
 import { lookupBlockedUntil, pauseAfterRateLimit } from '../calls/dispatch.js';
 import { isExotelError } from '../errors.js';
+import { firstPresent } from '../exotel/inbound.js';
 import { html, page } from '../ops/html.js';
 import { FOUND_LIMIT, findCalls } from '../ops/find-calls.js';
 import { callByKey, storedView } from './read-back.js';
@@ -83,7 +84,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
     const timeline = eventsView(call, app.store.events(call.id)).map((e) => {
       const what =
         e.kind === 'status_callback'
-          ? `Exotel: status ${e.params.Status ?? e.params.CallStatus ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}`
+          ? `Exotel: status ${firstPresent(e.params, ['Status', 'CallStatus']) ?? ''}${e.params.attempt ? ` (dial ${e.params.attempt})` : ''}`
           : e.kind === 'reconcile_lookup' || e.kind === 'details_lookup' || e.kind === 'calls_list_lookup'
             ? `${e.kind === 'calls_list_lookup' ? 'Calls list' : 'Call Details'}: status ${e.params.Status ?? ''}${e.params.Duration ? `, ${e.params.Duration} s` : ''}`
             : e.pressed !== null

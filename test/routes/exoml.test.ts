@@ -36,6 +36,8 @@ describe('ExoML routes without a secret (development)', () => {
     ['an empty Digits beside DigitsPressed', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=&DigitsPressed=1', 'application/x-www-form-urlencoded']],
     ['a repeated Digits whose first value is empty', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, 'Digits=&Digits=%221%22', 'application/x-www-form-urlencoded']],
     ['an empty digits in the query and the keys in the body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=`, 'digits=%221%22', 'application/x-www-form-urlencoded']],
+    ['an empty digits in the query and a repeated one in the body', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&digits=`, 'digits=&digits=%221%22', 'application/x-www-form-urlencoded']],
+    ['an empty Digits in the query and a JSON list', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1&Digits=`, JSON.stringify({ Digits: ['', '1'] }), 'application/json']],
     ['Digits with the finish key in JSON', 'POST', (id: string) => [`/exoml/vendor-action?call=${id}&turn=1`, JSON.stringify({ Digits: '1#' }), 'application/json']],
     ['Digits in a multipart body', 'POST', (id: string) => [
       `/exoml/vendor-action?call=${id}&turn=1`,

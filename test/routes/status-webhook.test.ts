@@ -72,6 +72,19 @@ describe('POST /webhook/exotel/status', () => {
     const response = await request(url, { method: 'POST', body: body(sid), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
     expect(await read(sid)).toMatchObject({ status: 'busy', outcome: 'not_reached' });
+    // The ops timeline reads it the same way.
+    const page = (await h.app.inject({ method: 'GET', url: `/ops/calls/${sid}` })).body;
+    expect(page).toContain('<td>Exotel: status busy (dial 1)</td>');
+  });
+
+  it('reads the duration from a repeated field whose first value is empty, a leg\'s too', async () => {
+    for (const body of ['ConversationDuration=&ConversationDuration=12', 'ConversationDuration=&Duration=12', 'Legs[0][OnCallDuration]=&Legs[0][OnCallDuration]=12']) {
+      const { sid, url } = placedCall();
+      const response = await request(url, { method: 'POST', body: `CallSid=${sid}&Status=busy&${body}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      expect(response.statusCode).toBe(200);
+      await response.body.dump();
+      expect(await read(sid), body).toMatchObject({ status: 'busy', duration: 12 });
+    }
   });
 
   it('a form or JSON body sent with another content type is still read, not answered matched and dropped', async () => {
