@@ -97,7 +97,8 @@ export class Scheduler {
     const { store, outbox } = this.deps;
     const started: Array<Promise<void>> = [];
     const running = (prefix: string) => [...this.inFlight.keys()].filter((key) => key.startsWith(prefix)).length;
-    const room = () => MAX_IN_FLIGHT - (this.inFlight.size - running('outbox:'));
+    // Deliveries have a limit of their own; a grace settles without Exotel, so neither takes Exotel's room.
+    const room = () => MAX_IN_FLIGHT - (this.inFlight.size - running('outbox:') - running('grace:'));
     if (room() > 0) {
       for (const call of this.dialling ? store.dueForDispatch(room()) : store.dueForVerify(room())) {
         started.push(this.run(`call:${call.id}`, () => (call.status === 'verifying' ? verify(this.deps, call.id) : dispatch(this.deps, call.id).then(() => {}))));
@@ -105,7 +106,7 @@ export class Scheduler {
     }
     // A late keys' grace that is over settles without asking Exotel: neither dials nor a slow Call Details
     // hold it back, so the backend hears of a vendor who pressed 1 and hung up on time.
-    for (const call of store.dueForReconcile('grace', GRACE_BATCH)) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
+    for (const call of store.dueForReconcile('grace', GRACE_BATCH)) started.push(this.run(`grace:${call.id}`, () => reconcile(this.deps, call)));
     if (room() > 0) {
       for (const call of store.dueForReconcile('live', room())) started.push(this.run(`reconcile:${call.id}`, () => reconcile(this.deps, call)));
     }

@@ -39,3 +39,35 @@ describe('late keys behind a backlog of duration lookups', () => {
     }
   });
 });
+
+describe('a burst of late keys graces', () => {
+  it('takes none of the room of the Call Details lookups due with it', async () => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const h = await startHarness({ LATE_KEYS_GRACE_SECONDS: '10' }, { now: () => new Date(t) });
+    const details = h.app.callDeps.exotel.callDetails;
+    let asked = 0;
+    try {
+      h.app.callDeps.exotel.callDetails = () => {
+        asked++;
+        return new Promise(() => {});
+      };
+      // 20 calls hung up with the menu open, their graces all due at once.
+      for (let i = 0; i < 20; i++) {
+        const c = storedCall(h.app.store);
+        await h.app.inject({ method: 'GET', url: `/exoml/vendor-greeting?call=${c.id}` });
+        await h.app.inject({ method: 'POST', url: `/webhook/exotel/status?call=${c.id}&attempt=1`, payload: { CallSid: c.exotelCallSid!, Status: 'completed' } });
+      }
+      // And one live call with no final status, its lookup due too.
+      const live = storedCall(h.app.store);
+      h.app.store.scheduleReconcile(live.id, new Date(t), 0);
+      t += 15_000;
+      void h.app.scheduler.tick();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(asked).toBe(1);
+      expect(h.app.store.dueForReconcile('grace', 100)).toEqual([]);
+    } finally {
+      h.app.callDeps.exotel.callDetails = details;
+      await h.close().catch(() => {});
+    }
+  });
+});
