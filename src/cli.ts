@@ -8,7 +8,7 @@ import { callView, deliveryView, eventsView } from './api/call-view.js';
 import { ConfigError, loadConfig } from './config.js';
 import { firstPresent } from './exotel/inbound.js';
 import { FINAL_OUTCOMES } from './flows/types.js';
-import { Links } from './links.js';
+import { Links, OWN_PARAMS } from './links.js';
 import { findCalls } from './ops/find-calls.js';
 import { CallStore } from './store/calls.js';
 import { openDatabase } from './store/database.js';
@@ -103,7 +103,9 @@ async function main(argv: string[]): Promise<number> {
     else if (slug) signed = links.exomlStep(slug, { call, turn: url.searchParams.get('turn') ?? undefined });
     else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)');
     // What Exotel would add (Digits=2, Status=busy) rides along unsigned, as Exotel's own parameters do.
-    const extra = [...url.searchParams].filter(([key]) => !['call', 'turn', 'attempt', 'sig'].includes(key));
+    // Ours (an old ts, sig) are signed afresh above, never carried over: a repeat of one is refused.
+    const ours: readonly string[] = [...OWN_PARAMS, 'sig'];
+    const extra = [...url.searchParams].filter(([key]) => !ours.includes(key));
     if (extra.length > 0) signed += `&${new URLSearchParams(extra).toString()}`;
     out.print(signed, { url: signed });
     return 0;

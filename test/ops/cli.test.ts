@@ -105,7 +105,9 @@ describe('npx exotel-caller', () => {
     expect(h.app.links.check('/exoml/vendor-action', Object.fromEntries(new URL(signed).searchParams))).toBe('ok');
     // Exotel's own parameters ride along unsigned: support curls the keys a vendor pressed.
     const waiting = storedCall(h.app.store).id;
-    const withKeys = cli('sign-url', `/exoml/vendor-action?call=${waiting}&turn=1&Digits=2`).out.trim();
+    // Re-signing a URL copied from a timeline: its old ts and sig are replaced, not kept beside the new ones.
+    const withKeys = cli('sign-url', `/exoml/vendor-action?call=${waiting}&turn=1&ts=1796360000&sig=old&Digits=2`).out.trim();
+    expect(new URL(withKeys).searchParams.getAll('ts')).toHaveLength(1);
     expect(withKeys).toMatch(/&sig=[^&]+&Digits=2$/);
     const { pathname, search } = new URL(withKeys);
     const answer = await request(`${h.baseUrl}${pathname}${search}`);
