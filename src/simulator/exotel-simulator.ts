@@ -333,13 +333,13 @@ export class ExotelSimulator {
     if (!this.calls.get(sid)?.recordingUrl) return reply.code(404).send('not found');
     reply.header('accept-ranges', 'bytes').type('audio/mpeg');
     // One byte range, as a browser's <audio> asks for it (bytes=a-b, bytes=a-, bytes=-n).
+    // A header that is not one such range (several, reversed, malformed) is ignored, as RFC 9110 §14.2 allows.
     const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
-    if (!req.headers.range) return reply.send(FAKE_RECORDING);
     const size = FAKE_RECORDING.length;
-    const [start, end] = !range || (range[1] === '' && range[2] === '')
-      ? [NaN, NaN]
-      : range[1] === '' ? [size - Number(range[2]), size - 1] : [Number(range[1]), range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1)];
-    if (!(start >= 0 && start <= end && start < size)) return reply.code(416).header('content-range', `bytes */${size}`).send();
+    if (!range || (range[1] === '' && range[2] === '') || (range[1] !== '' && range[2] !== '' && Number(range[2]) < Number(range[1]))) return reply.send(FAKE_RECORDING);
+    // A suffix longer than the file is the whole file (§14.1.1).
+    const [start, end] = range[1] === '' ? [Math.max(0, size - Number(range[2])), size - 1] : [Number(range[1]), range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1)];
+    if (!(start <= end && start < size)) return reply.code(416).header('content-range', `bytes */${size}`).send();
     return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).send(FAKE_RECORDING.subarray(start, end + 1));
   }
 

@@ -83,6 +83,13 @@ describe('/ops', () => {
     }
     const beyond = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: `bytes=${whole.length}-` } });
     expect([beyond.statusCode, beyond.headers['content-range']]).toEqual([416, `bytes */${whole.length}`]);
+    // A suffix longer than the file is all of it; a header that is not one range is ignored (the whole file).
+    const suffix = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: 'bytes=-100000' } });
+    expect([suffix.statusCode, suffix.headers['content-range'], suffix.rawPayload.length]).toEqual([206, `bytes 0-${whole.length - 1}/${whole.length}`, whole.length]);
+    for (const odd of ['bytes=0-1,5-6', 'bytes=5-2', 'pages=1']) {
+      const ignored = await h.app.inject({ method: 'GET', url: `/ops/calls/${callId}/recording`, headers: { authorization: basic, range: odd } });
+      expect([odd, ignored.statusCode, ignored.rawPayload.length]).toEqual([odd, 200, whole.length]);
+    }
   });
 
   it('plays through Call Details\' pre-signed URL when the recording URL refuses our credentials (as S3 does)', async () => {
