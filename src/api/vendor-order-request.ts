@@ -12,7 +12,9 @@ const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u20
 // what bytes that were not UTF-8 decode to) valid text; `LINE` also without tabs or line breaks.
 const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
 const LINE = '[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
-const documentedText = (max: number, char = PRINTABLE) => ({ type: 'string', maxLength: max, pattern: `^(?=[\\s\\S]*\\S)${char}*$`, description: `at most ${max} characters (after trimming), not blank` });
+// Trimmed first, as zod does: the text between the first and the last non-blank character is what counts.
+const trimmedText = (max: number, char: string) => `(?=\\S)${char}{0,${max}}(?<=\\S)`;
+const documentedText = (max: number, char = PRINTABLE) => ({ type: 'string', pattern: `^\\s*${trimmedText(max, char)}\\s*$`, description: `at most ${max} characters once trimmed, not blank` });
 
 const text = (max: number) =>
   z
@@ -38,6 +40,9 @@ const scalar = (schema: z.ZodType) =>
 // Decimal digits only: Number() would also read "0x10" as 16 and "0b11" as 3.
 const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/;
 
+// DECIMAL within 0 to 10,000,000 (and a negative zero, which is 0), for the OpenAPI document.
+const AMOUNT_PATTERN = '^\\s*(?:-(?:0+(?:\\.0*)?|\\.0+)|0*\\d{1,7}(?:\\.\\d*)?|0*10000000(?:\\.0*)?|\\.\\d+)\\s*$';
+
 // What normalisePhone accepts (phone.ts), as one JSON Schema pattern: separators anywhere; +91, 91 (twelve
 // digits in all) or 0 before the ten national digits, which do not start with 0, 1800 or 1860.
 const SEP = '[\\s\\-().]*';
@@ -50,13 +55,14 @@ const optionalText = (max: number) =>
     .union([z.string(), z.array(z.string())], { error: 'must be text or a list of texts' })
     .optional()
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
-    .refine((value) => value.length <= max, `must be at most ${max} characters`)
+    // In characters (code points), as a name's limit counts them: an emoji is one.
+    .refine((value) => [...value].length <= max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
     .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text')
     .register(documentation, {
       schema: {
         anyOf: [
-          { type: 'string', maxLength: max, pattern: `^${PRINTABLE}*$` },
+          { type: 'string', pattern: `^\\s*(?:${trimmedText(max, PRINTABLE)})?\\s*$` },
           { type: 'array', items: { type: 'string', pattern: `^${PRINTABLE}*$` } },
         ],
         description: `text, or a list of texts joined with ", ": at most ${max} characters`,
@@ -78,8 +84,14 @@ export const callRequestFields = {
       schema: {
         anyOf: [
           { type: 'string', pattern: PHONE_PATTERN },
-          { type: 'integer', minimum: 1_000_000_000, maximum: 9_999_999_999 },
-          { type: 'integer', minimum: 911_000_000_000, maximum: 919_999_999_999 },
+          // Ten national digits, alone or after 91, never 1800… or 1860… (toll-free and shared-cost lines).
+          ...[0, 910_000_000_000].flatMap((prefix) =>
+            [
+              [1_000_000_000, 1_799_999_999],
+              [1_801_000_000, 1_859_999_999],
+              [1_861_000_000, 9_999_999_999],
+            ].map(([low, high]) => ({ type: 'integer', minimum: prefix + low!, maximum: prefix + high! })),
+          ),
         ],
         description: 'an Indian mobile or landline: +91, 91 or 0 then ten digits (not 1800/1860), spaces, dashes, dots and brackets allowed',
         example: '+919812345678',
@@ -114,7 +126,7 @@ export const vendorOrderRequest = z.object({
       z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
     )
     .register(documentation, {
-      schema: { anyOf: [{ type: 'number', minimum: 0, maximum: 10_000_000 }, { type: 'string', pattern: '^\\s*(\\d+(\\.\\d*)?|\\.\\d+)\\s*$' }], description: 'rupees, 0 to 10,000,000: a number, or its decimal digits as text' },
+      schema: { anyOf: [{ type: 'number', minimum: 0, maximum: 10_000_000 }, { type: 'string', pattern: AMOUNT_PATTERN }], description: 'rupees, 0 to 10,000,000: a number, or its decimal digits as text' },
     }),
   items: optionalText(500),
   language: callRequestFields.language,
