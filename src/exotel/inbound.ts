@@ -129,9 +129,9 @@ export function present(value: string | undefined): string | undefined {
  * §5.1, §5.2); undefined on any other call (Direction incoming or inbound: the vendor ringing us).
  */
 export function callerOf(params: ExotelParams): string | undefined {
-  const direction = present(params.Direction);
+  const direction = firstPresent(params, ['Direction']);
   if (direction !== undefined && !/^outbound/i.test(direction)) return undefined;
-  return present(params.CallFrom) ?? present(params.From);
+  return firstPresent(params, ['CallFrom', 'From']);
 }
 
 const DIGIT_KEYS = ['Digits', 'DigitsPressed', 'digits'] as const;

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
 import { pressedMessage, settledApology, takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
-import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, firstPresent, pressedAnyKey, pressedDigits } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
 import { flowNamed } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -31,8 +31,8 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
       request.log.error({ route }, 'applet request with a wrong path token: check APPLET_PATH_TOKEN in the dashboard flow');
       return undefined;
     }
-    const sid = present(params.CallSid);
-    const call = app.store.byExotelRequest(sid, present(params.CustomField), callerOf(params));
+    const sid = firstPresent(params, ['CallSid']);
+    const call = app.store.byExotelRequest(sid, firstPresent(params, ['CustomField']), callerOf(params));
     const flow = call && flowNamed(call.flow);
     if (!call || !flow || !transports.includes(call.transport)) {
       app.store.recordEvent({ callId: null, kind: 'applet_request_unknown_call', route, params });
@@ -60,7 +60,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         const wrongToken = !tokenMatches(request.params.token, token);
         if (!found) return () => appletFallback(reply.code(wrongToken ? 403 : 200), 'gather');
         const { call, flow, params } = found;
-        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? firstPresent(params, ['CallSid']), order_id: call.orderId });
         if (request.method === 'HEAD') {
           app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
           // What a GET would answer, so the headers (Content-Length too) are the same.
@@ -68,7 +68,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           return () => sendJson(reply, gatherJson(answer, render(call, flow, call.state)));
         }
         if (call.lastReply === null) log.info('Gather applet: greeting requested');
-        const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: present(params.CallSid) }, options);
+        const result = takeTurn(app.store, flow, call, { input: undefined, asks: true, route, params, exotelCallSid: firstPresent(params, ['CallSid']) }, options);
         return () => sendJson(reply, gatherJson(result.reply, render(call, flow, result.state)));
       });
     },
@@ -88,14 +88,14 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
           return () => sendText(reply, '');
         }
-        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? present(params.CallSid), order_id: call.orderId });
+        const log = callLog(request.log, { call_id: call.id, call_sid: call.exotelCallSid ?? firstPresent(params, ['CallSid']), order_id: call.orderId });
         if (call.transport === 'applet' && call.askedTurn === null && call.state.outcome === undefined && call.settledAt === null) {
           // The Gather before this could not tell whose call it was, so the vendor heard our apology, not the
           // question: these keys answer nothing. Back to the Gather once, which finds the call now by the
           // CallSid stored here; after that, on to the Greeting, and the call ends unanswered.
           const again = !app.store.events(call.id).some((e) => e.kind === 'applet_keys_unasked');
           app.store.recordEvent({ callId: call.id, kind: 'applet_keys_unasked', route, step: call.state.step, digits: pressedDigits(params) || undefined, params });
-          const sid = present(params.CallSid);
+          const sid = firstPresent(params, ['CallSid']);
           if (sid) app.store.adopt(call.id, sid);
           log.warn({ again }, 'Passthru before any Gather of this call was answered: the keys are not taken');
           return () => sendText(reply.code(again ? 200 : 302), again ? 'ask' : 'end');
@@ -118,7 +118,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
           turn: call.askedTurn ?? 0,
           route,
           params,
-          exotelCallSid: present(params.CallSid),
+          exotelCallSid: firstPresent(params, ['CallSid']),
         }, options);
         if (result.applied) {
           log.info({ step: call.state.step }, pressedMessage(input));

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pressedMessage, takeTurn } from '../calls/conversation.js';
 import { callLog, safeUrl } from '../logging.js';
-import { agentLegStatus, exotelParams, pressedAnyKey, pressedDigits, present } from '../exotel/inbound.js';
+import { agentLegStatus, exotelParams, firstPresent, pressedAnyKey, pressedDigits } from '../exotel/inbound.js';
 import { advance, start, stepBySlug, stepOf } from '../flows/engine.js';
 import { flowBySlug } from '../flows/registry.js';
 import type { EngineOptions, Flow, FlowState, Input, Language, Reply } from '../flows/types.js';
@@ -71,7 +71,7 @@ function step(
   options: EngineOptions,
 ): string {
   const call = app.store.get(callId);
-  const exotelCallSid = present(params.CallSid);
+  const exotelCallSid = firstPresent(params, ['CallSid']);
   const log = callLog(request.log, { call_id: callId, call_sid: exotelCallSid, order_id: call?.orderId });
   if (!call || call.flow !== flow.name || call.transport !== 'exoml') {
     app.store.recordEvent({ callId: null, kind: 'exotel_request_unknown_call', route: slug, params });

@@ -2,7 +2,7 @@
 // cannot read, an error of ours. A call step still gets a document the caller can hear (an error body or a
 // 404 drops the caller, reference §5.2; DESIGN §5), and what Exotel sent is stored, never lost.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { callerOf, exotelParams, isJsonObject, nestedTooDeeply, present, unreadableBody } from '../exotel/inbound.js';
+import { callerOf, exotelParams, firstPresent, isJsonObject, nestedTooDeeply, unreadableBody } from '../exotel/inbound.js';
 import { flowNamed } from '../flows/registry.js';
 import type { Flow, Language } from '../flows/types.js';
 import { vendorOrder } from '../flows/vendor-order.js';
@@ -43,7 +43,7 @@ export function safeAnswer(app: FastifyInstance, request: FastifyRequest | undef
 function callOf(app: FastifyInstance, request: FastifyRequest): { flow: Flow; language: Language } {
   try {
     const params = exotelParams(request.query, undefined);
-    const call = (params.call !== undefined && app.store.get(params.call)) || app.store.byExotelRequest(present(params.CallSid), present(params.CustomField), callerOf(params));
+    const call = (params.call !== undefined && app.store.get(params.call)) || app.store.byExotelRequest(firstPresent(params, ['CallSid']), firstPresent(params, ['CustomField']), callerOf(params));
     if (call) return { flow: flowNamed(call.flow) ?? vendorOrder, language: call.state.language };
   } catch {
     // The store may be what failed: the default apology still plays.

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { tokenMatches } from '../api/auth.js';
 import { sendJson } from './applet.js';
-import { callerOf, exotelParams, present } from '../exotel/inbound.js';
+import { callerOf, exotelParams, firstPresent } from '../exotel/inbound.js';
 import { FLOWS } from '../flows/registry.js';
 import { vendorOrder } from '../flows/vendor-order.js';
 import { streamSpeaker, unsayable } from '../voicebot/speaker.js';
@@ -102,7 +102,7 @@ async function voicebotRoutes(app: FastifyInstance, options: VoicebotOptions): P
     preValidation: refuseWrongToken,
     handler: async (request, reply) => {
       const params = exotelParams(request.query, request.body);
-      const call = app.store.byExotelRequest(present(params.CallSid), present(params.CustomField), callerOf(params));
+      const call = app.store.byExotelRequest(firstPresent(params, ['CallSid']), firstPresent(params, ['CustomField']), callerOf(params));
       app.store.recordEvent({ callId: call?.id ?? null, kind: call ? 'exotel_request' : 'voicebot_url_unknown_call', route: '/applet/voicebot', params });
       return sendJson(reply, { url: app.links.voicebotStream(token, app.config.voicebotSampleRate, call?.id) });
     },

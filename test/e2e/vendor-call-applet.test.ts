@@ -224,6 +224,14 @@ describe('applet routes on their own', () => {
   const get = (applet: string, query: Record<string, string>, method: 'GET' | 'HEAD' = 'GET', token = TOKEN) =>
     h.app.inject({ method, url: `/applet/${token}/${applet}?${new URLSearchParams(query)}` });
 
+  it('finds the call by a repeated CallSid whose first value is empty', async () => {
+    const sid = 'sidrepeatedcallsid00000000000001';
+    const id = connectedCall(sid);
+    const gather = await h.app.inject({ method: 'GET', url: `/applet/${TOKEN}/gather?CallSid=&CallSid=${sid}` });
+    expect(JSON.parse(gather.body).gather_prompt.text).toContain(MENU);
+    expect(h.app.store.get(id)!.askedTurn).toBe(1);
+  });
+
   it('finds a call by CustomField before its CallSid is stored, and adopts the CallSid', async () => {
     const id = connectedCall();
     const gather = await get('gather', { CallSid: 'sidfromexotel00000000000000000001', CustomField: id });
