@@ -173,6 +173,11 @@ describe('the trigger API when Exotel fails', () => {
     // The first try and DISPATCH_MAX_RETRIES more, each a new attempt that placed nothing.
     expect(call.attempts.map((a: { result: string }) => a.result)).toEqual(['not_placed', 'not_placed', 'not_placed', last]);
     expect(connects()).toBe(4);
+    if (code === 'EXOTEL_ERR_RATE_LIMITED') {
+      // The last 429 still holds every request back, though this call gave up: Exotel asked us to slow down.
+      expect(h.app.ledger.pausedUntil(new Date())).toBeInstanceOf(Date);
+      h.db.prepare("DELETE FROM service_state WHERE key = 'exotel_paused_until'").run();
+    }
   });
 
   it('a timeout is ambiguous: 202 verifying; while Exotel cannot confirm the vendor is never dialled again, then not_reached (unverified)', async () => {
