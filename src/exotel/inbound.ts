@@ -11,22 +11,35 @@ const NOT_STORED = new Set(['sig']);
 /**
  * Query and body merged into one flat map of strings; the first value answers for a repeated key. Nested JSON
  * becomes the keys a form body has (§3.3): `Legs[0][OnCallDuration]` from an array or an object of legs,
- * `Details[Leg1Status]`. Every value is kept: a repeated key's later values as `key[1]`, `key[2]`, ….
+ * `Details[Leg1Status]`. A repeated key's later values are kept as `key[1]` … `key[8]`; more are counted in
+ * `repeats_dropped`.
  */
 export function exotelParams(query: unknown, body: unknown): ExotelParams {
   const params: ExotelParams = {};
+  // Per key, the next repeat's number: a body of thousands of one repeated key costs as many steps, not
+  // their square (the event loop is every call's).
+  const repeats = new Map<string, number>();
+  let dropped = 0;
   const put = (key: string, value: string | undefined) => {
     if (value === undefined) return;
     // The same key in the query and the body: the later one is kept as a repeat, never dropped (it may be
     // the one that carries the keys: `?digits=` with a body of digits="1").
     let name = key;
-    for (let n = 1; Object.hasOwn(params, name); n++) name = `${key}[${n}]`;
+    if (Object.hasOwn(params, name)) {
+      let n = repeats.get(key) ?? 1;
+      while (Object.hasOwn(params, `${key}[${n}]`)) n++;
+      // Repeats past those firstPresent reads are only counted: no Exotel request has them.
+      if (n > MAX_REPEATS) return void dropped++;
+      repeats.set(key, n + 1);
+      name = `${key}[${n}]`;
+    }
     params[name] = value;
   };
   for (const source of [query, typeof body === 'string' ? textBody(body) : body]) {
     if (!source || typeof source !== 'object' || Array.isArray(source)) continue;
     for (const [key, raw] of Object.entries(source as Record<string, unknown>)) if (!NOT_STORED.has(key)) flatten(key, raw, put, 0);
   }
+  if (dropped > 0) params.repeats_dropped = String(dropped);
   return params;
 }
 
@@ -102,9 +115,14 @@ function textBody(text: string): unknown {
     return isJsonObject(value) ? value : unreadableBody('not a JSON object', text);
   }
   if (!trimmed.includes('=')) return unreadableBody('neither JSON nor a form', text);
-  // The first value wins, as in every other body.
-  const form: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(trimmed)) if (!Object.hasOwn(form, key)) form[key] = value;
+  // A repeated key is a list, as the form parser gives it, so its later values are kept as repeats too.
+  const form: Record<string, string | string[]> = {};
+  for (const [key, value] of new URLSearchParams(trimmed)) {
+    const before = form[key];
+    if (before === undefined) form[key] = value;
+    else if (Array.isArray(before)) before.push(value);
+    else form[key] = [before, value];
+  }
   return form;
 }
 

@@ -26,11 +26,12 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
   function locate(request: FastifyRequest<{ Params: Params }>, route: string): { call: CallRecord; flow: Flow; params: Record<string, string> } | undefined {
     // A Voicebot flow ends in the same Connect and Passthru applets (README, "Voicebot mode").
     const transports = /\/(connect|passthru)$/.test(route) ? ['applet', 'voicebot'] : ['applet'];
-    const params = exotelParams(request.query, request.body);
+    // The token first: a stranger's request costs no parsing of what it carries.
     if (!tokenMatches(request.params.token, token!)) {
       request.log.error({ route }, 'applet request with a wrong path token: check APPLET_PATH_TOKEN in the dashboard flow');
       return undefined;
     }
+    const params = exotelParams(request.query, request.body);
     const sid = firstPresent(params, ['CallSid']);
     const call = app.store.byExotelRequest(sid, firstPresent(params, ['CustomField']), callerOf(params));
     const flow = call && flowNamed(call.flow);

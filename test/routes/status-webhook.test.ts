@@ -67,14 +67,29 @@ describe('POST /webhook/exotel/status', () => {
     ['a repeated Status whose first value is empty', (sid: string) => `CallSid=${sid}&Status=&Status=busy`],
     ['an empty Status beside CallStatus', (sid: string) => `CallSid=${sid}&Status=&CallStatus=busy`],
     ['an empty CallSid before the real one', (sid: string) => `CallSid=&CallSid=${sid}&Status=busy`],
-  ])('reads the status from %s', async (_name, body) => {
-    const { sid, url } = placedCall();
-    const response = await request(url, { method: 'POST', body: body(sid), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  ])('reads the status from %s, in a form body or one sent as text/plain', async (_name, body) => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain']) {
+      const { sid, url } = placedCall();
+      const response = await request(url, { method: 'POST', body: body(sid), headers: { 'content-type': type } });
+      expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
+      expect(await read(sid), type).toMatchObject({ status: 'busy', outcome: 'not_reached' });
+      // The ops timeline reads it the same way.
+      const page = (await h.app.inject({ method: 'GET', url: `/ops/calls/${sid}` })).body;
+      expect(page).toContain('<td>Exotel: status busy (dial 1)</td>');
+    }
+  });
+
+  it('a body of thousands of one repeated key (56 KB, under the body limit) keeps the first nine values and counts the rest', async () => {
+    const { call, sid, url } = placedCall();
+    const body = `CallSid=${sid}&Status=&Status=busy&${'Junk=x&'.repeat(8_000)}`;
+    const response = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect([response.statusCode, await response.body.json()]).toEqual([200, { success: true, matched: true }]);
-    expect(await read(sid)).toMatchObject({ status: 'busy', outcome: 'not_reached' });
-    // The ops timeline reads it the same way.
-    const page = (await h.app.inject({ method: 'GET', url: `/ops/calls/${sid}` })).body;
-    expect(page).toContain('<td>Exotel: status busy (dial 1)</td>');
+    expect(await read(sid)).toMatchObject({ status: 'busy' });
+    const stored = h.app.store.events(call.id).find((e) => e.kind === 'status_callback')!.params;
+    expect(stored).toEqual({
+      call: call.id, attempt: '1', CallSid: sid, Status: '', 'Status[1]': 'busy',
+      Junk: 'x', ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`Junk[${i + 1}]`, 'x'])), repeats_dropped: '7991',
+    });
   });
 
   it('reads the duration from a repeated field whose first value is empty, a leg\'s too', async () => {
