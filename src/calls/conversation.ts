@@ -57,7 +57,7 @@ export function takeTurn(store: CallStore, flow: Flow, call: CallRecord, request
   }
   // Withdrawn by the backend while this dial was out (calls/withdraw.ts): whatever this request is, even a
   // repeat that would replay the question, the vendor hears the apology, never the order again.
-  const withdrawn = call.withdrawRequestedAt !== null && call.state.outcome === undefined;
+  const withdrawn = withdrawing(call);
   if (!withdrawn && stale && stored !== null) {
     const askedTurn = request.asks && !call.state.outcome ? call.state.turn : undefined;
     store.recordReplay({ ...late, kind: 'exotel_request_replayed' }, request.exotelCallSid, askedTurn);
@@ -90,17 +90,30 @@ function withdrawnEnding(flow: Flow, state: FlowState): { state: FlowState; repl
   return { state: { ...state, outcome: 'withdrawn' }, reply: { kind: 'end', outcome: 'withdrawn', say: [flow.apology] } };
 }
 
+/** Marked withdrawn while its dial was out, and not yet ended: every request of it gets the apology. */
+function withdrawing(call: CallRecord): boolean {
+  return call.withdrawRequestedAt !== null && call.state.outcome === undefined;
+}
+
 /**
- * The outcome is given (we told the backend not_reached, or Exotel's final status came first), yet Exotel
- * is still asking: the vendor must not be asked a question whose answer no longer counts. They hear the
- * apology ("we will contact you again") and the call ends. Undefined while a question may still be asked.
+ * What a request that takes no turn (a HEAD probe) says of this call, as a GET would: the apology once it is
+ * settled or withdrawn. Undefined while a question may still be asked.
  */
+export function endingWithoutTurn(flow: Flow, call: CallRecord): Reply | undefined {
+  return settledApology(flow, call) ?? (withdrawing(call) ? withdrawnEnding(flow, call.state).reply : undefined);
+}
+
 /** What the log says of a turn's input: ops count "Vendor pressed" lines, the same in every transport. */
 export function pressedMessage(input: Input): string {
   if (input.kind === 'no_input') return 'Vendor pressed nothing';
   return `Vendor pressed: ${input.digits || '#'}`;
 }
 
+/**
+ * The outcome is given (we told the backend not_reached, or Exotel's final status came first), yet Exotel
+ * is still asking: the vendor must not be asked a question whose answer no longer counts. They hear the
+ * apology ("we will contact you again") and the call ends. Undefined while a question may still be asked.
+ */
 export function settledApology(flow: Flow, call: CallRecord): Reply | undefined {
   if (call.settledAt === null || (call.lastReply !== null && call.lastReply.kind !== 'ask')) return undefined;
   return { kind: 'end', outcome: call.outcome === 'pending' ? 'not_reached' : call.outcome, say: [flow.apology] };

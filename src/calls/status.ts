@@ -101,10 +101,16 @@ export function settleFinished(deps: CallDeps, callId: string, status: string): 
     deps.log.warn({ call_id: callId, order_id: call.orderId, call_sid: call.exotelCallSid }, 'Call completed without asking us for the flow: check the Connect URL or the dashboard flow\'s applets');
   }
   if (!settle(deps, callId, call.state.outcome ?? settledOutcome(status, heardQuestion(call)))) return;
-  // A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
-  // minutes later (§2), so a lookup is due (jobs/reconciler.ts).
-  if (status === 'completed' && store.get(callId)!.durationSeconds === null) {
-    store.scheduleReconcile(callId, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000), 0);
+  fillDetailsLater(deps, callId, status);
+}
+
+/**
+ * A flow call's callback carries no duration by default (reference §1.5): Call Details fills it in a few
+ * minutes later (§2), so a lookup is due (jobs/reconciler.ts). For a call just settled on its final status.
+ */
+export function fillDetailsLater(deps: CallDeps, callId: string, status: string): void {
+  if (status === 'completed' && deps.store.get(callId)!.durationSeconds === null) {
+    deps.store.scheduleReconcile(callId, later(deps, deps.config.jobs.reconcileBackoffSeconds * 1000), 0);
   }
 }
 

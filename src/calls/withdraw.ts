@@ -8,6 +8,7 @@ import { isFinalStatus } from '../exotel/inbound.js';
 import type { CallRecord } from '../store/calls.js';
 import type { CallDeps } from './deps.js';
 import { settle } from './settle.js';
+import { fillDetailsLater } from './status.js';
 
 export type WithdrawResult =
   | { kind: 'withdrawn'; call: CallRecord }
@@ -36,7 +37,8 @@ export function withdraw(deps: CallDeps, call: CallRecord, reason: string | unde
       return { kind: 'requested', again: !first };
     }
     store.recordEvent({ callId: call.id, kind: 'withdrawn', route: '/api/calls/withdraw', params });
-    settle(deps, call.id, 'withdrawn');
+    // Ended in its late keys' grace: the duration and recording are still to be looked up, as for any call.
+    if (settle(deps, call.id, 'withdrawn')) fillDetailsLater(deps, call.id, now.status);
     return { kind: 'withdrawn' };
   });
   return { ...result, call: store.get(call.id)! } as WithdrawResult;

@@ -6,7 +6,7 @@
 // These routes never answer Exotel with an error body: a Gather with a bad answer drops the caller.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { tokenMatches } from '../api/auth.js';
-import { pressedMessage, settledApology, takeTurn } from '../calls/conversation.js';
+import { endingWithoutTurn, pressedMessage, takeTurn } from '../calls/conversation.js';
 import { callLog } from '../logging.js';
 import { agentLegStatus, bodyUnreadable, callerOf, exotelParams, firstPresent, pressedAnyKey, pressedDigits } from '../exotel/inbound.js';
 import { advance, start } from '../flows/engine.js';
@@ -65,7 +65,7 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         if (request.method === 'HEAD') {
           app.store.recordEvent({ callId: call.id, kind: 'exotel_probe', route, step: call.state.step, params });
           // What a GET would answer, so the headers (Content-Length too) are the same.
-          const answer = settledApology(flow, call) ?? call.lastReply ?? start(flow, call.state.language).reply;
+          const answer = endingWithoutTurn(flow, call) ?? call.lastReply ?? start(flow, call.state.language).reply;
           return () => sendJson(reply, gatherJson(answer, render(call, flow, call.state)));
         }
         if (call.lastReply === null) log.info('Gather applet: greeting requested');
@@ -147,11 +147,12 @@ export default async function appletRoutes(app: FastifyInstance): Promise<void> 
         ending = call.lastReply;
         app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
       } else if (request.method === 'HEAD' || call.askedTurn === null) {
-        // HEAD: what a GET would say (the apology, when the call was settled meanwhile), without settling
-        // anything. No Gather ever reached us (its URL or token is wrong): the vendor never heard a question,
-        // so no silence of theirs ends the call; they hear the apology, and the status settles it (not_reached).
+        // HEAD: what a GET would say (the apology, when the call was settled or withdrawn meanwhile), without
+        // settling anything. No Gather ever reached us (its URL or token is wrong): the vendor never heard a
+        // question, so no silence of theirs ends the call; they hear the apology, and the status settles it
+        // (not_reached).
         const neverAsked = call.askedTurn === null;
-        ending = settledApology(flow, call) ?? (neverAsked ? { kind: 'end', outcome: 'not_reached', say: [flow.apology] } : advance(flow, call.state, { kind: 'no_input', final: true }, options).reply);
+        ending = endingWithoutTurn(flow, call) ?? (neverAsked ? { kind: 'end', outcome: 'not_reached', say: [flow.apology] } : advance(flow, call.state, { kind: 'no_input', final: true }, options).reply);
         app.store.recordEvent({ callId: call.id, kind: request.method === 'HEAD' ? 'exotel_probe' : 'exotel_request', route, step: call.state.step, params });
         if (neverAsked && request.method !== 'HEAD') request.log.error({ call_id: call.id, order_id: call.orderId }, "Greeting reached, but no Gather of ours ever asked the vendor: check the Gather applet's URL");
       } else {

@@ -24,7 +24,7 @@ export default async function triggerRoutes(app: FastifyInstance): Promise<void>
         400: 'A field is missing or invalid (field names it)',
         401: 'Missing or invalid bearer token',
         403: 'The number is not in DIAL_ALLOWLIST',
-        409: 'The order already has a finished call; send recall=true',
+        409: 'The order already has a finished call (send recall=true), or its call was withdrawn and its dial has not ended yet',
         415: 'Not JSON, a form or query parameters',
         422: 'The Idempotency-Key was used for another order or kind of call',
         429: 'Too many requests for this token',
@@ -75,6 +75,17 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     });
   }
   const known = keyed ?? store.liveForOrder(wanted.orderId, flow.name);
+  if (known && !keyed && known.withdrawRequestedAt !== null && known.settledAt === null) {
+    // The order's call was withdrawn and its dial has not ended: answering that call would swallow this
+    // request (it only ever says the apology, and ends withdrawn). One live call per order: ask again after.
+    return reply.code(409).send({
+      success: false,
+      code: 'IVR_ERR_WITHDRAW_PENDING',
+      message: `Order ${wanted.orderId}'s call was withdrawn and its dial has not ended yet; send this again with recall=true once that call has settled`,
+      order_id: wanted.orderId,
+      call_id: known.id,
+    });
+  }
   if (known) {
     // Bound to the call it was answered with, so a retry after that call ended gets it again, not a new dial.
     if (key && !keyed) store.rememberIdempotencyKey(key, known.id);

@@ -199,6 +199,8 @@ describe('a call that has just ended', () => {
       const withdrawn = await h.post(`/api/calls/${id}/withdraw`, undefined, auth);
       expect(withdrawn.status).toBe(200);
       expect(withdrawn.body.call).toMatchObject({ status: 'completed', outcome: 'withdrawn' });
+      // Its duration and recording are still looked up in Call Details, as for any call that settles completed.
+      expect(h.app.store.get(id)).toMatchObject({ durationSeconds: null, reconcileDueAt: expect.any(String) });
       await h.simulator.finished(placed.body.call_sid);
       for (let i = 0; i < 300 && !h.app.store.events(id).some((e) => e.digits === '1'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
       expect(h.app.store.events(id).find((e) => e.digits === '1')).toMatchObject({ kind: 'exotel_request_after_settled' });
@@ -235,6 +237,32 @@ describe('a call with a dial out', () => {
     expect(h.app.outbox.forCall(id).map((o) => o.payload.outcome)).toEqual(['withdrawn']);
     const page = await h.app.inject({ method: 'GET', url: `/ops/calls/${id}`, headers: auth });
     expect(page.body).toContain('<td>Withdrawn by the backend while a dial was out: customer cancelled</td><td><code>withdraw_requested</code></td>');
+  });
+
+  it('a new trigger for the order while the withdrawn dial rings is refused (409), not answered with a call that only apologises', async () => {
+    const first = await h.trigger(order({ order_id: 'WITHDRAW-AGAIN', vendor_phone: '9000000008' }), { ...auth, 'idempotency-key': 'withdraw-again-first' });
+    const id = first.body.call_id as string;
+    expect((await h.post(`/api/calls/${id}/withdraw`, {}, auth)).status).toBe(202);
+    const again = await h.trigger(order({ order_id: 'WITHDRAW-AGAIN', vendor_phone: '9000000008', recall: true }), { ...auth, 'idempotency-key': 'withdraw-again-second' });
+    expect(again).toEqual({
+      status: 409,
+      body: {
+        success: false,
+        code: 'IVR_ERR_WITHDRAW_PENDING',
+        message: "Order WITHDRAW-AGAIN's call was withdrawn and its dial has not ended yet; send this again with recall=true once that call has settled",
+        order_id: 'WITHDRAW-AGAIN',
+        call_id: id,
+      },
+    });
+    // The first request's retry still gets its own call; the refused key is bound to nothing.
+    const retried = await h.trigger(order({ order_id: 'WITHDRAW-AGAIN', vendor_phone: '9000000008' }), { ...auth, 'idempotency-key': 'withdraw-again-first' });
+    expect(retried.body).toMatchObject({ existing: true, call_id: id });
+    expect(await h.settled(id, auth)).toMatchObject({ outcome: 'withdrawn' });
+    const after = await h.trigger(order({ order_id: 'WITHDRAW-AGAIN', vendor_phone: '9000000008', recall: true }), { ...auth, 'idempotency-key': 'withdraw-again-second' });
+    expect(after.status).toBe(200);
+    expect(after.body.call_id).not.toBe(id);
+    expect(after.body.existing).toBeUndefined();
+    expect(dialsOf(after.body.call_id)).toHaveLength(1);
   });
 
   it('a vendor who answers after the withdraw hears the apology, not the order; their key changes nothing', async () => {
@@ -293,6 +321,22 @@ describe('what a vendor on the line hears after the withdraw', () => {
     expect(read.events.filter((e: { kind: string }) => e.kind === 'exotel_request_after_withdraw').map((e: { note: string }) => e.note)).toEqual([
       'after the backend withdrew the call: the apology, changed nothing',
     ]);
+  });
+
+  it("applet mode: Exotel's HEAD probe of the Greeting of a withdrawn call has the headers of the GET after it (the apology)", async () => {
+    const sid = 'sidwithdrawapplethead00000000001';
+    const call = storedCall(h.app.store, { transport: 'applet', exotelCallSid: sid });
+    expect((await applet('gather', `CallSid=${sid}`)).statusCode).toBe(200);
+    expect((await h.post(`/api/calls/${call.id}/withdraw`, {}, auth)).status).toBe(202);
+    const url = `/applet/${APPLET_MODE.APPLET_PATH_TOKEN}/greeting?CallSid=${sid}`;
+    const head = await h.app.inject({ method: 'HEAD', url });
+    const gatherHead = await h.app.inject({ method: 'HEAD', url: `/applet/${APPLET_MODE.APPLET_PATH_TOKEN}/gather?CallSid=${sid}` });
+    const get = await applet('greeting', `CallSid=${sid}`);
+    expect(get.body).toBe(APOLOGY);
+    expect([head.statusCode, head.headers['content-length'], head.headers['content-type']]).toEqual([200, get.headers['content-length'], get.headers['content-type']]);
+    const gatherGet = await applet('gather', `CallSid=${sid}`);
+    expect(gatherGet.json().gather_prompt).toEqual({ text: APOLOGY });
+    expect(gatherHead.headers['content-length']).toBe(gatherGet.headers['content-length']);
   });
 
   it('a call that ended its conversation in silence (no_response) while still on the line can be withdrawn', async () => {
