@@ -49,7 +49,9 @@ export function serverOptions(config: Config): FastifyServerOptions {
     trustProxy: fastifyTrustProxy(config.security.trustProxy),
     // A URL pasted into the dashboard with a trailing or a doubled slash still reaches its route, not a 404
     // that drops the caller.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+    // maxParamLength counts the path's encoded text: an order id of 64 characters takes up to 768 (an emoji
+    // is 12 as %XX), far past the default 100, which answered 414 for ids the trigger took.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     // While a deploy drains (jobs/shutdown.ts), every route answers as usual: a 503 drops a caller mid-call.
     return503OnClosing: false,
     // avvio holds every hook to this, the drain's preClose too: at the default 10 s a longer drain was cut

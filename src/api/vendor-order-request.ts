@@ -40,6 +40,16 @@ const scalar = (schema: z.ZodType) =>
 // Decimal digits only: Number() would also read "0x10" as 16 and "0b11" as 3.
 const DECIMAL = /^-?(\d+(\.\d*)?|\.\d+)$/;
 
+/**
+ * An amount's decimal digits as a number, judged on the digits: Number() rounds "10000000.0000000001" to the
+ * limit itself and "-0.…01" to -0, both of which would pass the range the digits are outside of.
+ */
+function amountFromText(text: string): number {
+  if (!DECIMAL.test(text)) return NaN;
+  if (text.startsWith('-')) return /[1-9]/.test(text) ? -1 : 0;
+  return /^0*10000000\.\d*[1-9]/.test(text) ? 10_000_001 : Number(text);
+}
+
 // DECIMAL within 0 to 10,000,000 (and a negative zero, which is 0), for the OpenAPI document.
 const AMOUNT_PATTERN = '^\\s*(?:-(?:0+(?:\\.0*)?|\\.0+)|0*\\d{1,7}(?:\\.\\d*)?|0*10000000(?:\\.0*)?|\\.\\d+)\\s*$';
 
@@ -49,9 +59,12 @@ const SEP = '[\\s\\-().]*';
 const DIGITS = (n: number) => `(?:\\d${SEP}){${n}}`;
 const PHONE_PATTERN = `^${SEP}(?:\\+${SEP}9${SEP}1${SEP}|9${SEP}1${SEP}(?=${DIGITS(10)}$)|0${SEP})?(?!1${SEP}8${SEP}[06]${SEP}0)[1-9]${SEP}${DIGITS(9)}$`;
 
+// The fields that take a list (optionalText): a repeated form or query key is one, not an ambiguity.
+const LIST_FIELDS = new WeakSet<z.ZodType>();
+
 /** Optional free text (or a JSON list joined with ", "), printable, at most `max` characters. */
-const optionalText = (max: number) =>
-  z
+const optionalText = (max: number) => {
+  const schema = z
     .union([z.string(), z.array(z.string())], { error: 'must be text or a list of texts' })
     .optional()
     .transform((value) => (Array.isArray(value) ? value.join(', ') : (value ?? '')).trim())
@@ -68,6 +81,9 @@ const optionalText = (max: number) =>
         description: `text, or a list of texts joined with ", ": at most ${max} characters`,
       },
     });
+  LIST_FIELDS.add(schema);
+  return schema;
+};
 
 /** The fields every call request shares, for each flow's request schema. */
 export const callRequestFields = {
@@ -122,7 +138,7 @@ export const vendorOrderRequest = z.object({
   // Spoken to the vendor: an empty value, null or true is no amount at all, never "0 rupees" or "1 rupee".
   order_amount: z
     .preprocess(
-      (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : DECIMAL.test(value.trim()) ? Number(value) : NaN) : value),
+      (value) => (typeof value === 'string' ? (value.trim() === '' ? undefined : amountFromText(value.trim())) : value),
       z.number({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a number') }).finite('must be a number').min(0, 'must not be negative').max(10_000_000, 'is too large'),
     )
     .register(documentation, {
@@ -136,11 +152,11 @@ export const vendorOrderRequest = z.object({
 export type VendorOrderRequest = z.infer<typeof vendorOrderRequest>;
 
 /**
- * One of the request's `fields` given twice (`?order_id=1&order_id=2`) is ambiguous: refused rather than
- * guessed. Lists may repeat, and a field we do not take is ignored however it comes.
+ * One of the request's fields given twice (`?order_id=1&order_id=2`) is ambiguous: refused rather than
+ * guessed. Lists (items, pickup, …) may repeat, and a field we do not take is ignored however it comes.
  */
-export function repeatedField(input: Record<string, unknown>, fields: string[]): string | undefined {
-  return fields.find((key) => key !== 'items' && Array.isArray(input[key]));
+export function repeatedField(input: Record<string, unknown>, shape: Record<string, z.ZodType>): string | undefined {
+  return Object.keys(shape).find((key) => !LIST_FIELDS.has(shape[key]!) && Array.isArray(input[key]));
 }
 
 /** The first problem as the field it is about and one sentence, for a 400 the backend can act on. */

@@ -63,7 +63,7 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get<{ Querystring: { q?: string } }>('/ops', async (request, reply) => {
-    const q = typeof request.query.q === 'string' ? request.query.q.trim().slice(0, 64) : '';
+    const q = typeof request.query.q === 'string' ? [...request.query.q.trim()].slice(0, 64).join('') : '';
     const found = q ? findCalls(app.store, q) : { calls: app.store.recent(FOUND_LIMIT), truncated: false };
     const { calls } = found;
     const rows = calls.map(

@@ -7,7 +7,8 @@ import type { CallRecord } from '../store/calls.js';
 
 // A CallSid or call id; an order id as the trigger accepts it (printable, at most 64 characters).
 export const KEY = /^[\w.:-]{1,64}$/;
-const ORDER = /^[^\u0000-\u001F\u007F]{1,64}$/;
+// In characters (code points, the `u` flag), as the trigger counts them: an emoji is one.
+const ORDER = /^[^\u0000-\u001F\u007F]{1,64}$/u;
 
 /** The call a read or withdraw route names: by Exotel's CallSid, or our call id. */
 export function callByKey(app: FastifyInstance, key: string): CallRecord | undefined {

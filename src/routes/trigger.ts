@@ -46,7 +46,7 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
   }
   const input = { ...asObject(request.query), ...asObject(request.body) };
-  const repeated = repeatedField(input, Object.keys((kind.schema as z.ZodObject).shape));
+  const repeated = repeatedField(input, (kind.schema as z.ZodObject).shape);
   if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
   const parsed = kind.schema.safeParse(input);
   if (!parsed.success) {

@@ -96,6 +96,9 @@ describe('/docs', () => {
       ['an amount of 99999999999 as text', { order_amount: '99999999999' }],
       ['an amount with padding', { order_amount: ' 550.50 ' }],
       ['no amount', { order_amount: undefined }],
+      ['an amount a hair over the limit', { order_amount: '10000000.0000000001' }],
+      ['an amount a hair under zero', { order_amount: `-0.${'0'.repeat(400)}1` }],
+      ['an amount of 9999999.9999999999', { order_amount: '9999999.9999999999' }],
     ];
     for (const [name, change] of cases) {
       const body = JSON.parse(JSON.stringify(order({ order_id: `DOC-${++n}`, ...change })));
@@ -103,6 +106,21 @@ describe('/docs', () => {
       const answer = await h.trigger(body);
       expect([name, documented], JSON.stringify(answer.body)).toEqual([name, answer.status !== 400]);
     }
+    // The rider call's lists, sent as JSON lists and as a repeated form key.
+    const rider = new Ajv({ strict: false }).compile(doc.paths['/api/call/rider-delivery']!.post!.requestBody!.content['application/json']!.schema);
+    const riderOrder = { rider_phone: '9000000001', rider_name: 'Ravi', order_id: 'DOC-RIDER-1', pickup: ['Gate 2', 'Sector 5'], drop: ['Flat 4', 'Tower B'] };
+    expect(rider(riderOrder)).toBe(true);
+    const json = await h.post('/api/call/rider-delivery', riderOrder);
+    // Placed, or queued behind the other calls to the same number: taken either way.
+    expect([json.status === 200 || json.status === 202, json.body.code]).toEqual([true, undefined]);
+    const form = await h.app.inject({
+      method: 'POST',
+      url: '/api/call/rider-delivery',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'rider_phone=9000000002&rider_name=Ravi&order_id=DOC-RIDER-2&pickup=Gate%202&pickup=Sector%205',
+    });
+    expect([form.statusCode === 200 || form.statusCode === 202, form.json().code]).toEqual([true, undefined]);
+    expect(h.app.store.liveForOrder('DOC-RIDER-2', 'rider_delivery')?.context).toMatchObject({ pickup: 'Gate 2, Sector 5' });
     for (const [name, reason, valid] of [['a reason', 'shop closed', true], ['a reason of 201 characters', 'x'.repeat(201), false], ['a reason with a bell', 'bell\u0007', false]] as const) {
       const queued = await h.trigger(order({ order_id: `DOC-W-${++n}`, vendor_phone: '9000000008' }));
       const answer = await h.post(`/api/calls/${queued.body.call_id}/withdraw`, { reason });

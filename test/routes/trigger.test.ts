@@ -134,6 +134,17 @@ describe('POST /api/call/vendor-order', () => {
     await read.body.dump();
   });
 
+  it('an order id the trigger takes can be read back and found on /ops, however many UTF-16 units its characters take', async () => {
+    const orderId = '🍅'.repeat(64); // 64 characters, the most an order id has; 128 UTF-16 units
+    const placed = await h.trigger(order({ order_id: orderId, vendor_phone: '9000000008' }), auth);
+    expect([200, 202]).toContain(placed.status);
+    const read = await h.get(`/api/orders/${encodeURIComponent(orderId)}/calls`, auth);
+    expect(read.status).toBe(200);
+    expect(read.body.calls.map((c: { call_id: string }) => c.call_id)).toEqual([placed.body.call_id]);
+    const found = await h.app.inject({ method: 'GET', url: `/ops?q=${encodeURIComponent(orderId)}`, headers: auth });
+    expect(found.body).toContain(`/ops/calls/${placed.body.call_id}`);
+  });
+
   it('read-back answers 404 for an unknown call', async () => {
     const response = await h.get('/api/calls/nosuchcall', auth);
     expect(response).toEqual({ status: 404, body: { success: false, code: 'IVR_ERR_NOT_FOUND', message: 'No call nosuchcall' } });
