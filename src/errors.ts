@@ -34,6 +34,14 @@ export type ExotelError =
   | InstanceType<typeof ExotelUnreachableError>
   | InstanceType<typeof ExotelBadResponseError>;
 
+/** The HTTP status our API answers for an Exotel failure by its code, so a replay of that answer gives it again. */
+export function statusOfExotelError(code: string): number | undefined {
+  return EXOTEL_ERRORS().find((error) => error.code === code)?.statusCode;
+}
+let exotelErrors: ExotelError[] | undefined;
+const EXOTEL_ERRORS = () =>
+  (exotelErrors ??= [new ExotelRestError(''), new ExotelRateLimitedError(), new ExotelServerError(0), new ExotelTimeoutError(), new ExotelUnreachableError(''), new ExotelBadResponseError('')]);
+
 export function isExotelError(error: unknown): error is ExotelError {
   const code = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
   return typeof code === 'string' && code.startsWith('EXOTEL_ERR_');

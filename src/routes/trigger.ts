@@ -7,6 +7,7 @@ import { CALL_REQUESTS, type CallRequestKind } from '../api/call-requests.js';
 import { documented } from '../api/openapi.js';
 import { firstProblem, repeatedField } from '../api/vendor-order-request.js';
 import { dialBlockedUntil, dispatch, type DispatchResult } from '../calls/dispatch.js';
+import { statusOfExotelError } from '../errors.js';
 import { start } from '../flows/engine.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
 import type { CallRecord } from '../store/calls.js';
@@ -179,6 +180,18 @@ function answer(reply: FastifyReply, result: DispatchResult) {
 /** The answer for a call that already exists: as the trigger that created it would have been answered. */
 function existing(reply: FastifyReply, call: CallRecord) {
   const base = { success: true, existing: true, order_id: call.orderId, call_id: call.id };
+  // Exotel refused it for good (or we gave up asking): the same failure again, not a success a retry trusts.
+  if (call.status === 'failed' && !call.exotelCallSid && call.failureCode !== null) {
+    return reply.code(statusOfExotelError(call.failureCode) ?? 502).send({
+      success: false,
+      existing: true,
+      code: call.failureCode,
+      reason: call.failureReason,
+      message: call.failureMessage,
+      order_id: call.orderId,
+      call_id: call.id,
+    });
+  }
   if (call.exotelCallSid) return reply.send({ ...base, call_sid: call.exotelCallSid, status: call.status, outcome: call.outcome });
   if (call.settledAt) return reply.send({ ...base, call_sid: null, status: call.status, outcome: call.outcome });
   return reply.code(202).send({ ...base, status: call.status, scheduled_for: call.dispatchDueAt });

@@ -304,3 +304,23 @@ describe('one live call per order', () => {
     expect(recalled.body.call_id).not.toBe(first.body.call_id);
   });
 });
+
+describe('a trigger Exotel refused, sent again', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // Exotel refuses every Connect (401 RestException): the call settles not_reached at once.
+    h = await startHarness({ EXOTEL_API_TOKEN: 'not-the-simulators-token' });
+  });
+  afterAll(async () => h.close());
+
+  it('with the same Idempotency-Key gets the same failure again, not a success it would trust', async () => {
+    const headers = { 'idempotency-key': 'backend-request-refused' };
+    const first = await h.trigger(order({ order_id: 'IDEM-REFUSED' }), headers);
+    expect(first.status).toBe(502);
+    expect(first.body).toMatchObject({ success: false, code: 'EXOTEL_ERR_REST', reason: 'exotel_refused', order_id: 'IDEM-REFUSED' });
+    const again = await h.trigger(order({ order_id: 'IDEM-REFUSED' }), headers);
+    expect(again).toEqual({ status: 502, body: { ...first.body, existing: true } });
+    expect(h.app.store.byOrder('IDEM-REFUSED')).toHaveLength(1);
+    expect(h.simulator.calls.size).toBe(0);
+  });
+});
