@@ -95,7 +95,7 @@ function authentic(app: FastifyInstance, request: FastifyRequest, route: ExotelR
 export function lenientJsonOnExotelRoutes(fastify: FastifyInstance): void {
   const strict = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  const parse: Parameters<typeof fastify.addContentTypeParser<string>>[2] = (request, body, done) => {
     const text = String(body);
     const exotel = exotelRoute(request.routeOptions.url ?? request.url.split('?')[0]!) !== undefined;
     const unreadable = (reason: string) => {
@@ -111,5 +111,9 @@ export function lenientJsonOnExotelRoutes(fastify: FastifyInstance): void {
       // An array, a string or a number carries no fields we know: kept, not read as nothing.
       return isJsonObject(value) ? done(null, value) : unreadable('not a JSON object');
     });
-  });
+  };
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, parse);
+  // A structured JSON type (application/vnd.api+json, application/problem+json) is JSON too, as the trigger
+  // reads it: without a parser its body came as text and was refused as "not a JSON object".
+  fastify.addContentTypeParser(/^application\/[\w.!#$&^-]+\+json\s*(;|$)/i, { parseAs: 'string' }, parse);
 }

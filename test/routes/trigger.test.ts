@@ -112,6 +112,17 @@ describe('POST /api/call/vendor-order', () => {
     expect(response.status).toBe(200);
   });
 
+  it.each(['application/vnd.api+json', 'application/vnd.api+json; charset=utf-8'])('reads a body sent as %s as the JSON it is', async (type) => {
+    const body = order({ order_id: `ORD-PLUSJSON-${type.length}`, vendor_phone: '9000000008' });
+    const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': type }, body: JSON.stringify(body) });
+    const answer = (await response.body.json()) as Record<string, unknown>;
+    expect([200, 202]).toContain(response.statusCode);
+    expect(answer).toMatchObject({ success: true, order_id: body.order_id });
+    expect(h.app.store.get(answer.call_id as string)).toMatchObject({ orderId: body.order_id, phone: '+919000000008' });
+    const bad = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': type }, body: '{"vendor_phone":' });
+    expect([bad.statusCode, ((await bad.body.json()) as { code: string }).code]).toEqual([400, 'FST_ERR_CTP_INVALID_JSON_BODY']);
+  });
+
   it('400 for malformed JSON', async () => {
     const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"vendor_phone":' });
     expect(response.statusCode).toBe(400);
