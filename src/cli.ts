@@ -83,6 +83,10 @@ async function main(argv: string[]): Promise<number> {
   const flag = (name: string) => parsed.values.get(`--${name}`);
   const outcome = flag('outcome');
   if (outcome !== undefined && !OUTCOMES.includes(outcome)) return usage(`--outcome takes one of ${OUTCOMES.join(', ')}`);
+  // Every mistake in the words is said (exit 2) before the configuration or the database is looked at.
+  if (parsed.values.has('--since') && parseSince(flag('since')!) === undefined) return usage(SINCE_USAGE);
+  const path = parsed.positional[0] === 'sign-url' ? parsed.positional[1]! : undefined;
+  if (path !== undefined && !(URL.canParse(path, 'http://localhost') && signable(new URL(path, 'http://localhost')))) return usage(SIGN_URL_USAGE);
   let config;
   try {
     config = loadConfig();
@@ -95,13 +99,10 @@ async function main(argv: string[]): Promise<number> {
     if (!config.webhookSecret) return fail('WEBHOOK_SECRET is not set: URLs are not signed');
     const url = new URL(sub, config.publicBaseUrl);
     const links = new Links(config.publicBaseUrl, config.webhookSecret);
-    const slug = /^\/exoml\/([\w-]+)$/.exec(url.pathname)?.[1];
+    const target = signable(url);
+    if (!target) return usage(SIGN_URL_USAGE);
     const call = url.searchParams.get('call') ?? undefined;
-    let signed: string;
-    const attempt = url.searchParams.get('attempt') ?? '1';
-    if (url.pathname === '/webhook/exotel/status' && call && /^\d{1,3}$/.test(attempt)) signed = links.statusCallback(call, Number(attempt));
-    else if (slug) signed = links.exomlStep(slug, { call, turn: url.searchParams.get('turn') ?? undefined });
-    else return usage('sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)');
+    let signed = target.kind === 'status' ? links.statusCallback(call!, target.attempt) : links.exomlStep(target.slug, { call, turn: url.searchParams.get('turn') ?? undefined });
     // What Exotel would add (Digits=2, Status=busy) rides along unsigned, as Exotel's own parameters do.
     // Ours (an old ts, sig) are signed afresh above, never carried over: a repeat of one is refused.
     const ours: readonly string[] = [...OWN_PARAMS, 'sig'];
@@ -168,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'calls' && sub === 'list') {
       const since = parseSince(flag('since') ?? '24h');
-      if (since === undefined) return usage('--since takes a duration such as 30m, 1h or 2d');
+      if (since === undefined) return usage(SINCE_USAGE);
       // Filtered in SQL, so a busy hour's older calls are not hidden behind the newest; capped, and said so.
       const found = store.createdSince(new Date(Date.now() - since), outcome, LIST_LIMIT + 1);
       const calls = found.slice(0, LIST_LIMIT).map((c) => view(c.id));
@@ -314,6 +315,17 @@ function parseArgs(argv: string[]) {
 }
 
 /** A duration back from now, in ms: at most back to 1970, so it still names a date. */
+const SINCE_USAGE = '--since takes a duration such as 30m, 1h or 2d';
+const SIGN_URL_USAGE = 'sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)';
+
+/** What sign-url can sign: an ExoML step, or a call's status callback (with its attempt, 1 if absent). */
+function signable(url: URL): { kind: 'status'; attempt: number } | { kind: 'exoml'; slug: string } | undefined {
+  const attempt = url.searchParams.get('attempt') ?? '1';
+  if (url.pathname === '/webhook/exotel/status' && url.searchParams.get('call') && /^\d{1,3}$/.test(attempt)) return { kind: 'status', attempt: Number(attempt) };
+  const slug = /^\/exoml\/([\w-]+)$/.exec(url.pathname)?.[1];
+  return slug ? { kind: 'exoml', slug } : undefined;
+}
+
 function parseSince(text: string): number | undefined {
   const match = /^(\d{1,9})([smhd])$/.exec(text);
   if (!match) return undefined;

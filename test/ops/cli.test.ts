@@ -279,6 +279,9 @@ describe('npx exotel-caller', () => {
     expect(cli('calls', 'frob')).toMatchObject({ code: 2, err: expect.stringMatching(/^unknown command: calls frob\n/) });
     // Usage is told before anything is opened: a missing database does not hide it.
     expect(cliWith({ DATABASE_PATH: '/nonexistent/x.db' }, 'frobnicate')).toMatchObject({ code: 2, err: expect.stringMatching(/^unknown command: frobnicate\n/) });
+    expect(JSON.parse(cliWith({ DATABASE_PATH: '/nonexistent/x.db' }, 'calls', 'list', '--since', 'forever', '--json').out)).toEqual({ error: { exit_code: 2, message: '--since takes a duration such as 30m, 1h or 2d' } });
+    expect(cliWith({ WEBHOOK_SECRET: '' }, 'sign-url', '/nope')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^sign-url takes an ExoML path/) });
+    expect(cliWith({ WEBHOOK_SECRET: '' }, 'sign-url', '/exoml/vendor-action?call=call_x')).toMatchObject({ code: 1, err: expect.stringMatching(/WEBHOOK_SECRET is not set/) });
     // With --json, a failure is JSON on stdout as well, with the exit code.
     expect(cli('calls', 'show', 'NO-SUCH-ORDER', '--json')).toEqual({ code: 1, out: `${JSON.stringify({ error: { exit_code: 1, message: 'no call for NO-SUCH-ORDER' } })}\n`, err: 'no call for NO-SUCH-ORDER\n' });
     expect(JSON.parse(cli('calls', 'list', '--outcom', 'x', '--json').out)).toEqual({ error: { exit_code: 2, message: 'calls list has no flag --outcom' } });
