@@ -38,6 +38,7 @@ import exomlRoutes from './routes/exoml.js';
 import statusWebhookRoutes from './routes/status-webhook.js';
 import appletRoutes from './routes/applet.js';
 import { unreadableBody } from './exotel/inbound.js';
+import { parseUrlencoded } from './urlencoded.js';
 import { exotelRoute, lenientJsonOnExotelRoutes, safeAnswer, storeUnreadable } from './routes/exotel-fallback.js';
 import voicebotRoutes from './routes/voicebot.js';
 
@@ -167,7 +168,8 @@ async function app(fastify: FastifyInstance, deps: AppDeps): Promise<void> {
     fastify.addHook('onClose', async () => scheduler.stop());
   }
 
-  await fastify.register(formbody);
+  // Decoded as the URL standard does, so bytes that are not UTF-8 are seen (urlencoded.ts).
+  await fastify.register(formbody, { parser: parseUrlencoded });
   lenientJsonOnExotelRoutes(fastify);
   // Exotel posts status callbacks as multipart/form-data by default (reference §3.1). Fields only.
   await fastify.register(multipart, { attachFieldsToBody: 'keyValues', limits: { files: 0, fields: 200, fieldSize: 64 * 1024 } });

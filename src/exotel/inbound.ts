@@ -3,6 +3,8 @@
 // §5), quoted digits (§5.1), the strings "None" and "null" for missing values (§13), and times in IST
 // with no zone (§1.6).
 
+import { parseUrlencoded } from '../urlencoded.js';
+
 export type ExotelParams = Record<string, string>;
 
 // Our URL signature is a credential for that URL: never stored or logged with what Exotel sent.
@@ -115,15 +117,8 @@ function textBody(text: string): unknown {
     return isJsonObject(value) ? value : unreadableBody('not a JSON object', text);
   }
   if (!trimmed.includes('=')) return unreadableBody('neither JSON nor a form', text);
-  // A repeated key is a list, as the form parser gives it, so its later values are kept as repeats too.
-  const form: Record<string, string | string[]> = {};
-  for (const [key, value] of new URLSearchParams(trimmed)) {
-    const before = form[key];
-    if (before === undefined) form[key] = value;
-    else if (Array.isArray(before)) before.push(value);
-    else form[key] = [before, value];
-  }
-  return form;
+  // As a form body is read: a repeated key is a list, so its later values are kept as repeats too.
+  return parseUrlencoded(trimmed);
 }
 
 function firstString(raw: unknown): string | undefined {

@@ -11,6 +11,7 @@ import { statusOfExotelError } from '../errors.js';
 import { start } from '../flows/engine.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
 import type { CallRecord } from '../store/calls.js';
+import { parseUrlencoded, queryOf } from '../urlencoded.js';
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
 
@@ -46,7 +47,7 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
   if (typeof request.body === 'string' && request.body.length > 0) {
     return reply.code(415).send({ success: false, code: 'IVR_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'Send JSON, a form body or query parameters' });
   }
-  const input = { ...asObject(request.query), ...asObject(request.body) };
+  const input = apiFields(request);
   const repeated = repeatedField(input, (kind.schema as z.ZodObject).shape);
   if (repeated) return invalid(reply, repeated, `${repeated} must be given once`);
   const parsed = kind.schema.safeParse(input);
@@ -201,6 +202,14 @@ export function invalid(reply: FastifyReply, field: string, message: string) {
   return reply.code(400).send({ success: false, code: 'IVR_ERR_VALIDATION', field, message });
 }
 
-export function asObject(value: unknown): Record<string, unknown> {
+/**
+ * What an API request says, from its query and its body (the body wins): the query decoded as a form body
+ * is (urlencoded.ts), so a field that was not UTF-8 is refused the same way whichever way it came.
+ */
+export function apiFields(request: FastifyRequest): Record<string, unknown> {
+  return { ...parseUrlencoded(queryOf(request.url)), ...asObject(request.body) };
+}
+
+function asObject(value: unknown): Record<string, unknown> {
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }

@@ -8,7 +8,7 @@ import { firstProblem } from '../api/vendor-order-request.js';
 import { withdrawRequest } from '../api/withdraw-request.js';
 import { withdraw } from '../calls/withdraw.js';
 import { badKey, callByKey, KEY, noCall, storedView } from './read-back.js';
-import { asObject, invalid } from './trigger.js';
+import { apiFields, invalid } from './trigger.js';
 
 export default async function withdrawRoutes(app: FastifyInstance): Promise<void> {
   const options = documented('Withdraw a call: it is never dialled again, and settles as withdrawn (at once if no dial is out)', {
@@ -28,7 +28,7 @@ export default async function withdrawRoutes(app: FastifyInstance): Promise<void
     const key = request.params.call_sid;
     if (!KEY.test(key)) return badKey(reply, 'call_sid');
     // As the trigger takes its fields: JSON, a form, or query parameters.
-    const input = { ...asObject(request.query), ...asObject(request.body) };
+    const input = apiFields(request);
     const parsed = withdrawRequest.safeParse(input);
     if (!parsed.success) {
       const problem = firstProblem(parsed.error, input);

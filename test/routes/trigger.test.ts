@@ -123,6 +123,33 @@ describe('POST /api/call/vendor-order', () => {
     expect([bad.statusCode, ((await bad.body.json()) as { code: string }).code]).toEqual([400, 'FST_ERR_CTP_INVALID_JSON_BODY']);
   });
 
+  it('a name whose bytes are not UTF-8 is refused from a form body or the query, as from JSON; a Hindi name in either is stored as sent', async () => {
+    const fields = (name: string, id: string) => `vendor_phone=9000000008&vendor_name=${name}&order_id=${id}&order_amount=550`;
+    const before = countCalls();
+    for (const [how, name] of [['form', 'Sharma%E0%A4'], ['query', 'Sharma%FF'], ['form', 'Caf%E9']] as const) {
+      const query = how === 'query' ? `?${fields(name, 'ORD-BYTES-Q')}` : '';
+      const response = await request(`${h.baseUrl}/api/call/vendor-order${query}`, {
+        method: 'POST',
+        headers: { ...auth, ...(how === 'form' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+        body: how === 'form' ? fields(name, 'ORD-BYTES-F') : undefined,
+      });
+      expect([how, name, response.statusCode, await response.body.json()]).toEqual([how, name, 400, { success: false, code: 'IVR_ERR_VALIDATION', field: 'vendor_name', message: 'vendor_name must be valid UTF-8 text' }]);
+    }
+    expect(countCalls()).toBe(before);
+    const hindi = encodeURIComponent('शर्मा किराना');
+    for (const how of ['form', 'query']) {
+      const id = `ORD-HINDI-${how}`;
+      const response = await request(`${h.baseUrl}/api/call/vendor-order${how === 'query' ? `?${fields(hindi, id)}` : ''}`, {
+        method: 'POST',
+        headers: { ...auth, ...(how === 'form' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+        body: how === 'form' ? fields(hindi, id) : undefined,
+      });
+      const answer = (await response.body.json()) as { call_id: string };
+      expect([200, 202]).toContain(response.statusCode);
+      expect(h.app.store.get(answer.call_id)!.context).toMatchObject({ vendor_name: 'शर्मा किराना' });
+    }
+  });
+
   it('400 for malformed JSON', async () => {
     const response = await request(`${h.baseUrl}/api/call/vendor-order`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"vendor_phone":' });
     expect(response.statusCode).toBe(400);
