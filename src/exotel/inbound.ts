@@ -257,7 +257,8 @@ export function statusReport(params: ExotelParams): StatusReport {
     endTime: istToIso(firstPresent(params, ['EndTime'])),
     direction: firstPresent(params, ['Direction']),
     customField: firstPresent(params, ['CustomField']),
-    legs: legs.filter(Boolean),
+    // Each leg at its own number, a missing one empty: Legs[1] alone is not the vendor's leg 0.
+    legs: Array.from(legs, (leg) => leg ?? {}),
   };
 }
 
@@ -285,7 +286,7 @@ export function webUrl(value: string | undefined): string | undefined {
 export function agentLegStatus(params: ExotelParams): string | undefined {
   const dial = firstPresent(params, ['DialCallStatus', 'DialStatus'])?.toLowerCase();
   if (dial) return dial.slice(0, 32);
-  const callType = present(params.CallType)?.toLowerCase();
+  const callType = firstPresent(params, ['CallType'])?.toLowerCase();
   if (!callType || callType === 'call-attempt') return undefined;
   return (callType === 'incomplete' ? 'no-answer' : callType).slice(0, 32);
 }

@@ -100,6 +100,12 @@ describe('POST /webhook/exotel/status', () => {
       await response.body.dump();
       expect(await read(sid), body).toMatchObject({ status: 'busy', duration: 12 });
     }
+    // Another leg's length (an agent's, say) is not the call's.
+    const { sid, url } = placedCall();
+    const response = await request(url, { method: 'POST', body: `CallSid=${sid}&Status=busy&Legs[1][OnCallDuration]=30`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(response.statusCode).toBe(200);
+    await response.body.dump();
+    expect(await read(sid)).toMatchObject({ status: 'busy', duration: null });
   });
 
   it('a form or JSON body sent with another content type is still read, not answered matched and dropped', async () => {
