@@ -8,13 +8,18 @@ import { documentation } from './openapi.js';
 // Printable text only: control characters (C0 and C1) would reach the vendor's ear, our logs and the ops
 // terminal; bidi overrides would make the ops page show a name other than the one stored.
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
-// The same rules as JSON Schema patterns, for the OpenAPI document (api/openapi.ts): printable, and (U+FFFD,
-// what bytes that were not UTF-8 decode to) valid text; `LINE` also without tabs or line breaks.
-const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
-const LINE = '[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD]';
+// The same rules as JSON Schema patterns, for the OpenAPI document (api/openapi.ts): printable, and valid
+// text (no U+FFFD, no half of a surrogate pair: NOT_TEXT); `LINE` also without tabs or line breaks.
+const PRINTABLE = '[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD\\uD800-\\uDFFF]';
+const LINE = '[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069\\uFFFD\\uD800-\\uDFFF]';
 // Trimmed first, as zod does: the text between the first and the last non-blank character is what counts.
 const trimmedText = (max: number, char: string) => `(?=\\S)${char}{0,${max}}(?<=\\S)`;
 const documentedText = (max: number, char = PRINTABLE) => ({ type: 'string', pattern: `^\\s*${trimmedText(max, char)}\\s*$`, description: `at most ${max} characters once trimmed, not blank` });
+
+// U+FFFD is what bytes that were not UTF-8 decode to; half a surrogate pair (JSON's "\uD800") has no UTF-8
+// at all and would be stored as U+FFFD. Both are refused rather than spoken as garbage.
+const NOT_TEXT = /[\uFFFD\uD800-\uDFFF]/u;
+const validUtf8 = (value: string) => !NOT_TEXT.test(value);
 
 const text = (max: number) =>
   z
@@ -23,8 +28,7 @@ const text = (max: number) =>
     .min(1, 'is required')
     .max(max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
-    // U+FFFD is what bytes that were not UTF-8 decode to: refuse them rather than speak garbage.
-    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text')
+    .refine(validUtf8, 'must be valid UTF-8 text')
     .register(documentation, { schema: documentedText(max) });
 
 // A JSON number given for a text field (an order id of digits) is taken as its digits, only when JSON carried
@@ -71,7 +75,7 @@ const optionalText = (max: number) => {
     // In characters (code points), as a name's limit counts them: an emoji is one.
     .refine((value) => [...value].length <= max, `must be at most ${max} characters`)
     .refine((value) => !CONTROL.test(value), 'must not contain control characters')
-    .refine((value) => !value.includes('\uFFFD'), 'must be valid UTF-8 text')
+    .refine(validUtf8, 'must be valid UTF-8 text')
     .register(documentation, {
       schema: {
         anyOf: [

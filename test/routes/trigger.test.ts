@@ -135,6 +135,11 @@ describe('POST /api/call/vendor-order', () => {
       });
       expect([how, name, response.statusCode, await response.body.json()]).toEqual([how, name, 400, { success: false, code: 'IVR_ERR_VALIDATION', field: 'vendor_name', message: 'vendor_name must be valid UTF-8 text' }]);
     }
+    // JSON can carry half of a surrogate pair ("\uD83C"), which has no UTF-8 at all: refused the same way.
+    for (const [field, value] of [['vendor_name', 'Sharma \uD83C'], ['items', ['Tomato \uDF45']]] as const) {
+      const response = await h.trigger(order({ order_id: 'ORD-BYTES-J', [field]: value }), auth);
+      expect([field, response.status, response.body]).toEqual([field, 400, { success: false, code: 'IVR_ERR_VALIDATION', field, message: `${field} must be valid UTF-8 text` }]);
+    }
     expect(countCalls()).toBe(before);
     const hindi = encodeURIComponent('शर्मा किराना');
     for (const how of ['form', 'query']) {
