@@ -10,7 +10,7 @@ import { dialBlockedUntil, dispatch, type DispatchResult } from '../calls/dispat
 import { statusOfExotelError } from '../errors.js';
 import { start } from '../flows/engine.js';
 import { nextCallableTime } from '../jobs/calling-window.js';
-import type { CallRecord } from '../store/calls.js';
+import type { CallRecord, CallStore } from '../store/calls.js';
 import { parseUrlencoded, queryOf } from '../urlencoded.js';
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3_600_000;
@@ -91,7 +91,7 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
   if (known) {
     // Bound to the call it was answered with, so a retry after that call ended gets it again, not a new dial.
     if (key && !keyed) store.rememberIdempotencyKey(key, known.id);
-    return existing(reply, known);
+    return existing(reply, known, store);
   }
   const last = store.lastForOrder(wanted.orderId, flow.name);
   if (last && !wanted.recall) {
@@ -121,7 +121,7 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     const raced = store.liveForOrder(wanted.orderId, flow.name);
     if (raced && (error as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
       if (key) store.rememberIdempotencyKey(key, raced.id);
-      return existing(reply, raced);
+      return existing(reply, raced, store);
     }
     throw error;
   }
@@ -133,9 +133,9 @@ async function trigger(app: FastifyInstance, kind: CallRequestKind, request: Fas
     if (window?.reason === 'calling_window') store.reschedule(call.id, window.until, 'calling_window');
     const reason = window?.reason === 'calling_window' ? 'calling_window' : 'restart';
     const queued = store.get(call.id)!;
-    return answer(reply, { kind: 'queued', call: queued, scheduledFor: queued.dispatchDueAt!, reason });
+    return answer(reply, { kind: 'queued', call: queued, scheduledFor: queued.dispatchDueAt!, reason }, store);
   }
-  return answer(reply, await dispatch(app.callDeps, call.id));
+  return answer(reply, await dispatch(app.callDeps, call.id), store);
 }
 
 // The trigger dials at once itself; the row is due a little later only in case this process dies first,
@@ -149,7 +149,7 @@ function dueAt(app: FastifyInstance): Date {
   return open > now || app.shutdown.stopping ? open : new Date(now.getTime() + INLINE_GRACE_MS);
 }
 
-function answer(reply: FastifyReply, result: DispatchResult) {
+function answer(reply: FastifyReply, result: DispatchResult, store: CallStore) {
   const call = result.call!;
   switch (result.kind) {
     case 'placed':
@@ -174,19 +174,23 @@ function answer(reply: FastifyReply, result: DispatchResult) {
         call_id: call.id,
       });
     case 'not_due':
-      return existing(reply, call);
+      return existing(reply, call, store);
   }
 }
 
+const NEVER_PLACED = new Set(['exotel_refused', 'dnd', 'exotel_unavailable']);
+
 /** The answer for a call that already exists: as the trigger that created it would have been answered. */
-function existing(reply: FastifyReply, call: CallRecord) {
+function existing(reply: FastifyReply, call: CallRecord, store: CallStore) {
   const base = { success: true, existing: true, order_id: call.orderId, call_id: call.id };
-  // Exotel refused it for good (or we gave up asking): the same failure again, not a success a retry trusts.
-  if (call.status === 'failed' && !call.exotelCallSid && call.failureCode !== null) {
-    return reply.code(statusOfExotelError(call.failureCode) ?? 502).send({
+  // Exotel refused it for good, or was down until we gave up, and it never rang: the same failure again,
+  // not a success a retry trusts. (Not a call withdrawn, or one that rang before a redial failed.)
+  const code = call.failureCode;
+  if (code !== null && call.status === 'failed' && NEVER_PLACED.has(call.failureReason ?? '') && store.attempts(call.id).every((attempt) => attempt.exotelCallSid === null)) {
+    return reply.code(statusOfExotelError(code) ?? 502).send({
       success: false,
       existing: true,
-      code: call.failureCode,
+      code,
       reason: call.failureReason,
       message: call.failureMessage,
       order_id: call.orderId,

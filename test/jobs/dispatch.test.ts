@@ -324,3 +324,38 @@ describe('a trigger Exotel refused, sent again', () => {
     expect(h.simulator.calls.size).toBe(0);
   });
 });
+
+describe('a trigger whose call rang, or was withdrawn, sent again with its Idempotency-Key', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ DISPATCH_MAX_RETRIES: '0' });
+  });
+  afterAll(async () => h.close());
+
+  it('rang busy, then its redial failed at Exotel: answered as the call that rang (200), not as a refusal', async () => {
+    h.simulator.setFaults({ connect: ['ok', '500'] });
+    const headers = { 'idempotency-key': 'backend-request-rang' };
+    const first = await h.trigger(order({ order_id: 'IDEM-RANG', vendor_phone: '9000000007' }), headers);
+    expect(first.body).toMatchObject({ success: true, call_sid: expect.any(String) });
+    expect(await h.settled(first.body.call_id)).toMatchObject({ outcome: 'not_reached', redials: 1 });
+    const again = await h.trigger(order({ order_id: 'IDEM-RANG', vendor_phone: '9000000007' }), headers);
+    expect(again).toMatchObject({ status: 200, body: { success: true, existing: true, call_id: first.body.call_id, outcome: 'not_reached' } });
+  });
+
+  it('withdrawn while its Connect was unclear: answered as the withdrawn call', async () => {
+    h.simulator.setFaults({ connect: ['lost'], hangMs: 300 });
+    const headers = { 'idempotency-key': 'backend-request-withdrawn' };
+    const pending = h.trigger(order({ order_id: 'IDEM-WITHDRAWN', vendor_phone: '9000000001' }), headers);
+    let id: string | undefined;
+    for (let i = 0; i < 200 && !id; i++) {
+      id = (h.db.prepare("SELECT id FROM calls WHERE order_id = 'IDEM-WITHDRAWN' AND status = 'dialing'").get() as { id: string } | undefined)?.id;
+      if (!id) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect((await h.post(`/api/calls/${id}/withdraw`, {})).status).toBe(202);
+    expect((await pending).status).toBe(202);
+    h.simulator.setFaults({});
+    expect(await h.settled(id!)).toMatchObject({ outcome: 'withdrawn' });
+    const again = await h.trigger(order({ order_id: 'IDEM-WITHDRAWN', vendor_phone: '9000000001' }), headers);
+    expect(again).toMatchObject({ status: 200, body: { success: true, existing: true, call_id: id, outcome: 'withdrawn' } });
+  });
+});
