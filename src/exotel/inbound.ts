@@ -28,11 +28,12 @@ export function exotelParams(query: unknown, body: unknown): ExotelParams {
     // the one that carries the keys: `?digits=` with a body of digits="1").
     let name = key;
     if (Object.hasOwn(params, name)) {
+      // Past names taken by literal `key[n]` fields too, but never past the repeats firstPresent reads.
       let n = repeats.get(key) ?? 1;
-      while (Object.hasOwn(params, `${key}[${n}]`)) n++;
-      // Repeats past those firstPresent reads are only counted: no Exotel request has them.
-      if (n > MAX_REPEATS) return void dropped++;
+      while (n <= MAX_REPEATS && Object.hasOwn(params, `${key}[${n}]`)) n++;
       repeats.set(key, n + 1);
+      // Repeats past those are only counted: no Exotel request has them.
+      if (n > MAX_REPEATS) return void dropped++;
       name = `${key}[${n}]`;
     }
     params[name] = value;
