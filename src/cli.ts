@@ -314,7 +314,6 @@ function parseArgs(argv: string[]) {
   return { switches, values, positional, bare };
 }
 
-/** A duration back from now, in ms: at most back to 1970, so it still names a date. */
 const SINCE_USAGE = '--since takes a duration such as 30m, 1h or 2d';
 const SIGN_URL_USAGE = 'sign-url takes an ExoML path (/exoml/vendor-action?call=call_x&turn=1) or /webhook/exotel/status?call=call_x&attempt=1 (a number)';
 
@@ -326,6 +325,7 @@ function signable(url: URL): { kind: 'status'; attempt: number } | { kind: 'exom
   return slug ? { kind: 'exoml', slug } : undefined;
 }
 
+/** A duration back from now, in ms: at most back to 1970, so it still names a date. */
 function parseSince(text: string): number | undefined {
   const match = /^(\d{1,9})([smhd])$/.exec(text);
   if (!match) return undefined;
