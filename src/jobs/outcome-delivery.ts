@@ -38,7 +38,9 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
   } catch (error) {
     problem = (error as { code?: string }).code ?? (error as Error).message;
   }
-  const age = deps.now().getTime() - new Date(item.createdAt).getTime();
+  // Counted from when it was made, or from when ops last sent it again (outbox retry): a revived outcome gets
+  // a whole window of retries, not one try.
+  const age = deps.now().getTime() - new Date(item.retriedAt ?? item.createdAt).getTime();
   if (age >= maxAgeHours * 3_600_000) {
     deps.outbox.dead(item.eventId, problem);
     deps.log.error({ event_id: item.eventId, call_id: item.callId, tries: item.tries + 1, error: problem }, 'Outcome delivery dead: gave up after OUTCOME_MAX_AGE_HOURS');

@@ -157,4 +157,9 @@ export const MIGRATIONS: string[] = [
   -- a vendor who answers hears the apology, and it settles withdrawn when that dial ends.
   ALTER TABLE calls ADD COLUMN withdraw_requested_at TEXT;
   `,
+  `
+  -- When ops last sent an outcome again (outbox retry): its OUTCOME_MAX_AGE_HOURS counts from then, so a
+  -- revived outcome is retried for a while, not killed by its first failure (jobs/outcome-delivery.ts).
+  ALTER TABLE outbox ADD COLUMN retried_at TEXT;
+  `,
 ];

@@ -8,6 +8,8 @@ export interface OutboxRecord {
   callId: string;
   payload: Record<string, unknown>;
   createdAt: string;
+  /** When ops last sent it again (outbox retry), if ever: its age limit counts from then. */
+  retriedAt: string | null;
   dueAt: string | null;
   tries: number;
   lastError: string | null;
@@ -64,7 +66,13 @@ export class OutboxStore {
       failed: db.prepare('UPDATE outbox SET due_at = @dueAt, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       dead: db.prepare('UPDATE outbox SET due_at = NULL, dead_at = @now, tries = tries + 1, last_error = @error WHERE event_id = @id'),
       // Sent now, as asked: a refusal recorded before no longer makes it wait for a later outcome of its order.
-      retry: db.prepare('UPDATE outbox SET due_at = @now, dead_at = NULL, last_error = NULL WHERE event_id = @id AND delivered_at IS NULL'),
+      // Unless forced, not once a later outcome of its order is delivered, checked in the same statement, so
+      // the server delivering that one meanwhile (another process) cannot slip between a check and this.
+      retry: db.prepare(`UPDATE outbox SET due_at = @now, dead_at = NULL, last_error = NULL, retried_at = @now
+        WHERE event_id = @id AND delivered_at IS NULL
+          AND (@force = 1 OR NOT EXISTS (SELECT 1 FROM outbox o JOIN calls c ON c.id = o.call_id
+            JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
+            WHERE o.event_id = @id AND l.rowid > o.rowid AND l.delivered_at IS NOT NULL))`),
       // A later outcome of the same order and flow that the backend already has.
       laterDelivered: db.prepare(`SELECT l.event_id FROM outbox o JOIN calls c ON c.id = o.call_id
         JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
@@ -116,9 +124,9 @@ export class OutboxStore {
    * forced, once a later outcome of the same order reached the backend: sent now, this one would land last.
    */
   retry(eventId: string, force = false): { due: true } | { due: false; reason: 'not_found' } | { due: false; reason: 'superseded'; by: string } {
-    const later = force ? undefined : (this.q.laterDelivered.get(eventId) as { event_id: string } | undefined);
-    if (later) return { due: false, reason: 'superseded', by: later.event_id };
-    return this.q.retry.run({ id: eventId, now: this.now().toISOString() }).changes === 1 ? { due: true } : { due: false, reason: 'not_found' };
+    if (this.q.retry.run({ id: eventId, now: this.now().toISOString(), force: force ? 1 : 0 }).changes === 1) return { due: true };
+    const later = this.q.laterDelivered.get(eventId) as { event_id: string } | undefined;
+    return later && !force ? { due: false, reason: 'superseded', by: later.event_id } : { due: false, reason: 'not_found' };
   }
 
   forCall(callId: string): OutboxRecord[] {
@@ -151,6 +159,7 @@ function toRecord(row: Row): OutboxRecord {
     callId: row.call_id as string,
     payload: JSON.parse(row.payload_json as string) as Record<string, unknown>,
     createdAt: row.created_at as string,
+    retriedAt: (row.retried_at as string | null) ?? null,
     dueAt: row.due_at as string | null,
     tries: row.tries as number,
     lastError: row.last_error as string | null,

@@ -535,11 +535,16 @@ describe('a delivery that keeps failing', () => {
       await dh.app.scheduler.tick();
       const read = (await dh.get(`/api/calls/${placed.body.call_id}`)).body.call;
       expect(read.delivery).toMatchObject({ state: 'dead', tries: 2, last_error: 'HTTP 503', dead_at: '2026-11-22T07:01:00.000Z' });
-      // Ops can send it again once the backend is fixed.
-      down.down = false;
+      // Ops send it again; the backend fails it once more, and it is retried, not dead at once: its
+      // OUTCOME_MAX_AGE_HOURS counts from the retry.
       expect(dh.app.outbox.retry(eventId)).toEqual({ due: true });
       await dh.app.scheduler.tick();
+      expect(dh.app.outbox.get(eventId)).toMatchObject({ tries: 3, lastError: 'HTTP 503', deadAt: null, retriedAt: '2026-11-22T07:01:00.000Z' });
+      down.down = false;
+      t += 10 * 60_000;
+      await dh.app.scheduler.tick();
       expect(down.outcomes.get(eventId)).toMatchObject({ outcome: 'accepted' });
+      expect(dh.app.outbox.get(eventId)).toMatchObject({ deliveredAt: '2026-11-22T07:11:00.000Z', deadAt: null });
     } finally {
       await dh.close();
       await down.close();
