@@ -43,6 +43,14 @@ async function main(): Promise<void> {
     { mode: config.exotel.mode, flow_mode: config.exotel.flowMode, database: config.databasePath, public_base_url: config.publicBaseUrl },
     'Exotel caller ready',
   );
+  if (config.exotel.mode === 'live' && config.exotel.flowMode === 'exoml') {
+    // The user's design, kept; but Exotel documents that Calls/connect runs only dashboard flows, and a call
+    // whose Url was a server of one's own was seen to fail unheard (reference §1.5, §13; README "Applet mode").
+    logger.warn(
+      { flow_mode: 'exoml' },
+      'EXOTEL_FLOW_MODE=exoml on a live account: if calls end failed and no "ExoML greeting requested" line follows "Call initiated", Exotel is not running our URL; use EXOTEL_FLOW_MODE=applet (README, "Applet mode")',
+    );
+  }
 
   // METRICS_PORT: /metrics without a token, for a scraper on this host only.
   const metricsServer = config.metrics.port ? Fastify({ logger: false }) : undefined;

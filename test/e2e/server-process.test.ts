@@ -85,6 +85,23 @@ describe('npm start on its embedded default', () => {
     expect(output()).toContain('******0003');
   });
 
+  it('on a live account in ExoML mode, says at start how to tell that Exotel is not running our URL', async () => {
+    // Fake credentials and a loopback address that answers nothing: no call is placed, nothing leaves the host.
+    const live = { EXOTEL_ACCOUNT_SID: 'fakeaccount0000', EXOTEL_API_KEY: 'fake-key-0000', EXOTEL_API_TOKEN: 'fake-token-0000', EXOTEL_CALLER_ID: '08000000000', EXOTEL_API_BASE_URL: 'http://127.0.0.1:9', PUBLIC_BASE_URL: 'https://caller.example.test' };
+    for (const [mode, warned] of [['exoml', true], ['applet', false]] as const) {
+      const extra: Record<string, string> = mode === 'applet' ? { EXOTEL_APP_ID: '123456', APPLET_PATH_TOKEN: 'live-mode-test-applet-path-token-0123456789' } : {};
+      const { child: server, output: out } = await startServer({ ...live, ...extra, EXOTEL_MODE: 'live', EXOTEL_FLOW_MODE: mode, DATABASE_PATH: join(dir, `live-${mode}`, 'calls.db'), DOTENV_CONFIG_PATH: join(dir, 'no.env') });
+      try {
+        const warning = out().split('\n').filter((line) => line.includes('EXOTEL_FLOW_MODE=exoml on a live account'));
+        expect([mode, warning.length]).toEqual([mode, warned ? 1 : 0]);
+        if (warned) expect(JSON.parse(warning[0]!)).toMatchObject({ level: 40, flow_mode: 'exoml' });
+        expect(out()).not.toContain('fake-token-0000');
+      } finally {
+        server.kill('SIGTERM');
+      }
+    }
+  });
+
   it('places a simulated call in applet mode too (EXOTEL_FLOW_MODE=applet npm start)', async () => {
     const { child: applet, port, output: out } = await startServer({ DATABASE_PATH: join(dir, 'applet', 'calls.db'), EXOTEL_FLOW_MODE: 'applet', DOTENV_CONFIG_PATH: join(dir, 'no.env') });
     try {
