@@ -11,6 +11,7 @@ import {
   ExotelTimeoutError,
   ExotelUnreachableError,
 } from '../errors.js';
+import { retryAfter } from '../retry-after.js';
 
 export interface ExotelAccount {
   apiBaseUrl: string;
@@ -223,15 +224,6 @@ export function restFailure(httpStatus: number, text: string): RestFailure {
   const code = /<Code>([\s\S]*?)<\/Code>/.exec(text)?.[1]?.trim();
   const plain = text.trim().slice(0, 300);
   return { httpStatus, exotelMessage: message ?? (plain || `HTTP ${httpStatus}`), exotelCode: code };
-}
-
-function retryAfter(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 function errorCode(error: unknown): string {

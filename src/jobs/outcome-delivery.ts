@@ -5,7 +5,10 @@
 import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { backoffMs, later, type CallDeps } from '../calls/deps.js';
+import { retryAfter } from '../retry-after.js';
 import { httpFailure, type OutboxRecord } from '../store/outbox.js';
+
+const MAX_RETRY_AFTER_SECONDS = 3600;
 
 export const SIGNATURE_HEADER = 'x-exotel-caller-signature';
 export const TIMESTAMP_HEADER = 'x-exotel-caller-timestamp';
@@ -24,6 +27,7 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
   const headers: Record<string, string> = { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [EVENT_ID_HEADER]: item.eventId };
   if (webhookSecret) headers[SIGNATURE_HEADER] = outcomeSignature(webhookSecret, timestamp, body);
   let problem: string;
+  let waitSeconds: number | undefined;
   // The outcome the backend hears must be one that is on disk (an open group commit holds recent ones).
   deps.store.group.flush();
   try {
@@ -35,6 +39,9 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
       return;
     }
     problem = httpFailure(response.statusCode);
+    // A backend that says when to come back (429, 503) is not asked before then; at most an hour, so a
+    // mistaken header cannot park an outcome.
+    if (response.statusCode === 429 || response.statusCode === 503) waitSeconds = retryAfter(response.headers['retry-after'], deps.now().getTime());
   } catch (error) {
     problem = (error as { code?: string }).code ?? (error as Error).message;
   }
@@ -46,6 +53,6 @@ export async function deliver(deps: CallDeps, item: OutboxRecord): Promise<void>
     deps.log.error({ event_id: item.eventId, call_id: item.callId, tries: item.tries + 1, error: problem }, 'Outcome delivery dead: gave up after OUTCOME_MAX_AGE_HOURS');
     return;
   }
-  deps.outbox.failed(item.eventId, problem, later(deps, backoffMs(deps, item.tries)));
+  deps.outbox.failed(item.eventId, problem, later(deps, Math.max(backoffMs(deps, item.tries), Math.min(waitSeconds ?? 0, MAX_RETRY_AFTER_SECONDS) * 1000)));
   deps.log.warn({ event_id: item.eventId, call_id: item.callId, tries: item.tries + 1, error: problem }, 'Outcome delivery failed; will retry');
 }

@@ -15,13 +15,15 @@ export interface Backend {
   refuse: ((body: Record<string, unknown>) => boolean | number) | undefined;
   /** Holds the answer to the outcomes this picks for that many ms, while set. */
   slow: ((body: Record<string, unknown>) => number) | undefined;
+  /** Sent as Retry-After with every answer that is not a 2xx, while set. */
+  retryAfter: string | undefined;
   close(): Promise<void>;
 }
 
 export async function startBackend(secret: string): Promise<Backend> {
   const app: FastifyInstance = Fastify({ logger: false });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_r, body, done) => done(null, body));
-  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, refuse: undefined, slow: undefined, close: () => app.close() };
+  const backend: Backend = { url: '', received: [], outcomes: new Map(), down: false, refuse: undefined, slow: undefined, retryAfter: undefined, close: () => app.close() };
   app.post('/outcomes', async (request, reply) => {
     const raw = request.body as string;
     const timestamp = String(request.headers['x-exotel-caller-timestamp'] ?? '');
@@ -36,6 +38,7 @@ export async function startBackend(secret: string): Promise<Backend> {
     const answered = backend.down ? 503 : typeof refused === 'number' ? refused : refused ? 503 : signatureValid ? 200 : 401;
     backend.received.push({ eventId: String(body.event_id), body, signatureValid, answered });
     if (answered === 200 && !backend.outcomes.has(String(body.event_id))) backend.outcomes.set(String(body.event_id), body);
+    if (answered !== 200 && backend.retryAfter !== undefined) reply.header('retry-after', backend.retryAfter);
     return reply.code(answered).send({ ok: answered === 200 });
   });
   backend.url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/outcomes`;

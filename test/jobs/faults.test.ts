@@ -518,6 +518,37 @@ describe('one order, two outcomes to deliver', () => {
   });
 });
 
+describe('a backend that says when to come back', () => {
+  it.each([
+    ['429', 429, '120', 120_000],
+    ['503', 503, 'HTTP date 5 minutes on', 300_000],
+    ['429 asking for a day (at most an hour)', 429, '86400', 3_600_000],
+  ] as const)('%s with Retry-After: the outcome is not sent again before then, and is after', async (_name, status, header, waitMs) => {
+    let t = new Date('2026-11-22T06:00:00.000Z').getTime();
+    const busy = await startBackend(SECRET);
+    busy.refuse = () => status;
+    busy.retryAfter = header.startsWith('HTTP date') ? new Date(t + 300_000).toUTCString() : header;
+    const bh = await startHarness({ OUTCOME_WEBHOOK_URL: busy.url, OUTCOME_WEBHOOK_SECRET: SECRET }, { now: () => new Date(t) });
+    try {
+      const call = storedCall(bh.app.store, { orderId: `RETRY-AFTER-${status}-${waitMs}` });
+      bh.app.store.transaction(() => settle(bh.app.callDeps, call.id, 'accepted'));
+      const eventId = `outcome_${call.id}`;
+      await bh.app.scheduler.tick();
+      expect(bh.app.outbox.get(eventId)).toMatchObject({ tries: 1, lastError: `HTTP ${status}`, dueAt: new Date(t + waitMs).toISOString() });
+      busy.refuse = undefined;
+      t += waitMs - 1_000;
+      await bh.app.scheduler.tick();
+      expect(busy.received.filter((r) => r.eventId === eventId)).toHaveLength(1);
+      t += 1_000;
+      await bh.app.scheduler.tick();
+      expect(busy.received.filter((r) => r.eventId === eventId).map((r) => r.answered)).toEqual([status, 200]);
+    } finally {
+      await bh.close();
+      await busy.close();
+    }
+  });
+});
+
 describe('a delivery that keeps failing', () => {
   it('is marked dead after OUTCOME_MAX_AGE_HOURS, shown in read-back and logged, never dropped silently', async () => {
     let t = new Date('2026-11-22T06:00:00.000Z').getTime();
