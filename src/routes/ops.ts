@@ -121,9 +121,9 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
   // browser's <audio> asks for byte ranges (to seek; Safari plays nothing without them): passed on.
   app.get<{ Params: { id: string } }>('/ops/calls/:id/recording', async (request, reply) => {
     const call = callByKey(app, request.params.id);
-    const url = call?.recordingUrl;
-    const allowed = (candidate: string) => recordingHostAllowed(app.config.exotel.apiBaseUrl, candidate);
-    if (!call || !url || !allowed(url)) return reply.code(404).type('text/plain').send('No recording');
+    const target = (candidate: string) => recordingFetchUrl(app.config.exotel.apiBaseUrl, candidate);
+    const url = call?.recordingUrl ? target(call.recordingUrl) : undefined;
+    if (!call || !url) return reply.code(404).type('text/plain').send('No recording');
     const range = typeof request.headers.range === 'string' ? request.headers.range : undefined;
     const { apiKey, apiToken } = app.config.exotel;
     let upstream = await fetchRecording(url, range, `Basic ${Buffer.from(`${apiKey}:${apiToken}`).toString('base64')}`);
@@ -135,7 +135,8 @@ export default async function opsRoutes(app: FastifyInstance): Promise<void> {
       if (signed === 'rate_limited') {
         return reply.code(503).header('retry-after', '30').type('text/plain').send("Exotel's request allowance is in use (calls come first): try again in a minute");
       }
-      upstream = signed && allowed(signed) ? await fetchRecording(signed, range, undefined) : undefined;
+      const signedUrl = signed ? target(signed) : undefined;
+      upstream = signedUrl ? await fetchRecording(signedUrl, range, undefined) : undefined;
       // Expired early (Exotel's clock), or refused: the next request asks Call Details afresh.
       if (upstream && upstream.statusCode !== 200 && upstream.statusCode !== 206 && upstream.statusCode !== 416) presigned.delete(call.id);
     }
@@ -170,6 +171,16 @@ function fetchRecording(url: string, range: string | undefined, authorization: s
  * since our Exotel credentials go with the request. S3 only path-style (s3[.-<region>].amazonaws.com) under
  * /exotelrecordings/, or the exotelrecordings bucket's own host: a bucket anyone can name "s3…" is neither.
  */
+/**
+ * The URL to fetch a recording from: as given when its host is allowed, or over https when only the https
+ * form is (an Exotel or S3 URL given as http: never fetched in the clear with our credentials, never lost).
+ */
+export function recordingFetchUrl(apiBaseUrl: string, url: string): string | undefined {
+  if (recordingHostAllowed(apiBaseUrl, url)) return url;
+  const https = /^http:\/\//i.test(url) ? `https://${url.slice('http://'.length)}` : undefined;
+  return https && recordingHostAllowed(apiBaseUrl, https) ? https : undefined;
+}
+
 export function recordingHostAllowed(apiBaseUrl: string, url: string): boolean {
   let host: string;
   try {

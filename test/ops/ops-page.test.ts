@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordingHostAllowed } from '../../src/routes/ops.js';
+import { recordingFetchUrl, recordingHostAllowed } from '../../src/routes/ops.js';
 import { storedCall } from '../helpers/calls.js';
 import { order, startHarness, type Harness } from '../helpers/harness.js';
 
@@ -158,6 +158,17 @@ describe('/ops', () => {
     ['http://169.254.169.254/latest/meta-data', false],
   ])('the recording host check: %s → %s', (url, allowed) => {
     expect(recordingHostAllowed('http://127.0.0.1:9', url)).toBe(allowed);
+  });
+
+  it.each([
+    ['http://s3.amazonaws.com/exotelrecordings/x.mp3', 'https://s3.amazonaws.com/exotelrecordings/x.mp3'],
+    ['HTTP://recordings.exotel.com/acct/sid.mp3', 'https://recordings.exotel.com/acct/sid.mp3'],
+    ['https://recordings.exotel.com/acct/sid.mp3', 'https://recordings.exotel.com/acct/sid.mp3'],
+    ['http://127.0.0.1:9/recordings/sid.mp3', 'http://127.0.0.1:9/recordings/sid.mp3'],
+    ['http://169.254.169.254/latest/meta-data', undefined],
+    ['http://s3.amazonaws.com/someone-else/x.mp3', undefined],
+  ])('an Exotel recording given over http is fetched over https: %s → %s', (url, fetched) => {
+    expect(recordingFetchUrl('http://127.0.0.1:9', url)).toBe(fetched);
   });
 
   it('never fetches a recording URL outside Exotel', async () => {
