@@ -167,11 +167,6 @@ function fetchRecording(url: string, range: string | undefined, authorization: s
 }
 
 /**
- * Only Exotel's recording hosts (or the simulator standing in for Exotel): never a URL of anyone's choosing,
- * since our Exotel credentials go with the request. S3 only path-style (s3[.-<region>].amazonaws.com) under
- * /exotelrecordings/, or the exotelrecordings bucket's own host: a bucket anyone can name "s3…" is neither.
- */
-/**
  * The URL to fetch a recording from: as given when its host is allowed, or over https when only the https
  * form is (an Exotel or S3 URL given as http: never fetched in the clear with our credentials, never lost).
  */
@@ -181,6 +176,11 @@ export function recordingFetchUrl(apiBaseUrl: string, url: string): string | und
   return https && recordingHostAllowed(apiBaseUrl, https) ? https : undefined;
 }
 
+/**
+ * Only Exotel's recording hosts (or the simulator standing in for Exotel): never a URL of anyone's choosing,
+ * since our Exotel credentials go with the request. S3 only path-style (s3[.-<region>].amazonaws.com) under
+ * /exotelrecordings/, or the exotelrecordings bucket's own host: a bucket anyone can name "s3…" is neither.
+ */
 export function recordingHostAllowed(apiBaseUrl: string, url: string): boolean {
   let host: string;
   try {
