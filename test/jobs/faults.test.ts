@@ -434,6 +434,8 @@ describe('faults', () => {
     const recalled = await h.trigger(order({ order_id: 'BACKEND-REFUSED-1', vendor_phone: '9000000001', recall: 'true' }));
     const secondEvent = `outcome_${recalled.body.call_id}`;
     expect(await delivered(secondEvent)).toMatchObject({ order_id: 'BACKEND-REFUSED-1', outcome: 'accepted' });
+    // The backend has it; the server records that once the 2xx reaches it, a moment later.
+    for (let i = 0; i < 200 && !h.app.outbox.get(secondEvent)?.deliveredAt; i++) await new Promise((r) => setTimeout(r, 10));
     // Once the backend has the recall's, the first is superseded: never sent after it, even once taken.
     expect(h.app.outbox.get(firstEvent)).toMatchObject({ dueAt: null, deadAt: expect.any(String), lastError: `superseded by ${secondEvent}` });
     backend.refuse = undefined;
