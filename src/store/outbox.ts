@@ -29,6 +29,11 @@ export const REFUSED_STATUSES = [400, 409, 410, 422];
 export const httpFailure = (status: number) => `HTTP ${status}`;
 const REFUSED_SQL = REFUSED_STATUSES.map((status) => `'${httpFailure(status)}'`).join(', ');
 
+/** From and where of the outcomes (`l`) of the same order and flow as `event`, later, and delivered. */
+const laterDelivered = (event: string) => `FROM outbox o JOIN calls c ON c.id = o.call_id
+  JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
+  WHERE o.event_id = ${event} AND l.rowid > o.rowid AND l.delivered_at IS NOT NULL`;
+
 export class OutboxStore {
   private readonly q;
   private readonly group: GroupCommit;
@@ -70,13 +75,9 @@ export class OutboxStore {
       // the server delivering that one meanwhile (another process) cannot slip between a check and this.
       retry: db.prepare(`UPDATE outbox SET due_at = @now, dead_at = NULL, last_error = NULL, retried_at = @now
         WHERE event_id = @id AND delivered_at IS NULL
-          AND (@force = 1 OR NOT EXISTS (SELECT 1 FROM outbox o JOIN calls c ON c.id = o.call_id
-            JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
-            WHERE o.event_id = @id AND l.rowid > o.rowid AND l.delivered_at IS NOT NULL))`),
+          AND (@force = 1 OR NOT EXISTS (SELECT 1 ${laterDelivered('@id')}))`),
       // A later outcome of the same order and flow that the backend already has.
-      laterDelivered: db.prepare(`SELECT l.event_id FROM outbox o JOIN calls c ON c.id = o.call_id
-        JOIN calls lc ON lc.order_id = c.order_id AND lc.flow = c.flow JOIN outbox l ON l.call_id = lc.id
-        WHERE o.event_id = ? AND l.rowid > o.rowid AND l.delivered_at IS NOT NULL LIMIT 1`),
+      laterDelivered: db.prepare(`SELECT l.event_id ${laterDelivered('?')} LIMIT 1`),
       byCall: db.prepare('SELECT * FROM outbox WHERE call_id = ? ORDER BY created_at'),
       byId: db.prepare('SELECT * FROM outbox WHERE event_id = ?'),
       backlog: db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE due_at IS NOT NULL'),
